@@ -1,0 +1,31 @@
+# Every target creates .venv and installs what it needs, so a fresh clone works with one command.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check lint typecheck browser clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/fabflow demo
+
+test: $(STAMP)
+	$(BIN)/pytest -q -ra
+
+lint: $(STAMP)
+	$(BIN)/ruff check fabflow tests bench
+	$(BIN)/ruff format --check fabflow tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy fabflow
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

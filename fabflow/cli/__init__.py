@@ -1,0 +1,1 @@
+"""The ``fabflow`` command line: parse, then call the layers below."""

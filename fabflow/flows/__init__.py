@@ -1,0 +1,1 @@
+"""The flow definition language: models, validation and JSON Schema. Pure: no I/O."""

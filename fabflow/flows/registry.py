@@ -1,0 +1,35 @@
+"""Step types known to the flow language, each with its options model.
+
+The three spec types are built in; plugins add theirs through ``fabflow.steps.registry``,
+which calls ``register_step_type`` for every executor found in the ``fabflow.steps`` entry points.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from fabflow.flows.options import (
+    ConsumeRestApiOptions,
+    GenerateProductionFilesOptions,
+    SendEmailOptions,
+)
+
+_STEP_TYPES: dict[str, type[BaseModel]] = {
+    "consume-rest-api": ConsumeRestApiOptions,
+    "send-email": SendEmailOptions,
+    "generate-production-files": GenerateProductionFilesOptions,
+}
+
+
+def register_step_type(name: str, options_model: type[BaseModel]) -> None:
+    """Make ``name`` a valid step ``type`` whose options validate against ``options_model``."""
+    _STEP_TYPES[name] = options_model
+
+
+def step_types() -> dict[str, type[BaseModel]]:
+    """Every known step type and its options model (a copy)."""
+    return dict(_STEP_TYPES)
+
+
+def options_model(name: str) -> type[BaseModel] | None:
+    return _STEP_TYPES.get(name)

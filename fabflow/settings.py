@@ -1,0 +1,110 @@
+"""Settings: environment variables prefixed ``FABFLOW_``, read once and passed down.
+
+Nothing reads the environment at import time; ``Settings.from_env()`` is called at the edges
+(the CLI, the API factory, tests).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from fabflow.errors import ConfigError
+
+PREFIX = "FABFLOW_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with its environment variable in the comment."""
+
+    data_dir: Path = Path("./fabflow-data")  # FABFLOW_DATA_DIR
+    database_url: str = ""  # FABFLOW_DATABASE_URL; empty: SQLite file in data_dir
+    sqlite_synchronous: str = "normal"  # FABFLOW_SQLITE_SYNCHRONOUS: normal | full
+    lease_seconds: float = 30.0  # FABFLOW_LEASE_SECONDS
+    poll_seconds: float = 0.5  # FABFLOW_POLL_SECONDS: idle poll when no wake-up arrives
+    concurrency: int = 8  # FABFLOW_CONCURRENCY
+    shutdown_grace_seconds: float = 30.0  # FABFLOW_SHUTDOWN_GRACE_SECONDS
+    retry_max_attempts: int = 3  # FABFLOW_RETRY_MAX_ATTEMPTS (default policy)
+    retry_initial_delay_ms: int = 1000  # FABFLOW_RETRY_INITIAL_DELAY_MS
+    retry_backoff: float = 2.0  # FABFLOW_RETRY_BACKOFF
+    retry_max_delay_ms: int = 60_000  # FABFLOW_RETRY_MAX_DELAY_MS
+    default_step_timeout_ms: int = 300_000  # FABFLOW_DEFAULT_STEP_TIMEOUT_MS (step has none)
+    outbound_allow: tuple[str, ...] = ()  # FABFLOW_OUTBOUND_ALLOW: hosts and CIDRs
+    signing_secret: str = ""  # FABFLOW_SIGNING_SECRET
+    smtp_url: str = ""  # FABFLOW_SMTP_URL
+    mail_from: str = "fabflow@localhost"  # FABFLOW_MAIL_FROM
+    smtp_ca_file: str = ""  # FABFLOW_SMTP_CA_FILE: extra CA bundle for STARTTLS/SMTPS
+    public_url: str = "http://127.0.0.1:8000"  # FABFLOW_PUBLIC_URL: base of download links
+    max_body_bytes: int = 1_048_576  # FABFLOW_MAX_BODY_BYTES
+    production_processes: int = 2  # FABFLOW_PRODUCTION_PROCESSES
+    log_format: str = "text"  # FABFLOW_LOG_FORMAT: text | json
+    log_level: str = "INFO"  # FABFLOW_LOG_LEVEL
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, f.type, raw)
+        values.update(overrides)
+        return cls(**values).validated()
+
+    def validated(self) -> Settings:
+        if self.sqlite_synchronous not in ("normal", "full"):
+            raise ConfigError(
+                f"FABFLOW_SQLITE_SYNCHRONOUS must be 'normal' or 'full', not {self.sqlite_synchronous!r}"
+            )
+        if self.lease_seconds <= 0 or self.concurrency < 1:
+            raise ConfigError("FABFLOW_LEASE_SECONDS must be > 0 and FABFLOW_CONCURRENCY >= 1")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"FABFLOW_LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}")
+        return self
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes).validated()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return _normalise_db_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'fabflow.db').resolve()}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+
+def _normalise_db_url(url: str) -> str:
+    # Users write postgresql://; SQLAlchemy needs the driver named to pick psycopg 3.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _parse(name: str, type_name: Any, raw: str) -> Any:
+    type_text = str(type_name)
+    try:
+        if type_text == "Path":
+            return Path(raw)
+        if type_text == "int":
+            return int(raw)
+        if type_text == "float":
+            return float(raw)
+        if type_text.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{PREFIX}{name.upper()}: cannot read {raw!r} as {type_text}") from exc
+    return raw

@@ -1,0 +1,74 @@
+"""The interface every step executor implements, and what it is given.
+
+An executor is created once per worker process, ``start``-ed before the first attempt (open
+shared clients there), asked to ``execute`` many attempts concurrently, and ``close``-d on
+shutdown. ``execute`` returns a ``StepResult`` on success and raises a ``StepError`` subclass
+(``TransientStepError`` or ``PermanentStepError``) on failure; anything else it raises is
+recorded as a permanent error of type ``internal``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from fabflow.settings import Settings
+    from fabflow.store.files import FileStore
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Everything one attempt of one step may use."""
+
+    order: dict[str, Any]  # the order resource (DESIGN section 5), JSON-ready
+    flow: dict[str, Any]  # {"id", "name", "version"}
+    step_id: str
+    step_type: str
+    success_status: str
+    options: Any  # an instance of the executor's options_model
+    timeout_s: float  # the attempt's deadline; the worker enforces it too
+    idempotency_key: str  # the same for every attempt of one step visit
+    attempt: int  # 1-based attempt number within the visit
+    settings: Settings
+    files: FileStore
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    error: dict[str, Any] | None = None  # on an error path: stepDefinitionId, type, message
+
+    @property
+    def template_context(self) -> dict[str, Any]:
+        """What templates may read: order, error, step, flow."""
+        step = {"id": self.step_id, "type": self.step_type, "successStatus": self.success_status}
+        return {"order": self.order, "error": self.error, "step": step, "flow": self.flow}
+
+
+@dataclass
+class StepResult:
+    """What a successful attempt reports."""
+
+    details: dict[str, Any] = field(default_factory=dict)  # recorded on the attempt
+    files: list[dict[str, Any]] = field(default_factory=list)  # production files made
+
+
+class StepExecutor(ABC):
+    """One step type's behaviour. Subclasses set ``type_name`` and ``options_model``."""
+
+    type_name: ClassVar[str]
+    options_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open shared resources (client pools, process pools)."""
+
+    @abstractmethod
+    async def execute(self, ctx: StepContext) -> StepResult:
+        """Run one attempt; raise a StepError subclass on failure."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what ``start`` opened."""

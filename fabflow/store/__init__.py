@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy schema, the repository with guarded updates, migrations, files."""
