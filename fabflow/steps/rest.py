@@ -1,0 +1,280 @@
+"""consume-rest-api: send the order resource as JSON to a URL (DESIGN section 3.1).
+
+One aiohttp session per executor (so per worker process), with keep-alive pooling. Its
+connector resolves names through ``PolicyResolver``, so the outbound policy is checked on the
+address actually connected to. Redirects are never followed, cookies never kept, proxy
+environment variables never read (a proxy would connect on our behalf, past the policy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import logging
+import ssl
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+import fabflow
+from fabflow.errors import PermanentStepError, StepError, TransientStepError
+from fabflow.flows.options import ConsumeRestApiOptions
+from fabflow.steps import signing
+from fabflow.steps.base import StepContext, StepExecutor, StepResult
+from fabflow.steps.outbound import OutboundPolicy, OutboundRefused, PolicyResolver, literal_ip
+
+if TYPE_CHECKING:
+    from fabflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXCERPT_BYTES = 4096
+# Headers fabflow sets itself; a flow's ``headers`` option cannot replace them.
+PROTECTED_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        "Idempotency-Key",
+        "Content-Type",
+        signing.HEADER,
+        "Host",
+        "Content-Length",
+        "Transfer-Encoding",
+        "Connection",
+    )
+)
+TRANSIENT_STATUSES = frozenset({408, 429})
+
+
+class RestStep(StepExecutor):
+    """POSTs (or PUT/PATCHes) the order resource as JSON; 2xx is success."""
+
+    type_name = "consume-rest-api"
+    options_model = ConsumeRestApiOptions
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.policy = OutboundPolicy.from_allow(settings.outbound_allow)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the shared session (one connection pool for every attempt of this process)."""
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(
+            resolver=PolicyResolver(self.policy),
+            limit=max(100, self.settings.concurrency * 4),
+            limit_per_host=0,
+            enable_cleanup_closed=True,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),  # orders of one tenant must not see another's
+            trust_env=False,
+            timeout=aiohttp.ClientTimeout(total=None),  # the step's deadline governs instead
+            auto_decompress=True,
+        )
+
+    async def close(self) -> None:
+        """Close the session and its pooled connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def execute(self, ctx: StepContext) -> StepResult:
+        """Send one request; map the outcome to a result or a step error."""
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        options: ConsumeRestApiOptions = ctx.options
+        url = self._checked_url(options.uri)
+        body = json.dumps(ctx.order, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        headers, ignored = self._headers(ctx, options.headers, body)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(ctx.timeout_s):
+                status, resp_headers, excerpt = await self._send(
+                    self._session, options.method, url, headers, body
+                )
+        except StepError:
+            raise
+        except Exception as exc:  # CancelledError passes: the worker is stopping us
+            _raise_for_exception(exc, url, ctx.timeout_s, started)
+        details = _details(status, started, excerpt)
+        if ignored:
+            details["ignoredHeaders"] = ignored
+        if 200 <= status < 300:
+            return StepResult(details=details)
+        _raise_for_status(status, resp_headers, url, details)
+
+    def _checked_url(self, uri: str) -> URL:
+        url = URL(uri)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise PermanentStepError(
+                f"uri must be an absolute http or https URL, not {uri!r}", error_type="options"
+            )
+        address = literal_ip(url.host)
+        if address is not None:
+            # aiohttp skips the resolver for literal IPs, so the same policy is applied here.
+            self.policy.check(url.host, address)
+        return url
+
+    def _headers(
+        self, ctx: StepContext, extra: Mapping[str, str], body: bytes
+    ) -> tuple[CIMultiDict[str], list[str]]:
+        headers: CIMultiDict[str] = CIMultiDict()
+        ignored: list[str] = []
+        for name, value in extra.items():
+            _refuse_injection(name, value)
+            if name.lower() in PROTECTED_HEADERS:
+                ignored.append(name)
+                continue
+            headers[name] = value
+        if ignored:
+            log.warning("step %s: headers option cannot set %s; ignored", ctx.step_id, ignored)
+        headers.setdefault("User-Agent", f"fabflow/{fabflow.__version__}")
+        headers["Content-Type"] = "application/json"
+        headers["Idempotency-Key"] = ctx.idempotency_key
+        if self.settings.signing_secret:
+            headers[signing.HEADER] = signing.sign(self.settings.signing_secret, body)
+        return headers, ignored
+
+    @staticmethod
+    async def _send(
+        session: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        body: bytes,
+    ) -> tuple[int, CIMultiDict[str], bytes]:
+        async with session.request(
+            method, url, data=body, headers=headers, allow_redirects=False
+        ) as resp:
+            excerpt = await _read_capped(resp, EXCERPT_BYTES + 1)
+            if len(excerpt) > EXCERPT_BYTES:
+                # Stop here: closing drops the connection instead of downloading the rest.
+                resp.close()
+            return resp.status, CIMultiDict(resp.headers), excerpt
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body, without reading further."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = await resp.content.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _refuse_injection(name: str, value: str) -> None:
+    bad = any(c in text for text in (name, value) for c in "\r\n\0") or ":" in name or not name
+    if bad:
+        raise PermanentStepError(
+            f"header {name!r} in the step's headers option has an invalid name or a value with "
+            "CR, LF or NUL; refusing to send it",
+            error_type="header_injection",
+        )
+
+
+def _details(status: int, started: float, excerpt: bytes) -> dict[str, Any]:
+    truncated = len(excerpt) > EXCERPT_BYTES
+    # An incremental decoder drops a multi-byte character cut in half by the cap.
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode(excerpt[:EXCERPT_BYTES], final=not truncated)
+    return {
+        "httpStatus": status,
+        "latencyMs": round((time.perf_counter() - started) * 1000, 1),
+        "responseExcerpt": text,
+        "responseTruncated": truncated,
+    }
+
+
+def _raise_for_status(
+    status: int, headers: Mapping[str, str], url: URL, details: dict[str, Any]
+) -> NoReturn:
+    if status in TRANSIENT_STATUSES or status >= 500:
+        raise TransientStepError(
+            f"{url.human_repr()} answered HTTP {status}",
+            error_type="http_status",
+            details=details,
+            retry_after=parse_retry_after(headers.get("Retry-After")),
+        )
+    if 300 <= status < 400:
+        location = headers.get("Location", "")
+        details["location"] = location
+        raise PermanentStepError(
+            f"{url.human_repr()} answered HTTP {status}, a redirect to {location or '(none)'}; "
+            "redirects are not followed: set the step's uri to the final URL",
+            error_type="http_status",
+            details=details,
+        )
+    raise PermanentStepError(
+        f"{url.human_repr()} answered HTTP {status}", error_type="http_status", details=details
+    )
+
+
+def _raise_for_exception(
+    exc: BaseException, url: URL, timeout_s: float, started: float
+) -> NoReturn:
+    """Translate what aiohttp and asyncio raise into step errors."""
+    latency = {"latencyMs": round((time.perf_counter() - started) * 1000, 1)}
+    refused = _cause(exc, OutboundRefused)
+    if refused is not None:
+        raise refused from exc
+    if isinstance(exc, TimeoutError):
+        raise TransientStepError(
+            f"{url.human_repr()} did not answer within {timeout_s:g} s",
+            error_type="timeout",
+            details=latency,
+        ) from exc
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        raise PermanentStepError(
+            f"TLS with {url.host} failed: {exc}", error_type="tls", details=latency
+        ) from exc
+    if isinstance(exc, aiohttp.InvalidURL):
+        raise PermanentStepError(f"invalid uri: {exc}", error_type="options") from exc
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        raise TransientStepError(
+            f"could not reach {url.human_repr()}: {exc or type(exc).__name__}",
+            error_type="connection",
+            details=latency,
+        ) from exc
+    raise exc
+
+
+def _cause(exc: BaseException, kind: type[OutboundRefused]) -> OutboundRefused | None:
+    """The first ``kind`` in the cause chain (aiohttp may wrap what the resolver raised)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
