@@ -1,0 +1,157 @@
+"""Typed, frozen models of a flow and its step definitions.
+
+The JSON keys are the spec's camelCase (aliases); Python code uses the snake_case attributes.
+``StepDefinition`` is both the wire model the validator checks a step against and what the
+engine reads, so the JSON Schema and the runtime cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, model_validator
+from pydantic import field_validator as _field_validator
+from pydantic.alias_generators import to_camel
+
+MAX_ID_LENGTH = 200
+MAX_STATUS_LENGTH = 200
+# 30 days: longer deadlines are typos, and they would overflow date arithmetic downstream.
+MAX_DURATION_MS = 30 * 24 * 3600 * 1000
+
+_CONFIG = ConfigDict(
+    alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
+)
+
+
+class RetryPolicy(BaseModel):
+    """*Extension*: how often and how fast a failed attempt is tried again (milliseconds).
+
+    The delay before attempt ``n + 1`` is ``initialDelay * backoff ** (n - 1)``, capped at
+    ``maxDelay``. An integer is shorthand for ``{"maxAttempts": n}``.
+    """
+
+    model_config = _CONFIG
+
+    max_attempts: int = Field(ge=1, le=100, description="Attempts in all, the first included.")
+    initial_delay: float = Field(
+        default=1000, ge=0, le=MAX_DURATION_MS, description="Milliseconds before the 2nd attempt."
+    )
+    backoff: float = Field(default=2.0, ge=1, le=100, description="Factor applied to each delay.")
+    max_delay: float = Field(
+        default=60_000, ge=0, le=MAX_DURATION_MS, description="Upper bound of any delay (ms)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        # `"retry": 5` reads better than `{"maxAttempts": 5}` for the common case.
+        if isinstance(data, int) and not isinstance(data, bool):
+            return {"maxAttempts": data}
+        return data
+
+    @_field_validator("max_delay")
+    @classmethod
+    def _not_below_initial(cls, value: float, info: ValidationInfo) -> float:
+        initial = info.data.get("initial_delay")
+        if initial is not None and value < initial:
+            raise ValueError(f"must be at least initialDelay ({initial:g} ms)")
+        return value
+
+    def delay_ms(self, attempt: int) -> float:
+        """Milliseconds to wait after failed attempt number ``attempt`` (1-based)."""
+        delay: float = self.initial_delay * self.backoff ** max(attempt - 1, 0)
+        return min(delay, self.max_delay)
+
+
+class StepDefinition(BaseModel):
+    """One step of a flow, exactly the spec's keys plus the ``retry`` extension.
+
+    ``options`` holds an instance of the step type's options model (see ``flows.registry``).
+    """
+
+    model_config = ConfigDict(**_CONFIG, arbitrary_types_allowed=True)
+
+    step_definition_id: str = Field(
+        min_length=1, max_length=MAX_ID_LENGTH, description="Unique id of the step in the flow."
+    )
+    type: str = Field(min_length=1, max_length=MAX_ID_LENGTH, description="The step type.")
+    success_status: str = Field(
+        min_length=1,
+        max_length=MAX_STATUS_LENGTH,
+        description="The order's status once this step succeeds.",
+    )
+    options: SerializeAsAny[BaseModel] = Field(description="Options of the step type.")
+    timeout: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_DURATION_MS,
+        allow_inf_nan=False,
+        description="Milliseconds one attempt may take.",
+    )
+    on_success: str | None = Field(
+        default=None, max_length=MAX_ID_LENGTH, description="Step to run when this one succeeds."
+    )
+    on_error: str | None = Field(
+        default=None, max_length=MAX_ID_LENGTH, description="Step to run when this one fails."
+    )
+    retry: RetryPolicy | None = Field(
+        default=None, description="Extension: retry policy (an integer means maxAttempts)."
+    )
+
+    @property
+    def timeout_s(self) -> float | None:
+        """The timeout in seconds, as asyncio wants it."""
+        return None if self.timeout is None else self.timeout / 1000
+
+    def to_json(self) -> dict[str, Any]:
+        """The step as the spec writes it: camelCase keys, absent optional keys left out."""
+        data: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data["options"] = self.options.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        return data
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A validated flow: its steps in document order, the first one being the entry point."""
+
+    name: str
+    steps: tuple[StepDefinition, ...]
+    description: str = ""
+    _index: Mapping[str, StepDefinition] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            raise ValueError("a flow has at least one step")
+        index = {s.step_definition_id: s for s in self.steps}
+        object.__setattr__(self, "_index", index)
+
+    @property
+    def first(self) -> StepDefinition:
+        """The step every execution starts with."""
+        return self.steps[0]
+
+    def step(self, step_id: str) -> StepDefinition:
+        """The step with ``step_id``; KeyError when there is none."""
+        return self._index[step_id]
+
+    def __contains__(self, step_id: object) -> bool:
+        return step_id in self._index
+
+    def next_step(self, step_id: str, succeeded: bool) -> StepDefinition | None:
+        """Where an execution goes after ``step_id`` ends; None when the execution ends."""
+        current = self.step(step_id)
+        target = current.on_success if succeeded else current.on_error
+        return None if target is None else self.step(target)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The flow in the spec's array form (loads back to an equal flow)."""
+        return [s.to_json() for s in self.steps]
+
+    def to_document(self) -> dict[str, Any]:
+        """The flow in the object form, with its name and description."""
+        doc: dict[str, Any] = {"name": self.name, "steps": self.to_json()}
+        if self.description:
+            doc["description"] = self.description
+        return doc

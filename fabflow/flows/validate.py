@@ -1,0 +1,335 @@
+"""Load a flow document and report every problem in it at once.
+
+``load_flow`` never raises on bad input: it returns the flow (when there is no error) and every
+problem found, each with a JSON Pointer into the document. ``parse_flow`` is the strict variant
+for callers that want a ``Flow`` or an ``InvalidFlow`` error.
+
+The checks run in three passes so that one mistake does not hide the others: the document's
+shape, then each step on its own (keys, types, options of its type), then the graph (duplicate
+ids, dangling and self references, loops, unreachable steps).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fabflow.errors import InvalidFlow, Problem
+from fabflow.flows import graph
+from fabflow.flows.model import MAX_ID_LENGTH, Flow, StepDefinition
+from fabflow.flows.problems import from_validation_error, json_type, pointer, show, suggest
+from fabflow.flows.registry import step_types
+
+DEFAULT_MAX_STEPS = 5000
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+_MAX_SUGGESTED_REFERENCES = 50  # difflib over thousands of ids is slow; enough to fix typos
+_LONG_LOOP = 12
+
+Source = str | bytes | list[Any] | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """A loaded flow (None when any error was found) and every problem found."""
+
+    flow: Flow | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """True when the flow loaded (warnings allowed)."""
+        return self.flow is not None
+
+
+class _FlowDocument(BaseModel):
+    """The object form ``{"name", "steps", "description"?}``; steps are checked one by one."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    steps: list[Any]
+    description: str = Field(default="", max_length=10_000)
+
+
+class _Unchecked(BaseModel):
+    """Stands in for options that failed (or could not be) checked, so the rest still is."""
+
+
+_UNCHECKED = _Unchecked()
+
+
+def load_flow(
+    source: Source,
+    *,
+    name: str = "flow",
+    max_steps: int = DEFAULT_MAX_STEPS,
+    types: Mapping[str, type[BaseModel]] | None = None,
+) -> ValidationResult:
+    """Validate ``source`` (JSON text, or the decoded array or object) and load it.
+
+    ``name`` names a flow given in the array form; ``types`` defaults to the registry.
+    """
+    if isinstance(source, str | bytes):
+        doc, problem = _decode(source)
+        if problem is not None:
+            return ValidationResult(None, [problem])
+    else:
+        doc = source
+    problems: list[Problem] = []
+    shape = _shape(doc, name, problems)
+    if shape is None:
+        return ValidationResult(None, problems)
+    raw_steps, base, flow_name, description = shape
+    if len(raw_steps) > max_steps:
+        message = f"too many steps: {len(raw_steps)} (at most {max_steps})"
+        return ValidationResult(None, [*problems, Problem(base, message)])
+    steps = _check_steps(raw_steps, base, step_types() if types is None else types, problems)
+    _check_graph(raw_steps, base, problems)
+    if steps is None or any(p.severity == "error" for p in problems):
+        return ValidationResult(None, problems)
+    return ValidationResult(Flow(flow_name, tuple(steps), description), problems)
+
+
+def parse_flow(
+    source: Source,
+    *,
+    name: str = "flow",
+    max_steps: int = DEFAULT_MAX_STEPS,
+    types: Mapping[str, type[BaseModel]] | None = None,
+) -> Flow:
+    """The flow in ``source``; raises ``InvalidFlow`` carrying every problem otherwise."""
+    result = load_flow(source, name=name, max_steps=max_steps, types=types)
+    if result.flow is not None:
+        return result.flow
+    errors = result.errors
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    where = f"{first.pointer}: " if first.pointer else ""
+    raise InvalidFlow(f"invalid flow: {where}{first.message}{more}", result.problems)
+
+
+# -- pass 1: the document ---------------------------------------------------------------------
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not valid JSON")
+
+
+def _decode(text: str | bytes) -> tuple[Any, Problem | None]:
+    if len(text) > MAX_DOCUMENT_BYTES:
+        return None, Problem("", f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
+    try:
+        return json.loads(text, parse_constant=_reject_constant), None
+    except json.JSONDecodeError as exc:
+        message = f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        return None, Problem("", message)
+    except UnicodeDecodeError as exc:
+        return None, Problem("", f"the document is not UTF-8 text ({exc.reason})")
+    except RecursionError:
+        return None, Problem("", "malformed JSON: arrays or objects nested too deeply")
+    except ValueError as exc:  # NaN/Infinity, or an integer with too many digits
+        return None, Problem("", f"malformed JSON: {exc}")
+
+
+_Shape = tuple[list[Any], str, str, str]
+
+
+def _shape(doc: Any, name: str, problems: list[Problem]) -> _Shape | None:
+    """``(steps, pointer of the step list, name, description)``, or None when unusable."""
+    if isinstance(doc, list):
+        shape: _Shape | None = (doc, "", name, "")
+    elif isinstance(doc, dict):
+        shape = _object_shape(doc, name, problems)
+    else:
+        message = 'a flow is a JSON array of step definitions, or an object with "name" and'
+        problems.append(Problem("", f'{message} "steps"; got {json_type(doc)}'))
+        return None
+    if shape is not None and not shape[0]:
+        problems.append(
+            Problem(shape[1], "the flow has no steps: add at least one step definition")
+        )
+        return None
+    return shape
+
+
+def _object_shape(doc: dict[str, Any], name: str, problems: list[Problem]) -> _Shape | None:
+    description = ""
+    try:
+        envelope = _FlowDocument.model_validate(doc)
+        name, description = envelope.name, envelope.description
+    except ValidationError as exc:
+        problems.extend(from_validation_error(exc, "", _FlowDocument))
+    steps = doc.get("steps")
+    return (steps, "/steps", name, description) if isinstance(steps, list) else None
+
+
+# -- pass 2: each step ------------------------------------------------------------------------
+
+
+def _check_steps(
+    raw_steps: list[Any],
+    base: str,
+    types: Mapping[str, type[BaseModel]],
+    problems: list[Problem],
+) -> list[StepDefinition] | None:
+    steps: list[StepDefinition] = []
+    for i, raw in enumerate(raw_steps):
+        step = _check_step(raw, pointer(base, i), types, problems)
+        if step is not None:
+            steps.append(step)
+    return steps if len(steps) == len(raw_steps) else None
+
+
+def _check_step(
+    raw: Any, at: str, types: Mapping[str, type[BaseModel]], problems: list[Problem]
+) -> StepDefinition | None:
+    if not isinstance(raw, dict):
+        problems.append(
+            Problem(at, f"expected an object (a step definition), got {json_type(raw)}")
+        )
+        return None
+    found: list[Problem] = []
+    model = _options_model(raw.get("type"), at, types, found)
+    data = raw
+    if "options" in raw:
+        options = _check_options(raw["options"], model, at, found) if model else None
+        data = {**raw, "options": options or _UNCHECKED}
+    try:
+        step = StepDefinition.model_validate(data)
+    except ValidationError as exc:
+        found[:0] = from_validation_error(exc, at, StepDefinition)
+        step = None
+    problems.extend(found)
+    return None if found else step
+
+
+def _options_model(
+    step_type: Any, at: str, types: Mapping[str, type[BaseModel]], found: list[Problem]
+) -> type[BaseModel] | None:
+    """The options model of ``step_type``; reports an unknown type (the step model the rest)."""
+    if not isinstance(step_type, str) or not step_type:
+        return None
+    model = types.get(step_type)
+    if model is None:
+        hint = suggest(step_type, types)
+        known = ", ".join(f'"{t}"' for t in sorted(types))
+        message = f"unknown step type {show(step_type)}{hint}; known types: {known}"
+        found.append(Problem(f"{at}/type", message))
+    return model
+
+
+def _check_options(
+    raw: Any, model: type[BaseModel], at: str, found: list[Problem]
+) -> BaseModel | None:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        found.extend(from_validation_error(exc, f"{at}/options", model))
+    except Exception as exc:  # a plugin's validator must not take the validator down
+        found.append(Problem(f"{at}/options", f"these options could not be checked: {exc}"))
+    return None
+
+
+# -- pass 3: the graph ------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _nodes(raw_steps: list[Any]) -> list[graph.Node]:
+    nodes = []
+    for raw in raw_steps:
+        if isinstance(raw, dict):
+            step_id = _text(raw.get("stepDefinitionId")) or None
+            nodes.append(
+                graph.Node(step_id, _text(raw.get("onSuccess")), _text(raw.get("onError")))
+            )
+        else:
+            nodes.append(graph.Node(None, None, None))
+    return nodes
+
+
+def _check_graph(raw_steps: list[Any], base: str, problems: list[Problem]) -> None:
+    nodes = _nodes(raw_steps)
+    ids = graph.index_ids(nodes)
+    _check_duplicates(nodes, ids, base, problems)
+    _check_references(nodes, ids, base, problems)
+    adjacency = graph.edges(nodes, ids)
+    _check_cycles(nodes, adjacency, base, problems)
+    _check_reachable(nodes, adjacency, base, problems)
+
+
+def _check_duplicates(
+    nodes: list[graph.Node], ids: dict[str, int], base: str, problems: list[Problem]
+) -> None:
+    for i, node in enumerate(nodes):
+        if node.step_id is not None and ids[node.step_id] != i:
+            first = pointer(base, ids[node.step_id])
+            message = f"duplicate stepDefinitionId {show(node.step_id)} (first used by {first})"
+            problems.append(Problem(pointer(base, i, "stepDefinitionId"), message))
+
+
+def _check_references(
+    nodes: list[graph.Node], ids: dict[str, int], base: str, problems: list[Problem]
+) -> None:
+    suggested = 0
+    for i, node in enumerate(nodes):
+        for key, target in node.targets():
+            if target is None or (target in ids and target != node.step_id):
+                continue
+            if target == node.step_id:
+                message = f"step {show(target)} points at itself; a step cannot follow itself"
+            else:
+                suggested += 1
+                hint = suggest(target, ids) if suggested <= _MAX_SUGGESTED_REFERENCES else ""
+                message = f"no step has stepDefinitionId {show(target)}{hint}"
+            problems.append(Problem(pointer(base, i, key), message))
+
+
+def _loop_text(path: tuple[str, ...]) -> str:
+    if len(path) > _LONG_LOOP:
+        hidden = len(path) - _LONG_LOOP
+        path = (*path[: _LONG_LOOP // 2], f"... {hidden} more ...", *path[-_LONG_LOOP // 2 :])
+    return " -> ".join(path)
+
+
+def _check_cycles(
+    nodes: list[graph.Node],
+    adjacency: list[list[tuple[str, int]]],
+    base: str,
+    problems: list[Problem],
+) -> None:
+    cycles, total = graph.find_cycles(nodes, adjacency)
+    for cycle in cycles:
+        message = f"cycle: {_loop_text(cycle.path)}; an execution could run forever"
+        problems.append(Problem(pointer(base, cycle.index, cycle.key), message))
+    if total > len(cycles):
+        problems.append(Problem(base, f"{total - len(cycles)} more cycles not listed"))
+
+
+def _check_reachable(
+    nodes: list[graph.Node],
+    adjacency: list[list[tuple[str, int]]],
+    base: str,
+    problems: list[Problem],
+) -> None:
+    seen = graph.reachable(adjacency)
+    first = show(nodes[0].step_id) if nodes[0].step_id else "at " + pointer(base, 0)
+    for i, reached in enumerate(seen):
+        if not reached:
+            name = show(nodes[i].step_id) + " " if nodes[i].step_id else ""
+            message = f"step {name}is never run: no onSuccess/onError path from the first step"
+            problems.append(Problem(pointer(base, i), f"{message} {first} leads to it", "warning"))
