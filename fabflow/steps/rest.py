@@ -20,6 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -58,9 +59,11 @@ class RestStep(StepExecutor):
     type_name = "consume-rest-api"
     options_model = ConsumeRestApiOptions
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, resolver: AbstractResolver | None = None) -> None:
+        """``resolver`` replaces system name resolution; the outbound policy still applies."""
         super().__init__(settings)
         self.policy = OutboundPolicy.from_allow(settings.outbound_allow)
+        self._inner_resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -68,7 +71,7 @@ class RestStep(StepExecutor):
         if self._session is not None:
             return
         connector = aiohttp.TCPConnector(
-            resolver=PolicyResolver(self.policy),
+            resolver=PolicyResolver(self.policy, self._inner_resolver),
             limit=max(100, self.settings.concurrency * 4),
             limit_per_host=0,
             enable_cleanup_closed=True,

@@ -1,0 +1,371 @@
+"""send-email: render the templates, check every header, then send over SMTP (DESIGN 3.2).
+
+``FABFLOW_SMTP_URL`` picks the transport: ``smtp://`` (plain), ``smtp+starttls://`` (STARTTLS
+required), ``smtps://`` (TLS from the first byte), each with optional ``user:password@`` and
+``:port``. Connections are pooled and reused across messages. With no SMTP URL the message is
+written to ``<data dir>/outbox/<idempotency key>.eml`` instead, and the log says where.
+
+Everything that can make a message wrong (templates, CR/LF in the subject, addresses) is checked
+before the first byte is sent. The ``Message-ID`` derives from the idempotency key, so every
+attempt of one step visit sends the same id and receivers can drop duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import socket
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+from email_validator import EmailNotValidError, validate_email
+
+from fabflow.errors import ConfigError, PermanentStepError, TransientStepError
+from fabflow.flows.options import SendEmailOptions
+from fabflow.steps.base import StepContext, StepExecutor, StepResult
+from fabflow.steps.templates import render
+from fabflow.store.files import safe_part
+
+if TYPE_CHECKING:
+    from fabflow.settings import Settings
+    from fabflow.store.files import FileStore
+
+log = logging.getLogger(__name__)
+
+_MODES = {"smtp": ("plain", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """A parsed ``FABFLOW_SMTP_URL``."""
+
+    host: str
+    port: int
+    mode: str  # plain | starttls | tls
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """Read ``smtp[+starttls|s]://[user:pass@]host[:port]``; user and password are URL-decoded."""
+    parts = urlsplit(url)
+    if parts.scheme not in _MODES or not parts.hostname:
+        raise ConfigError(
+            "FABFLOW_SMTP_URL must look like smtp://host:port, smtp+starttls://user:pass@host:587 "
+            f"or smtps://user:pass@host:465, not {_redact(url)!r}"
+        )
+    mode, default_port = _MODES[parts.scheme]
+    try:
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise ConfigError(f"FABFLOW_SMTP_URL has an invalid port: {_redact(url)!r}") from exc
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return SmtpTarget(parts.hostname, port, mode, user, password)
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+def tls_context(ca_file: str) -> ssl.SSLContext:
+    """The system's trust store, plus ``ca_file`` when given (a private CA, a test CA)."""
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+class SmtpPool:
+    """Up to ``size`` SMTP connections, kept open and reused across messages.
+
+    A connection that failed in any way is closed rather than returned: its session state is
+    unknown. A reused connection that the server had dropped while idle is replaced once.
+    """
+
+    def __init__(self, target: SmtpTarget, context: ssl.SSLContext, size: int) -> None:
+        self.target = target
+        self.context = context
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(size)
+        self._local_hostname: str | None = None
+
+    async def send(
+        self, message: EmailMessage, sender: str, recipients: list[str]
+    ) -> tuple[dict[str, Any], str]:
+        """Send one message; aiosmtplib's errors propagate for the caller to classify."""
+        async with self._slots:
+            client, reused = await self._take()
+            try:
+                result = await client.send_message(message, sender=sender, recipients=recipients)
+            except aiosmtplib.SMTPServerDisconnected:
+                client.close()
+                if not reused:
+                    raise
+                client = await self._connect()  # the server closed it while idle: one fresh try
+                result = await self._send_or_close(client, message, sender, recipients)
+            except BaseException:
+                client.close()
+                raise
+            self._idle.append(client)
+            return result
+
+    async def _send_or_close(
+        self, client: aiosmtplib.SMTP, message: EmailMessage, sender: str, recipients: list[str]
+    ) -> tuple[dict[str, Any], str]:
+        try:
+            return await client.send_message(message, sender=sender, recipients=recipients)
+        except BaseException:
+            client.close()
+            raise
+
+    async def _take(self) -> tuple[aiosmtplib.SMTP, bool]:
+        while self._idle:
+            client = self._idle.pop()
+            if client.is_connected:
+                return client, True
+            client.close()
+        return await self._connect(), False
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        if self._local_hostname is None:
+            # getfqdn may ask DNS; once per process is enough.
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        t = self.target
+        client = aiosmtplib.SMTP(
+            hostname=t.host,
+            port=t.port,
+            username=t.username,
+            password=t.password,
+            use_tls=t.mode == "tls",
+            start_tls=t.mode == "starttls",  # smtp:// stays plain: no surprise certificate checks
+            tls_context=self.context if t.mode != "plain" else None,
+            local_hostname=self._local_hostname,
+        )
+        try:
+            await client.connect()
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    async def close(self) -> None:
+        """Say QUIT on every idle connection."""
+        idle, self._idle = self._idle, []
+        for client in idle:
+            try:
+                async with asyncio.timeout(2):
+                    await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+
+
+@dataclass(frozen=True)
+class _Addresses:
+    to: list[str]
+    cc: list[str]
+    bcc: list[str]
+
+    @property
+    def envelope(self) -> list[str]:
+        """Every address the server must deliver to, display names removed, no duplicates."""
+        bare = (parseaddr(a)[1] for a in (*self.to, *self.cc, *self.bcc))
+        return list(dict.fromkeys(bare))
+
+
+class EmailStep(StepExecutor):
+    """Renders subject and message, then sends them (or writes them to the outbox)."""
+
+    type_name = "send-email"
+    options_model = SendEmailOptions
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.target = parse_smtp_url(settings.smtp_url) if settings.smtp_url else None
+        self._pool: SmtpPool | None = None
+
+    async def start(self) -> None:
+        """Prepare the connection pool (connections open on first use)."""
+        if self.target is None:
+            log.info("FABFLOW_SMTP_URL is not set: emails go to %s", self.settings.outbox_dir)
+        elif self._pool is None:
+            context = tls_context(self.settings.smtp_ca_file)
+            size = max(1, min(self.settings.concurrency, 16))
+            self._pool = SmtpPool(self.target, context, size)
+
+    async def close(self) -> None:
+        """Close pooled connections."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def execute(self, ctx: StepContext) -> StepResult:
+        """Build the message, refusing anything unsafe before sending, then deliver it."""
+        options: SendEmailOptions = ctx.options
+        subject = render(options.subject, ctx.template_context, "subject")
+        body = render(options.message, ctx.template_context, "message")
+        if "\r" in subject or "\n" in subject:
+            raise PermanentStepError(
+                f"the rendered subject contains a line break ({subject!r}); refusing to send, "
+                "since a line break in a header would let the text add headers of its own",
+                error_type="header_injection",
+            )
+        addresses = _Addresses(_valid(options.recipients), _valid(options.cc), _valid(options.bcc))
+        message = self._message(ctx, subject, body, addresses)
+        missing: list[str] = []
+        if options.attach_production_files:
+            missing = await _attach_files(message, ctx.order.get("files") or [], ctx.files)
+        details = await self._deliver(ctx, message, addresses)
+        if missing:
+            details["missingAttachments"] = missing
+        return StepResult(details=details)
+
+    def _message(
+        self, ctx: StepContext, subject: str, body: str, addresses: _Addresses
+    ) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.settings.mail_from
+        message["To"] = ", ".join(addresses.to)
+        if addresses.cc:
+            message["Cc"] = ", ".join(addresses.cc)
+        message["Subject"] = subject
+        message["Date"] = formatdate(localtime=False, usegmt=True)
+        message["Message-ID"] = message_id(ctx.idempotency_key, self.settings.mail_from)
+        message.set_content(body)
+        return message
+
+    async def _deliver(
+        self, ctx: StepContext, message: EmailMessage, addresses: _Addresses
+    ) -> dict[str, Any]:
+        message_id_ = str(message["Message-ID"])
+        if self._pool is None and self.target is not None:
+            await self.start()
+        if self._pool is None:
+            path = await asyncio.to_thread(write_outbox, self.settings.outbox_dir, ctx, message)
+            log.info("step %s: no SMTP configured, wrote the email to %s", ctx.step_id, path)
+            return {"outbox": str(path), "messageId": message_id_}
+        sender = parseaddr(self.settings.mail_from)[1] or self.settings.mail_from
+        recipients = addresses.envelope
+        try:
+            async with asyncio.timeout(ctx.timeout_s):
+                refused, reply = await self._pool.send(message, sender, recipients)
+        except Exception as exc:  # CancelledError passes: the worker is stopping us
+            _raise_smtp_error(exc, ctx.timeout_s)
+        details: dict[str, Any] = {
+            "smtpReply": reply,
+            "messageId": message_id_,
+            "recipients": len(recipients) - len(refused),
+        }
+        if refused:
+            details["refusedRecipients"] = {a: str(r) for a, r in refused.items()}
+        return details
+
+
+def _valid(addresses: list[str]) -> list[str]:
+    """Addresses checked and normalised; a display name (``Ada <ada@example.com>``) is kept."""
+    result: list[str] = []
+    for address in addresses:
+        if any(c in address for c in "\r\n"):
+            raise PermanentStepError(
+                f"address {address!r} contains a line break; refusing to send",
+                error_type="header_injection",
+            )
+        try:
+            valid = validate_email(address, check_deliverability=False, allow_display_name=True)
+        except EmailNotValidError as exc:
+            raise PermanentStepError(
+                f"invalid email address {address!r}: {exc}", error_type="recipient"
+            ) from exc
+        result.append(formataddr((valid.display_name or "", valid.normalized)))
+    return result
+
+
+def message_id(idempotency_key: str, mail_from: str) -> str:
+    """A ``Message-ID`` that is the same for every attempt of one step visit."""
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "fabflow"
+    left = re.sub(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]", "-", idempotency_key).strip(".")
+    left = re.sub(r"\.{2,}", ".", left)
+    if left != idempotency_key:
+        # Replaced characters could make two keys look alike; a hash of the original keeps
+        # the ids apart.
+        left += "." + hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]
+    return f"<{left or 'fabflow'}@{domain}>"
+
+
+def write_outbox(outbox: Path, ctx: StepContext, message: EmailMessage) -> Path:
+    """Write the message atomically as ``<outbox>/<idempotency key>.eml``; return the path."""
+    outbox.mkdir(parents=True, exist_ok=True)
+    target = outbox / f"{safe_part(ctx.idempotency_key)}.eml"
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(message.as_bytes())
+    os.replace(tmp, target)  # a reader never sees half a message
+    return target
+
+
+async def _attach_files(
+    message: EmailMessage, files: list[dict[str, Any]], store: FileStore
+) -> list[str]:
+    """Attach every production file that exists; return the names of those that do not."""
+    missing: list[str] = []
+    for record in files:
+        key = str(record.get("key", ""))
+        name = str(record.get("name") or key.rpartition("/")[2] or "file")
+        data = await asyncio.to_thread(_read_file, store, key)
+        if data is None:
+            missing.append(name)
+            continue
+        maintype, _, subtype = str(record.get("contentType") or "").partition("/")
+        if not (maintype and subtype):
+            maintype, subtype = "application", "octet-stream"
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    if missing:
+        log.warning("production files missing, not attached: %s", missing)
+    return missing
+
+
+def _read_file(store: FileStore, key: str) -> bytes | None:
+    try:
+        if not key or not store.exists(key):
+            return None
+        return b"".join(store.iter_bytes(key))
+    except (OSError, ValueError):
+        return None
+
+
+def _raise_smtp_error(exc: Exception, timeout_s: float) -> NoReturn:
+    """Translate aiosmtplib's errors: 4xx and connection trouble transient, 5xx permanent."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        exc = min(exc.recipients, key=lambda r: r.code)  # any 4xx makes the whole try worth a retry
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        details = {"smtpCode": exc.code, "smtpReply": exc.message}
+        text = f"the SMTP server answered {exc.code} {exc.message}"
+        if 400 <= exc.code < 500:
+            raise TransientStepError(text, error_type="smtp", details=details) from exc
+        raise PermanentStepError(text, error_type="smtp", details=details) from exc
+    if isinstance(exc, TimeoutError):
+        raise TransientStepError(
+            f"the SMTP server did not finish within {timeout_s:g} s", error_type="timeout"
+        ) from exc
+    if isinstance(exc, ssl.SSLCertVerificationError) or isinstance(
+        exc.__cause__, ssl.SSLCertVerificationError
+    ):
+        raise PermanentStepError(
+            f"TLS with the SMTP server failed: {exc} (FABFLOW_SMTP_CA_FILE adds a CA)",
+            error_type="tls",
+        ) from exc
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        raise PermanentStepError(f"SMTP: {exc}", error_type="smtp") from exc
+    if isinstance(exc, aiosmtplib.SMTPException | OSError):
+        raise TransientStepError(
+            f"could not talk to the SMTP server: {exc}", error_type="connection"
+        ) from exc
+    raise exc
