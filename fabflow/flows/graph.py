@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 EDGE_KEYS = ("onSuccess", "onError")
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     """A step as the graph sees it: its id and the ids it points at (None: not given/invalid)."""
 
     step_id: str | None
@@ -47,9 +47,16 @@ def index_ids(nodes: list[Node]) -> dict[str, int]:
 def edges(nodes: list[Node], ids: dict[str, int]) -> list[list[tuple[str, int]]]:
     """Adjacency lists ``(key, target position)``; dangling and self edges are left out."""
     out: list[list[tuple[str, int]]] = []
-    for i, node in enumerate(nodes):
-        row = [(k, ids[t]) for k, t in node.targets() if t is not None and t in ids]
-        out.append([(k, j) for k, j in row if j != i])
+    for i, (_, on_success, on_error) in enumerate(nodes):
+        row = []
+        # Written out rather than looped over the two keys: this runs for every step.
+        j = ids.get(on_success) if on_success is not None else None
+        if j is not None and j != i:
+            row.append(("onSuccess", j))
+        j = ids.get(on_error) if on_error is not None else None
+        if j is not None and j != i:
+            row.append(("onError", j))
+        out.append(row)
     return out
 
 
@@ -60,36 +67,39 @@ def find_cycles(
 
     Returns at most ``limit`` loops (naming a loop costs its length) and the count of all.
     """
-    white, grey, black = 0, 1, 2
-    colour = [white] * len(nodes)
+    colour = [_WHITE] * len(nodes)
+    depth = [0] * len(nodes)  # position on the current path, valid while grey
     cycles: list[Cycle] = []
     found = 0
     for root in range(len(nodes)):
-        if colour[root] != white:
+        if colour[root] != _WHITE:
             continue
-        colour[root] = grey
-        stack: list[tuple[int, int]] = [(root, 0)]  # (node, next edge to look at)
-        on_path: dict[int, int] = {root: 0}  # node -> depth on the current path
-        while stack:
-            node, cursor = stack[-1]
-            if cursor == len(adjacency[node]):
-                stack.pop()
-                del on_path[node]
-                colour[node] = black
-                continue
-            stack[-1] = (node, cursor + 1)
-            key, target = adjacency[node][cursor]
-            if colour[target] == grey:
-                found += 1
-                if found > limit:
-                    continue
-                loop = [nodes[n].step_id or "?" for n, _ in stack[on_path[target] :]]
-                cycles.append(Cycle(node, key, (*loop, loop[0])))
-            elif colour[target] == white:
-                colour[target] = grey
-                on_path[target] = len(stack)
-                stack.append((target, 0))
+        colour[root] = _GREY
+        path = [root]
+        pending = [iter(adjacency[root])]
+        while pending:
+            for key, target in pending[-1]:
+                if colour[target] == _WHITE:
+                    colour[target], depth[target] = _GREY, len(path)
+                    path.append(target)
+                    pending.append(iter(adjacency[target]))
+                    break
+                if colour[target] == _GREY:
+                    found += 1
+                    if found <= limit:
+                        cycles.append(_cycle(nodes, path[depth[target] :], key))
+            else:  # every edge of the node on top is done
+                colour[path.pop()] = _BLACK
+                pending.pop()
     return cycles, found
+
+
+_WHITE, _GREY, _BLACK = 0, 1, 2
+
+
+def _cycle(nodes: list[Node], loop: list[int], key: str) -> Cycle:
+    names = [nodes[n].step_id or "?" for n in loop]
+    return Cycle(loop[-1], key, (*names, names[0]))
 
 
 def reachable(adjacency: list[list[tuple[str, int]]], start: int = 0) -> list[bool]:

@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    TypeAdapter,
+    ValidationInfo,
+    create_model,
+    model_validator,
+)
 from pydantic import field_validator as _field_validator
 from pydantic.alias_generators import to_camel
 
@@ -155,3 +165,39 @@ class Flow:
         if self.description:
             doc["description"] = self.description
         return doc
+
+
+def _class_name(type_name: str) -> str:
+    words = "".join(c if c.isalnum() else " " for c in type_name).split()
+    return "".join(w[:1].upper() + w[1:] for w in words) + "Step"
+
+
+@lru_cache(maxsize=256)
+def typed_step_model(type_name: str, options_model: type[BaseModel]) -> type[StepDefinition]:
+    """The ``StepDefinition`` subclass for one step type: ``type`` fixed, ``options`` typed.
+
+    The JSON Schema is made of these, and a whole flow validates against them in one call.
+    """
+    fixed_type: Any = Literal[type_name]  # a Literal built at run time: opaque to mypy
+    model: type[StepDefinition] = create_model(
+        _class_name(type_name),
+        __base__=StepDefinition,
+        __doc__=f"A {type_name} step.",
+        type=(fixed_type, Field(description="The step type.")),
+        options=(options_model, Field(description=f"Options of a {type_name} step.")),
+    )
+    return model
+
+
+@lru_cache(maxsize=16)
+def _steps_adapter(types: tuple[tuple[str, type[BaseModel]], ...]) -> TypeAdapter[Any]:
+    models = tuple(typed_step_model(name, options) for name, options in types)
+    if len(models) == 1:
+        return TypeAdapter(list[models[0]])  # type: ignore[valid-type]
+    union: Any = Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007
+    return TypeAdapter(list[union])
+
+
+def steps_adapter(types: Mapping[str, type[BaseModel]]) -> TypeAdapter[Any]:
+    """A validator of a whole step list whose steps are discriminated by ``type``."""
+    return _steps_adapter(tuple(sorted(types.items())))

@@ -41,12 +41,13 @@ def check_email(address: str) -> str:
     return address
 
 
+@lru_cache(maxsize=4096)
 def check_http_uri(uri: str) -> str:
     """``uri`` when it is an absolute http or https URL with a host, else ValueError."""
     hint = (
         f'must be an absolute http or https URL such as "https://example.com/orders"; got "{uri}"'
     )
-    if not uri or uri != uri.strip() or any(c.isspace() for c in uri):
+    if not uri or len(uri.split()) != 1 or uri != uri.strip():
         raise ValueError(hint + " (spaces are not allowed)")
     try:
         parts = urlsplit(uri)
