@@ -75,6 +75,11 @@ class RetryPolicy(BaseModel):
         return min(delay, self.max_delay)
 
 
+def _retry_shorthand_schema(schema: dict[str, Any]) -> None:
+    # The shorthand is accepted by a "before" validator, which the generated schema cannot see.
+    schema["anyOf"].insert(1, {"type": "integer", "minimum": 1, "maximum": 100})
+
+
 class StepDefinition(BaseModel):
     """One step of a flow, exactly the spec's keys plus the ``retry`` extension.
 
@@ -107,7 +112,9 @@ class StepDefinition(BaseModel):
         default=None, max_length=MAX_ID_LENGTH, description="Step to run when this one fails."
     )
     retry: RetryPolicy | None = Field(
-        default=None, description="Extension: retry policy (an integer means maxAttempts)."
+        default=None,
+        description="Extension: retry policy (an integer means maxAttempts).",
+        json_schema_extra=_retry_shorthand_schema,
     )
 
     @property

@@ -60,7 +60,13 @@ def check_http_uri(uri: str) -> str:
 
 
 EmailAddress = Annotated[str, AfterValidator(check_email)]
-HttpUri = Annotated[str, Field(max_length=2048), AfterValidator(check_http_uri)]
+HttpUri = Annotated[
+    str,
+    Field(
+        max_length=2048, json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}
+    ),
+    AfterValidator(check_http_uri),
+]
 
 
 class OptionsModel(BaseModel):
@@ -76,7 +82,7 @@ class OptionsModel(BaseModel):
 
 
 class ConsumeRestApiOptions(OptionsModel):
-    """Options of ``consume-rest-api``: where the order is sent."""
+    """Options of a consume-rest-api step: where the order is sent."""
 
     uri: HttpUri = Field(description="Absolute http or https URL the order is sent to.")
     method: Literal["POST", "PUT", "PATCH"] = Field(
@@ -91,7 +97,7 @@ class ConsumeRestApiOptions(OptionsModel):
 
 
 class SendEmailOptions(OptionsModel):
-    """Options of ``send-email``: who gets which message."""
+    """Options of a send-email step: who gets which message."""
 
     recipients: list[EmailAddress] = Field(
         description="Addresses that receive the email.", min_length=1, max_length=100
@@ -110,7 +116,7 @@ class SendEmailOptions(OptionsModel):
 
 
 class GenerateProductionFilesOptions(OptionsModel):
-    """Options of ``generate-production-files``: the file format."""
+    """Options of a generate-production-files step: the file format."""
 
     file_format: FileFormat = Field(
         default="stl",
