@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _MODES = {"smtp": ("plain", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
 
 
@@ -211,15 +212,20 @@ class EmailStep(StepExecutor):
     async def execute(self, ctx: StepContext) -> StepResult:
         """Build the message, refusing anything unsafe before sending, then deliver it."""
         options: SendEmailOptions = ctx.options
-        subject = render(options.subject, ctx.template_context, "subject")
-        body = render(options.message, ctx.template_context, "message")
-        if "\r" in subject or "\n" in subject:
+        context = ctx.template_context
+        subject = render(options.subject, context, "subject")
+        body = render(options.message, context, "message")
+        if has_line_break(subject):
             raise PermanentStepError(
                 f"the rendered subject contains a line break ({subject!r}); refusing to send, "
                 "since a line break in a header would let the text add headers of its own",
                 error_type="header_injection",
             )
-        addresses = _Addresses(_valid(options.recipients), _valid(options.cc), _valid(options.bcc))
+        addresses = _Addresses(
+            _valid(options.recipients, context, "recipients"),
+            _valid(options.cc, context, "cc"),
+            _valid(options.bcc, context, "bcc"),
+        )
         message = self._message(ctx, subject, body, addresses)
         missing: list[str] = []
         if options.attach_production_files:
@@ -270,11 +276,20 @@ class EmailStep(StepExecutor):
         return details
 
 
-def _valid(addresses: list[str]) -> list[str]:
-    """Addresses checked and normalised; a display name (``Ada <ada@example.com>``) is kept."""
+def has_line_break(text: str) -> bool:
+    """CR, LF or any other character that ``str.splitlines`` (and so some mail code) breaks on."""
+    return any(c in text for c in _LINE_BREAKS)
+
+
+def _valid(addresses: list[str], context: dict[str, Any], field: str) -> list[str]:
+    """Addresses rendered (``{{ order.customer.email }}``), checked and normalised.
+
+    A display name (``Ada <ada@example.com>``) is kept.
+    """
     result: list[str] = []
-    for address in addresses:
-        if any(c in address for c in "\r\n"):
+    for i, source in enumerate(addresses):
+        address = render(source, context, f"{field}[{i}]") if "{{" in source else source
+        if has_line_break(address):
             raise PermanentStepError(
                 f"address {address!r} contains a line break; refusing to send",
                 error_type="header_injection",
@@ -286,7 +301,7 @@ def _valid(addresses: list[str]) -> list[str]:
                 f"invalid email address {address!r}: {exc}", error_type="recipient"
             ) from exc
         result.append(formataddr((valid.display_name or "", valid.normalized)))
-    return result
+    return list(dict.fromkeys(result))  # a template may render to an address already listed
 
 
 def message_id(idempotency_key: str, mail_from: str) -> str:

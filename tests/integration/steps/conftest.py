@@ -108,8 +108,7 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
 @pytest.fixture
 def server_tls(ca: trustme.CA) -> ssl.SSLContext:
     """A server context with a certificate for 127.0.0.1 signed by the test CA."""
-    # PROTOCOL_TLS (not _SERVER): aiosmtpd's readiness probe wraps a client socket with it.
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     return context
 

@@ -125,7 +125,8 @@ def authenticate(
     ok = isinstance(data, LoginPassword) and USERS.get(data.login.decode()) == (
         data.password.decode()
     )
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd itself answers 535 on failure.
+    return AuthResult(success=ok, handled=False)
 
 
 def start_mail_server(**kwargs: Any) -> MailServer:
