@@ -40,7 +40,7 @@ class FileStore(Protocol):
 
 
 class LocalFileStore:
-    """Files in a folder; ``put`` renames within the same filesystem, so readers never see halves."""
+    """Files in a folder; ``put`` renames within one filesystem: readers never see half a file."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()

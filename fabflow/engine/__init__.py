@@ -1,0 +1,1 @@
+"""The execution engine: the pure transition function, retry policy, the worker loop."""

@@ -1,0 +1,118 @@
+"""The transition function: what happens after an attempt ends. Pure: data in, data out.
+
+Given the flow's step, how the attempt ended and the execution so far, ``decide`` returns a
+``Decision``: the attempt's final state, the order status to set, the next attempt to schedule
+(a retry of the same visit, or the first attempt of the next step) and the execution's state.
+The worker applies a Decision in one guarded transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fabflow.engine.retry import RetryPolicy
+from fabflow.engine.states import AttemptState, ExecutionState, Outcome
+
+
+class StepLike(Protocol):
+    """What the transition function reads of a step definition."""
+
+    @property
+    def step_definition_id(self) -> str: ...
+    @property
+    def success_status(self) -> str: ...
+    @property
+    def on_success(self) -> str | None: ...
+    @property
+    def on_error(self) -> str | None: ...
+    @property
+    def retry(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class AttemptEnd:
+    """How an attempt ended, as the worker saw it."""
+
+    outcome: Outcome
+    attempt: int  # 1-based number within the visit
+    error_type: str | None = None
+    error_message: str | None = None
+    transient: bool = False
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Next:
+    """An attempt to schedule."""
+
+    step_id: str
+    attempt: int  # 1 for a new visit
+    delay: float  # seconds from now
+    new_visit: bool  # a new visit gets a new idempotency key; a retry keeps it
+    error_context: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    attempt_state: AttemptState
+    set_status: str | None
+    next: Next | None
+    execution_state: ExecutionState
+    had_error: bool
+    event: str  # the event kind recorded for this transition
+
+
+def decide(
+    step: StepLike,
+    end: AttemptEnd,
+    *,
+    had_error: bool,
+    default_policy: RetryPolicy,
+    error_context: dict[str, Any] | None = None,
+) -> Decision:
+    """The transition after one attempt of ``step`` ended as ``end``.
+
+    ``had_error`` says whether an earlier step of this execution already ended in error;
+    ``error_context`` is the error this step was handed (when it runs on an error path).
+    """
+    if end.outcome is Outcome.SUCCESS:
+        return _on_success(step, had_error, error_context)
+    state = AttemptState.TIMEOUT if end.outcome is Outcome.TIMEOUT else AttemptState.ERROR
+    retryable = end.transient or end.outcome is Outcome.TIMEOUT
+    policy = RetryPolicy.from_flow(step.retry, default_policy)
+    if retryable and policy.allows(end.attempt + 1):
+        delay = policy.delay_before(end.attempt + 1, end.retry_after)
+        retry = Next(step.step_definition_id, end.attempt + 1, delay, False, error_context)
+        return Decision(state, None, retry, ExecutionState.RUNNING, had_error, "attempt_retry")
+    return _on_step_error(step, end, state)
+
+
+def _on_success(step: StepLike, had_error: bool, error_context: dict[str, Any] | None) -> Decision:
+    if step.on_success is None:
+        final = ExecutionState.FAILED if had_error else ExecutionState.SUCCEEDED
+        return Decision(
+            AttemptState.SUCCESS, step.success_status, None, final, had_error, "step_succeeded"
+        )
+    # The success path of an error handler still carries the error it handles.
+    nxt = Next(step.on_success, 1, 0.0, True, error_context if had_error else None)
+    return Decision(
+        AttemptState.SUCCESS,
+        step.success_status,
+        nxt,
+        ExecutionState.RUNNING,
+        had_error,
+        "step_succeeded",
+    )
+
+
+def _on_step_error(step: StepLike, end: AttemptEnd, state: AttemptState) -> Decision:
+    context = {
+        "stepDefinitionId": step.step_definition_id,
+        "type": end.error_type or ("timeout" if end.outcome is Outcome.TIMEOUT else "error"),
+        "message": end.error_message or "",
+    }
+    if step.on_error is None:
+        return Decision(state, None, None, ExecutionState.FAILED, True, "step_failed")
+    nxt = Next(step.on_error, 1, 0.0, True, context)
+    return Decision(state, None, nxt, ExecutionState.RUNNING, True, "step_failed")

@@ -1,0 +1,489 @@
+"""The worker: claims runnable attempts, runs them through their executors, applies transitions.
+
+All database work runs on one thread of the worker's own (a slow commit or a busy SQLite lock
+never blocks the event loop); steps run concurrently on the event loop, up to ``concurrency``.
+A heartbeat extends the leases held; an attempt whose lease was lost (taken over after
+expiry, or cancelled by an operator) is abandoned, and its result could not be recorded anyway:
+``queue.apply`` checks the fencing token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import DBAPIError
+
+from fabflow.engine.retry import RetryPolicy
+from fabflow.engine.states import AttemptState, ExecutionState, Outcome
+from fabflow.engine.transition import AttemptEnd, Decision, decide
+from fabflow.errors import StepError
+from fabflow.flows.model import Flow, StepDefinition
+from fabflow.flows.validate import parse_flow
+from fabflow.settings import Settings
+from fabflow.steps.base import StepContext, StepExecutor, StepResult
+from fabflow.store import queue
+from fabflow.store.files import FileStore, LocalFileStore
+from fabflow.store.ids import new_id
+from fabflow.store.orders import load_resources
+from fabflow.store.repository import Store
+from fabflow.store.schema import executions
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_EXECUTIONS = select(
+    executions.c.id,
+    executions.c.order_id,
+    executions.c.flow_pk,
+    executions.c.flow_version,
+    executions.c.had_error,
+).where(executions.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@dataclass
+class Running:
+    """An attempt in progress on this worker."""
+
+    claim: queue.Claimed
+    task: asyncio.Task[None]
+    cancelled: asyncio.Event
+    lost: bool = False
+
+
+@dataclass
+class Completion:
+    """A finished attempt waiting for the next database cycle to record it."""
+
+    claim: queue.Claimed
+    order_id: str
+    decision: Decision
+    record: queue.AttemptRecord
+    next_type: str
+    won: asyncio.Future[bool]
+
+
+class _LostMidway(Exception):
+    """An attempt's guard held but its execution had already ended."""
+
+
+@dataclass
+class WorkerStats:
+    claimed: int = 0
+    completed: int = 0
+    lost: int = 0
+    wakeup_ms: list[float] = field(default_factory=list)
+    transition_ms: list[float] = field(default_factory=list)
+
+
+class Worker:
+    """Runs attempts from one store until told to stop."""
+
+    def __init__(
+        self,
+        store: Store,
+        executors: dict[str, StepExecutor],
+        *,
+        settings: Settings | None = None,
+        files: FileStore | None = None,
+        concurrency: int | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or store.settings
+        self.executors = executors
+        self.files = files or LocalFileStore(self.settings.files_dir)
+        self.concurrency = concurrency or self.settings.concurrency
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{new_id('w')[-6:]}"
+        self.default_policy = RetryPolicy(
+            max_attempts=self.settings.retry_max_attempts,
+            initial_delay=self.settings.retry_initial_delay_ms / 1000,
+            backoff=self.settings.retry_backoff,
+            max_delay=self.settings.retry_max_delay_ms / 1000,
+        )
+        self.stats = WorkerStats()
+        self.running: dict[int, Running] = {}
+        self._flows: dict[tuple[int, int], Flow] = {}
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fabflow-db-{self.id}")
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: list[Completion] = []
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Thread-safe: a new attempt may be runnable now."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def stop(self) -> None:
+        """Stop claiming; running attempts finish (see ``run``). Safe from signal handlers."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self, *, burst: bool = False, until: Callable[[], bool] | None = None) -> None:
+        """Claim and run attempts until ``stop()``; with ``burst``, until nothing is runnable;
+        with ``until``, until it returns True (checked after each database cycle)."""
+        self._loop = asyncio.get_running_loop()
+        self.store.on_enqueue.append(self.wake)
+        await self._db_call(
+            self.store.register_worker, self.id, socket.gethostname(), os.getpid(), self.concurrency
+        )
+        heartbeat = asyncio.create_task(self._heartbeat_loop())
+        try:
+            await self._pump(burst, until)
+            await self._drain()
+        finally:
+            heartbeat.cancel()
+            self.store.on_enqueue.remove(self.wake)
+            await self._db_call(self._mark_stopped)
+            self._db.shutdown(wait=True)
+
+    async def _pump(self, burst: bool, until: Callable[[], bool] | None) -> None:
+        """The one loop that talks to the database: each cycle records the transitions that
+        finished since the last one and claims work for the free slots, in one transaction
+        (group commit: one commit serves many transitions, each still all-or-nothing)."""
+        while not self._stopping.is_set():
+            if until is not None and until():
+                return
+            self._wake.clear()
+            batch, self._outbox = self._outbox, []
+            free = self.concurrency - (len(self.running) - len(batch))
+            claimed = await self._cycle(batch, free)
+            if burst and claimed == 0 and not self.running and not self._outbox:
+                return
+            if not self._outbox and (claimed == 0 or len(self.running) >= self.concurrency):
+                await self._wait(self.settings.poll_seconds)
+
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _drain(self) -> None:
+        """Let running attempts finish within the grace period; release the rest."""
+        deadline = time.monotonic() + self.settings.shutdown_grace_seconds
+        if self.running:
+            log.info("stopping: waiting for %d running attempt(s)", len(self.running))
+        while (self.running or self._outbox) and time.monotonic() < deadline:
+            self._wake.clear()
+            batch, self._outbox = self._outbox, []
+            if batch:
+                await self._cycle(batch, 0)
+            else:
+                await self._wait(min(0.05, max(deadline - time.monotonic(), 0.0)))
+        if self.running:
+            log.warning("grace period over: releasing %d attempt(s) to others", len(self.running))
+            held = [r.claim for r in self.running.values()]
+            for r in self.running.values():
+                r.lost = True
+                r.cancelled.set()
+                r.task.cancel()
+            await self._db_call(self._release, held)
+        for item in self._outbox:
+            item.won.set_result(False)
+
+    # -- the database cycle --------------------------------------------------------------
+
+    async def _cycle(self, batch: list[Completion], free: int) -> int:
+        if not batch and free <= 0:
+            return 0
+        won, claims, resources = await self._db_call(self._cycle_sync, batch, min(max(free, 0), 32))
+        for item, result in zip(batch, won, strict=True):
+            if not item.won.done():
+                item.won.set_result(result)
+        now = time.time()
+        for c in claims:
+            self.stats.claimed += 1
+            self.stats.wakeup_ms.append(max(0.0, (now - c.run_after) * 1000))
+            resource = resources.get(c.execution_id)
+            if resource is not None:  # None: the order vanished, nothing to run
+                self._start(c, resource)
+        return len(claims)
+
+    def _cycle_sync(
+        self, batch: list[Completion], limit: int
+    ) -> tuple[list[bool], list[queue.Claimed], dict[str, dict[str, Any]]]:
+        now = time.time()
+        try:
+            with self.store.write() as conn:
+                won = [self._apply(conn, item, now) for item in batch]
+                claims = queue.claim(conn, self.id, limit, now, self.settings.lease_seconds)
+                if any(item.decision.next is not None for item in batch):
+                    self.store.notify_enqueued(conn)
+        except _LostMidway:
+            # Rare (an execution ended while its attempt ran): apply one by one instead.
+            return [self._apply_alone(item) for item in batch], [], {}
+        if not claims:
+            return won, [], {}
+        with self.store.read() as conn:
+            return won, claims, self._load(conn, claims)
+
+    def _apply(self, conn: Any, item: Completion, now: float) -> bool:
+        applied = queue.apply(
+            conn, item.claim, item.order_id, item.decision, item.record, now, item.next_type
+        )
+        if applied is None:
+            raise _LostMidway
+        return applied
+
+    def _apply_alone(self, item: Completion) -> bool:
+        try:
+            with self.store.write() as conn:
+                return self._apply(conn, item, time.time())
+        except _LostMidway:
+            return False
+
+    def _load(self, conn: Any, claims: list[queue.Claimed]) -> dict[str, dict[str, Any]]:
+        """The flows and order resources the claimed attempts need."""
+        ids = {"ids": [c.execution_id for c in claims]}
+        rows = {r.id: r for r in conn.execute(_EXECUTIONS, ids)}
+        for c in claims:
+            row = rows[c.execution_id]
+            c.extra.update(flow_key=(row.flow_pk, row.flow_version), had_error=row.had_error)
+            self._flow(conn, row.flow_pk, row.flow_version)
+        order_ids = {e: r.order_id for e, r in rows.items()}
+        resources = load_resources(self.store, conn, list(order_ids.values()))
+        by_order = {r["id"]: r for r in resources}
+        return {e: by_order[o] for e, o in order_ids.items() if o in by_order}
+
+    def _flow(self, conn: Any, flow_pk: int, version: int) -> Flow:
+        key = (flow_pk, version)
+        flow = self._flows.get(key)
+        if flow is None:
+            meta, definition = self.store.flow_definition(conn, flow_pk, version)
+            flow = parse_flow(definition, name=meta["name"])
+            self._flows[key] = flow
+        return flow
+
+    def _start(self, claim: queue.Claimed, resource: dict[str, Any]) -> None:
+        cancelled = asyncio.Event()
+        task = asyncio.create_task(self._attempt(claim, resource, cancelled))
+        self.running[claim.attempt_id] = Running(claim, task, cancelled)
+        task.add_done_callback(lambda _t: self._finished(claim.attempt_id))
+
+    def _finished(self, attempt_id: int) -> None:
+        self.running.pop(attempt_id, None)
+        self._wake.set()
+
+    # -- one attempt ---------------------------------------------------------------------
+
+    async def _attempt(
+        self, claim: queue.Claimed, resource: dict[str, Any], cancelled: asyncio.Event
+    ) -> None:
+        flow = self._flows[claim.extra["flow_key"]]
+        if claim.step_id not in flow:
+            end = AttemptEnd(Outcome.ERROR, claim.attempt, "internal", f"no step {claim.step_id!r}")
+            await self._complete(
+                claim, resource, flow, None, end, queue.AttemptRecord(0.0, "internal")
+            )
+            return
+        step = flow.step(claim.step_id)
+        if claim.taken_over:
+            log.warning(
+                "taking over attempt %s of step %r (lease expired)",
+                claim.attempt_id,
+                step.step_definition_id,
+            )
+        started = time.perf_counter()
+        end, result, details = await self._execute(claim, resource, flow, step, cancelled)
+        duration = (time.perf_counter() - started) * 1000
+        record = queue.AttemptRecord(
+            duration_ms=duration,
+            error_type=end.error_type,
+            error_message=end.error_message,
+            details=details,
+            files=result.files if result is not None else None,
+        )
+        await self._complete(claim, resource, flow, step, end, record)
+
+    async def _execute(
+        self,
+        claim: queue.Claimed,
+        resource: dict[str, Any],
+        flow: Flow,
+        step: StepDefinition,
+        cancelled: asyncio.Event,
+    ) -> tuple[AttemptEnd, StepResult | None, dict[str, Any]]:
+        executor = self.executors.get(step.type)
+        if executor is None:
+            message = (
+                f"no executor for step type {step.type!r}: is its plugin installed on this worker?"
+            )
+            return AttemptEnd(Outcome.ERROR, claim.attempt, "internal", message), None, {}
+        timeout_s = step.timeout_s or self.settings.default_step_timeout_ms / 1000
+        ctx = self._context(claim, resource, flow, step, timeout_s, cancelled)
+        task = asyncio.ensure_future(executor.execute(ctx))
+        # asyncio.wait (not wait_for): a step that swallows cancellation is still cut off at
+        # its deadline; the abandoned task's eventual result is ignored.
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        if not done:
+            cancelled.set()
+            task.cancel()
+            task.add_done_callback(_consume_result)
+            message = f"step {step.step_definition_id!r} did not finish within {timeout_s:g} s"
+            return AttemptEnd(Outcome.TIMEOUT, claim.attempt, "timeout", message), None, {}
+        return _outcome(task, claim.attempt)
+
+    def _context(
+        self,
+        claim: queue.Claimed,
+        resource: dict[str, Any],
+        flow: Flow,
+        step: StepDefinition,
+        timeout_s: float,
+        cancelled: asyncio.Event,
+    ) -> StepContext:
+        key = claim.extra["flow_key"]
+        order = dict(resource, tenant=claim.tenant_id)
+        return StepContext(
+            order=order,
+            flow={"id": resource["flowId"], "name": flow.name, "version": key[1]},
+            step_id=step.step_definition_id,
+            step_type=step.type,
+            success_status=step.success_status,
+            options=step.options,
+            timeout_s=timeout_s,
+            idempotency_key=claim.idempotency_key,
+            attempt=claim.attempt,
+            settings=self.settings,
+            files=self.files,
+            cancelled=cancelled,
+            error=claim.error_context,
+        )
+
+    async def _complete(
+        self,
+        claim: queue.Claimed,
+        resource: dict[str, Any],
+        flow: Flow,
+        step: StepDefinition | None,
+        end: AttemptEnd,
+        record: queue.AttemptRecord,
+    ) -> None:
+        running = self.running.get(claim.attempt_id)
+        if running is not None and running.lost:
+            return
+        decision = _decide(step, end, claim, self.default_policy)
+        next_type = ""
+        if decision.next is not None and decision.next.step_id in flow:
+            next_type = flow.step(decision.next.step_id).type
+        started = time.perf_counter()
+        item = Completion(claim, resource["id"], decision, record, next_type, self._future())
+        self._outbox.append(item)
+        self._wake.set()
+        won = await item.won
+        self.stats.transition_ms.append((time.perf_counter() - started) * 1000)
+        if won:
+            self.stats.completed += 1
+        else:
+            self.stats.lost += 1
+            log.warning(
+                "attempt %s of step %r: lease lost (taken over or cancelled); result not recorded",
+                claim.attempt_id,
+                claim.step_id,
+            )
+
+    def _future(self) -> asyncio.Future[bool]:
+        return asyncio.get_running_loop().create_future()
+
+    # -- leases --------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        interval = max(self.settings.lease_seconds / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            held = [r.claim for r in self.running.values() if not r.lost]
+            try:
+                lost = await self._db_call(self._heartbeat_sync, held)
+            except Exception:
+                log.exception("heartbeat failed; will try again")
+                continue
+            for attempt_id in lost:
+                running = self.running.get(attempt_id)
+                if running is not None:
+                    log.warning("attempt %s: lease lost, abandoning it", attempt_id)
+                    running.lost = True
+                    running.cancelled.set()
+                    running.task.cancel()
+
+    def _heartbeat_sync(self, held: list[queue.Claimed]) -> list[int]:
+        now = time.time()
+        state = "draining" if self._stopping.is_set() else "running"
+        with self.store.write() as conn:
+            lost = queue.heartbeat(conn, held, now, self.settings.lease_seconds)
+            self.store.worker_heartbeat(conn, self.id, state, now)
+        return lost
+
+    def _release(self, held: list[queue.Claimed]) -> None:
+        with self.store.write() as conn:
+            queue.release(conn, held, time.time())
+
+    def _mark_stopped(self) -> None:
+        with self.store.write() as conn:
+            self.store.worker_heartbeat(conn, self.id, "stopped", time.time())
+
+    # -- database calls ------------------------------------------------------------------
+
+    async def _db_call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the database thread, retrying with backoff while the database is down."""
+        loop = asyncio.get_running_loop()
+        delay = 0.1
+        while True:
+            try:
+                return await loop.run_in_executor(self._db, fn, *args)
+            except DBAPIError as exc:
+                if not _is_disconnect(exc):
+                    raise
+                log.warning("database unreachable (%s); retrying in %.1f s", exc.orig, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def _is_disconnect(exc: DBAPIError) -> bool:
+    # Operational errors (connection refused, server restarting) are worth waiting out.
+    return bool(exc.connection_invalidated) or type(exc).__name__ == "OperationalError"
+
+
+def _decide(
+    step: StepDefinition | None, end: AttemptEnd, claim: queue.Claimed, policy: RetryPolicy
+) -> Decision:
+    if step is None:
+        return Decision(AttemptState.ERROR, None, None, ExecutionState.FAILED, True, "step_failed")
+    return decide(
+        step,
+        end,
+        had_error=bool(claim.extra.get("had_error")),
+        default_policy=policy,
+        error_context=claim.error_context,
+    )
+
+
+def _outcome(
+    task: asyncio.Future[StepResult], attempt: int
+) -> tuple[AttemptEnd, StepResult | None, dict[str, Any]]:
+    exc = task.exception()
+    if exc is None:
+        result = task.result()
+        return AttemptEnd(Outcome.SUCCESS, attempt), result, result.details
+    if isinstance(exc, StepError):
+        end = AttemptEnd(
+            Outcome.ERROR, attempt, exc.error_type, exc.message, exc.transient, exc.retry_after
+        )
+        return end, None, exc.details
+    log.error("step raised an unexpected error", exc_info=exc)
+    return AttemptEnd(Outcome.ERROR, attempt, "internal", f"{type(exc).__name__}: {exc}"), None, {}
+
+
+def _consume_result(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

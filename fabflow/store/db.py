@@ -1,0 +1,128 @@
+"""Opening the database: every dialect specific of fabflow lives in this module.
+
+SQLite (the embedded store) is tuned to behave under concurrency; each PRAGMA says why.
+PostgreSQL needs nothing special to open; its claim query and wake-ups are chosen here too.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
+
+from fabflow.errors import StoreError
+from fabflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def open_engine(settings: Settings) -> Engine:
+    """An Engine for the configured store, migrated to the latest schema."""
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = _sqlite_engine(url, settings.sqlite_synchronous)
+    else:
+        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    migrate(engine)
+    return engine
+
+
+def _sqlite_engine(url: str, synchronous: str) -> Engine:
+    # NullPool would reopen the file per checkout; the default QueuePool keeps connections warm.
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own handling is wrong).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        # WAL: readers never block the writer and the writer never blocks readers.
+        cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL: a commit survives a process crash; FULL also survives power loss (slower).
+        cur.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        # Wait for a competing writer instead of failing at once with "database is locked".
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front: a deferred transaction that upgrades from read
+        # to write can fail with SQLITE_BUSY regardless of busy_timeout.
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def reader(conn: Connection) -> Connection:
+    """A connection whose transactions begin deferred (read-only work on SQLite)."""
+    return conn.execution_options(sqlite_begin="DEFERRED")
+
+
+def claim_lock_clause(engine: Engine | Connection) -> str:
+    """Row locking for the claim query: SKIP LOCKED on PostgreSQL; SQLite locks the database."""
+    return "" if is_sqlite(engine) else " FOR UPDATE SKIP LOCKED"
+
+
+def migrate(engine: Engine) -> None:
+    """Apply the Alembic migrations up to head, once even when processes start together."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with _migration_lock(engine), engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if is_sqlite(engine):
+        db_path = engine.url.database or ""
+        lock_path = Path(db_path + ".migrate.lock")
+        with lock_path.open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+        return
+    with engine.connect() as conn:
+        # A session-level advisory lock serialises concurrent upgrades on PostgreSQL.
+        conn.execute(text("SELECT pg_advisory_lock(7260231)"))
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(7260231)"))
+            conn.commit()
+
+
+def check_connection(engine: Engine) -> None:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise StoreError(f"cannot reach the database: {exc}") from exc
+
+
+__all__ = ["NullPool", "check_connection", "claim_lock_clause", "is_sqlite", "open_engine"]
+
+
+def notify(conn: Connection) -> None:
+    """Wake workers of other processes: NOTIFY on PostgreSQL (delivered at commit); SQLite
+    workers poll."""
+    if not is_sqlite(conn):
+        conn.execute(text("NOTIFY fabflow_attempts"))

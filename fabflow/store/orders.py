@@ -1,0 +1,441 @@
+"""Orders: intake, the order resource, listing, events, and the operators' actions.
+
+Functions take the ``Store`` so that each runs in its own transaction; each action is one
+guarded write that keeps the whole history (attempts and events are appended, never rewritten).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from fabflow.engine.states import AttemptState, ExecutionState
+from fabflow.engine.transition import Next
+from fabflow.errors import Conflict, NotFound
+from fabflow.store.ids import new_id
+from fabflow.store.queue import new_attempt
+from fabflow.store.repository import Store
+from fabflow.store.resources import order_resource
+from fabflow.store.schema import attempts, events, executions, orders, status_history
+
+_ENDED = [
+    s.value for s in (ExecutionState.SUCCEEDED, ExecutionState.FAILED, ExecutionState.CANCELLED)
+]
+_OPEN_ATTEMPTS = [AttemptState.QUEUED.value, AttemptState.RUNNING.value]
+
+
+_INSERT_ORDER = insert(orders)
+_INSERT_EXECUTION = insert(executions)
+_INSERT_ATTEMPT = insert(attempts)
+_INSERT_EVENT = insert(events)
+
+
+@dataclass(frozen=True)
+class FirstStep:
+    step_id: str
+    step_type: str
+
+
+def create_order(
+    store: Store,
+    tenant_id: str,
+    order: dict[str, Any],
+    flow_id: str,
+    first: FirstStep | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Accept a validated order: the order, its execution and its first attempt, in one
+    transaction. Returns ``(resource, created)``; an ``externalId`` the tenant already used
+    returns the existing order with ``created`` False."""
+    external_id = order.get("externalId")
+    if external_id:
+        existing = _find_external(store, tenant_id, external_id)
+        if existing is not None:
+            return get_order(store, tenant_id, existing), False
+    try:
+        order_id = _insert_order(store, tenant_id, order, flow_id, first)
+    except IntegrityError:  # a concurrent request with the same externalId won the race
+        existing = _find_external(store, tenant_id, external_id) if external_id else None
+        if existing is None:
+            raise
+        return get_order(store, tenant_id, existing), False
+    return get_order(store, tenant_id, order_id), True
+
+
+def _insert_order(
+    store: Store, tenant_id: str, order: dict[str, Any], flow_id: str, first: FirstStep | None
+) -> str:
+    now = time.time()
+    order_id, execution_id = new_id("ord"), new_id("exe")
+    customer = order.get("customer") or {}
+    with store.write() as conn:
+        flow_pk, version = store.current_flow(conn, tenant_id, flow_id)
+        if first is None:
+            _, definition = store.flow_definition(conn, flow_pk, version)
+            first = FirstStep(definition[0]["stepDefinitionId"], definition[0]["type"])
+        conn.execute(
+            _INSERT_ORDER,
+            dict(
+                id=order_id,
+                tenant_id=tenant_id,
+                external_id=order.get("externalId"),
+                flow_pk=flow_pk,
+                status=None,
+                customer=customer,
+                lines=order.get("lines") or [],
+                data=order.get("data") or {},
+                files=[],
+                search=_search_text(order_id, order),
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+        conn.execute(
+            _INSERT_EXECUTION,
+            dict(
+                id=execution_id,
+                order_id=order_id,
+                tenant_id=tenant_id,
+                flow_pk=flow_pk,
+                flow_version=version,
+                state=ExecutionState.PENDING.value,
+                current_step=first.step_id,
+                had_error=False,
+                visits=1,
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+        nxt = Next(first.step_id, 1, 0.0, True)
+        conn.execute(
+            insert(attempts), new_attempt(execution_id, tenant_id, nxt, 1, now, first.step_type)
+        )
+        _event(
+            conn,
+            tenant_id,
+            order_id,
+            "order_created",
+            {"flowId": flow_id, "flowVersion": version},
+            now,
+        )
+        store.notify_enqueued(conn)
+    return order_id
+
+
+def _search_text(order_id: str, order: dict[str, Any]) -> str:
+    customer = order.get("customer") or {}
+    parts = [
+        order_id,
+        order.get("externalId") or "",
+        customer.get("name") or "",
+        customer.get("email") or "",
+    ]
+    return " ".join(parts).lower()
+
+
+def _find_external(store: Store, tenant_id: str, external_id: str) -> str | None:
+    with store.read() as conn:
+        found = conn.execute(
+            select(orders.c.id).where(
+                orders.c.tenant_id == tenant_id, orders.c.external_id == external_id
+            )
+        ).scalar()
+    return None if found is None else str(found)
+
+
+def _event(
+    conn: Connection, tenant_id: str, order_id: str, kind: str, data: dict[str, Any], now: float
+) -> None:
+    row = {"tenant_id": tenant_id, "order_id": order_id, "kind": kind, "data": data, "at": now}
+    conn.execute(_INSERT_EVENT, row)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def get_order(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+    """The order resource; NotFound for an unknown id or another tenant's order."""
+    with store.read() as conn:
+        resources = load_resources(store, conn, [order_id], tenant_id)
+    if not resources:
+        raise NotFound(f"no order {order_id!r}")
+    return resources[0]
+
+
+_IDS: Any = bindparam("ids", expanding=True)
+_ORDERS_BY_ID = select(orders).where(orders.c.id.in_(_IDS))
+_ORDERS_BY_ID_FOR_TENANT = _ORDERS_BY_ID.where(orders.c.tenant_id == bindparam("tenant_id"))
+_EXECUTIONS_BY_ORDER = select(executions).where(executions.c.order_id.in_(_IDS))
+_ATTEMPTS_BY_EXECUTION = (
+    select(attempts).where(attempts.c.execution_id.in_(_IDS)).order_by(attempts.c.id)
+)
+_HISTORY_BY_ORDER = (
+    select(status_history).where(status_history.c.order_id.in_(_IDS)).order_by(status_history.c.id)
+)
+
+
+def load_resources(
+    store: Store, conn: Connection, order_ids: Sequence[str], tenant_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Order resources for ``order_ids`` (in that order), with four queries whatever their count."""
+    if tenant_id is None:
+        found = conn.execute(_ORDERS_BY_ID, {"ids": list(order_ids)})
+    else:
+        found = conn.execute(
+            _ORDERS_BY_ID_FOR_TENANT, {"ids": list(order_ids), "tenant_id": tenant_id}
+        )
+    order_rows = {r["id"]: r for r in found.mappings()}
+    if not order_rows:
+        return []
+    ids = {"ids": list(order_rows)}
+    exec_rows = {r["order_id"]: r for r in conn.execute(_EXECUTIONS_BY_ORDER, ids).mappings()}
+    by_exec: dict[str, list[Any]] = {}
+    exec_ids = {"ids": [e["id"] for e in exec_rows.values()]}
+    for a in conn.execute(_ATTEMPTS_BY_EXECUTION, exec_ids).mappings():
+        by_exec.setdefault(a["execution_id"], []).append(a)
+    history: dict[str, list[Any]] = {}
+    for h in conn.execute(_HISTORY_BY_ORDER, ids).mappings():
+        history.setdefault(h["order_id"], []).append(h)
+    out = []
+    for oid in order_ids:
+        if oid not in order_rows:
+            continue
+        ex = exec_rows[oid]
+        flow_meta, _ = store.flow_definition(conn, ex["flow_pk"], ex["flow_version"])
+        out.append(
+            order_resource(
+                order_rows[oid],
+                ex,
+                by_exec.get(ex["id"], []),
+                history.get(oid, []),
+                flow_meta,
+                store.settings.public_url,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    status: str | None = None
+    state: str | None = None
+    flow_id: str | None = None
+    q: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+
+
+def list_orders(
+    store: Store, tenant_id: str, flt: OrderFilter, cursor: str | None = None, limit: int = 50
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; returns ``(orders, next cursor)``. The cursor is the last id seen."""
+    from fabflow.store.schema import flows
+
+    query = (
+        select(orders.c.id)
+        .join(executions, executions.c.order_id == orders.c.id)
+        .where(orders.c.tenant_id == tenant_id)
+        .order_by(orders.c.id.desc())
+        .limit(limit + 1)
+    )
+    if flt.status is not None:
+        query = query.where(orders.c.status == flt.status)
+    if flt.state is not None:
+        query = query.where(executions.c.state == flt.state)
+    if flt.flow_id is not None:
+        query = query.join(flows, flows.c.pk == orders.c.flow_pk).where(
+            flows.c.flow_id == flt.flow_id
+        )
+    if flt.q:
+        query = query.where(orders.c.search.contains(flt.q.lower(), autoescape=True))
+    if flt.created_after is not None:
+        query = query.where(orders.c.created_at >= flt.created_after)
+    if flt.created_before is not None:
+        query = query.where(orders.c.created_at < flt.created_before)
+    if cursor:
+        query = query.where(orders.c.id < cursor)
+    with store.read() as conn:
+        ids = [r[0] for r in conn.execute(query)]
+        page = ids[:limit]
+        resources = load_resources(store, conn, page, tenant_id)
+    return resources, (page[-1] if len(ids) > limit else None)
+
+
+def state_counts(store: Store, tenant_id: str) -> dict[str, int]:
+    query = (
+        select(executions.c.state, func.count())
+        .where(executions.c.tenant_id == tenant_id)
+        .group_by(executions.c.state)
+    )
+    with store.read() as conn:
+        counts = {s.value: 0 for s in ExecutionState}
+        counts.update({state: n for state, n in conn.execute(query).all()})
+    return counts
+
+
+def order_events(
+    store: Store, tenant_id: str, order_id: str, after: int = 0
+) -> list[dict[str, Any]]:
+    get_order_row(store, tenant_id, order_id)
+    query = (
+        select(events)
+        .where(events.c.order_id == order_id, events.c.tenant_id == tenant_id, events.c.id > after)
+        .order_by(events.c.id)
+    )
+    from fabflow.store.resources import iso
+
+    with store.read() as conn:
+        return [
+            {"id": r["id"], "kind": r["kind"], "data": r["data"], "at": iso(r["at"])}
+            for r in conn.execute(query).mappings()
+        ]
+
+
+def get_order_row(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+    with store.read() as conn:
+        row = (
+            conn.execute(
+                select(orders).where(orders.c.id == order_id, orders.c.tenant_id == tenant_id)
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NotFound(f"no order {order_id!r}")
+    return dict(row)
+
+
+# -- operators' actions -------------------------------------------------------------------
+
+
+def cancel(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+    """Cancel a running execution: open attempts are cancelled, a running one loses its lease."""
+    now = time.time()
+    with store.write() as conn:
+        ex = _execution(conn, tenant_id, order_id)
+        won = conn.execute(
+            update(executions)
+            .where(executions.c.id == ex["id"], executions.c.state.not_in(_ENDED))
+            .values(state=ExecutionState.CANCELLED.value, ended_at=now, updated_at=now)
+        ).rowcount
+        if not won:
+            raise Conflict(f"order {order_id} cannot be cancelled: its execution is {ex['state']}")
+        conn.execute(
+            update(attempts)
+            .where(attempts.c.execution_id == ex["id"], attempts.c.state.in_(_OPEN_ATTEMPTS))
+            .values(state=AttemptState.CANCELLED.value, ended_at=now, lease_until=None)
+        )
+        _event(conn, tenant_id, order_id, "cancelled", {"step": ex["current_step"]}, now)
+    return get_order(store, tenant_id, order_id)
+
+
+def retry(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+    """Re-run the step that failed (a new visit, so a new idempotency key), then continue."""
+    with store.read() as conn:
+        ex = _execution(conn, tenant_id, order_id)
+        failed = conn.execute(
+            select(attempts.c.step_id)
+            .where(
+                attempts.c.execution_id == ex["id"],
+                attempts.c.state.in_(
+                    [
+                        AttemptState.ERROR.value,
+                        AttemptState.TIMEOUT.value,
+                        AttemptState.CANCELLED.value,
+                    ]
+                ),
+            )
+            .order_by(attempts.c.id.desc())
+            .limit(1)
+        ).scalar()
+    if (
+        ex["state"] not in (ExecutionState.FAILED.value, ExecutionState.CANCELLED.value)
+        or failed is None
+    ):
+        raise Conflict(f"order {order_id} has nothing to retry: its execution is {ex['state']}")
+    return _restart(store, tenant_id, order_id, str(failed), "retried")
+
+
+def rerun(store: Store, tenant_id: str, order_id: str, step_id: str) -> dict[str, Any]:
+    """Run the execution again from ``step_id`` (it must be in the execution's flow version)."""
+    return _restart(store, tenant_id, order_id, step_id, "rerun")
+
+
+def _restart(
+    store: Store, tenant_id: str, order_id: str, step_id: str, kind: str
+) -> dict[str, Any]:
+    now = time.time()
+    with store.write() as conn:
+        ex = _execution(conn, tenant_id, order_id)
+        _, definition = store.flow_definition(conn, ex["flow_pk"], ex["flow_version"])
+        step = next((s for s in definition if s["stepDefinitionId"] == step_id), None)
+        if step is None:
+            raise NotFound(f"flow version {ex['flow_version']} has no step {step_id!r}")
+        visits = conn.execute(
+            update(executions)
+            .where(executions.c.id == ex["id"], executions.c.state.in_(_ENDED))
+            .values(
+                state=ExecutionState.RUNNING.value,
+                current_step=step_id,
+                had_error=False,
+                last_error=None,
+                visits=executions.c.visits + 1,
+                ended_at=None,
+                updated_at=now,
+            )
+            .returning(executions.c.visits)
+        ).scalar()
+        if visits is None:
+            raise Conflict(
+                f"order {order_id} is still running: cancel it first or wait for it to end"
+            )
+        row = new_attempt(
+            ex["id"], tenant_id, Next(step_id, 1, 0.0, True), visits, now, step["type"]
+        )
+        conn.execute(insert(attempts), row)
+        _event(conn, tenant_id, order_id, kind, {"stepDefinitionId": step_id}, now)
+        store.notify_enqueued(conn)
+    return get_order(store, tenant_id, order_id)
+
+
+def _execution(conn: Connection, tenant_id: str, order_id: str) -> Any:
+    row = (
+        conn.execute(
+            select(executions).where(
+                executions.c.order_id == order_id, executions.c.tenant_id == tenant_id
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no order {order_id!r}")
+    return row
+
+
+def queue_depth(store: Store) -> dict[str, int]:
+    """Attempts waiting to run and running now (for /metrics and ``fabflow workers``)."""
+    query = (
+        select(attempts.c.state, func.count())
+        .where(attempts.c.state.in_(_OPEN_ATTEMPTS))
+        .group_by(attempts.c.state)
+    )
+    with store.read() as conn:
+        found: dict[str, int] = {str(k): int(v) for k, v in conn.execute(query).all()}
+    return {s: int(found.get(s, 0)) for s in _OPEN_ATTEMPTS}
+
+
+__all__ = [
+    "OrderFilter",
+    "cancel",
+    "create_order",
+    "get_order",
+    "list_orders",
+    "or_",
+    "rerun",
+    "retry",
+]

@@ -1,0 +1,311 @@
+"""The repository: every read and write of fabflow's objects, on SQLite or PostgreSQL.
+
+``Store`` opens connections (``write()`` takes SQLite's write lock up front, ``read()`` does not)
+and holds the few methods the API, the CLI and the worker share. Order-specific queries live in
+``fabflow.store.orders``; the worker's hot path in ``fabflow.store.queue``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from fabflow.errors import Conflict, NotFound
+from fabflow.settings import Settings
+from fabflow.store import db
+from fabflow.store.ids import new_id
+from fabflow.store.resources import iso
+from fabflow.store.schema import api_keys, flow_versions, flows, tenants, workers
+
+KEY_PREFIX = "ffk_"
+
+
+def hash_key(secret: str) -> str:
+    # API keys are 32 random bytes: a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Store:
+    """The store of one database. Thread-safe: connections come from the engine's pool."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._flow_cache: dict[tuple[int, int], tuple[dict[str, Any], list[Any]]] = {}
+        # Called (from any thread) after a commit that made an attempt runnable.
+        self.on_enqueue: list[Callable[[], None]] = []
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        return cls(db.open_engine(settings), settings)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return db.is_sqlite(self.engine)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE), committed on success."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as raw:
+            conn = db.reader(raw)
+            with conn.begin():
+                yield conn
+
+    def notify_enqueued(self, conn: Connection | None = None) -> None:
+        """Wake workers: in-process listeners now, other processes through the dialect."""
+        if conn is not None:
+            db.notify(conn)
+        for callback in list(self.on_enqueue):
+            callback()
+
+    # -- tenants and API keys -------------------------------------------------------------
+
+    def ensure_tenant(self, name: str) -> str:
+        """The id of tenant ``name``, created if it does not exist."""
+        with self.write() as conn:
+            found = conn.execute(select(tenants.c.id).where(tenants.c.name == name)).scalar()
+            if found is not None:
+                return str(found)
+            tenant_id = new_id("ten")
+            conn.execute(insert(tenants).values(id=tenant_id, name=name, created_at=time.time()))
+            return tenant_id
+
+    def tenant_name(self, tenant_id: str) -> str:
+        with self.read() as conn:
+            name = conn.execute(select(tenants.c.name).where(tenants.c.id == tenant_id)).scalar()
+        if name is None:
+            raise NotFound(f"no tenant {tenant_id!r}")
+        return str(name)
+
+    def create_api_key(self, tenant_name: str, label: str = "") -> tuple[str, str]:
+        """A new key for the tenant (created if needed): ``(key id, secret)``. The secret is
+        returned once and only its hash is kept."""
+        tenant_id = self.ensure_tenant(tenant_name)
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        key_id = new_id("key")
+        with self.write() as conn:
+            conn.execute(
+                insert(api_keys).values(
+                    id=key_id,
+                    tenant_id=tenant_id,
+                    label=label,
+                    key_hash=hash_key(secret),
+                    prefix=secret[:10],
+                    created_at=time.time(),
+                )
+            )
+        return key_id, secret
+
+    def authenticate(self, secret: str) -> str | None:
+        """The tenant id of a valid, unrevoked key; None otherwise."""
+        query = select(api_keys.c.tenant_id).where(
+            api_keys.c.key_hash == hash_key(secret), api_keys.c.revoked_at.is_(None)
+        )
+        with self.read() as conn:
+            tenant_id = conn.execute(query).scalar()
+        return None if tenant_id is None else str(tenant_id)
+
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        query = (
+            select(api_keys, tenants.c.name.label("tenant"))
+            .join(tenants, tenants.c.id == api_keys.c.tenant_id)
+            .order_by(api_keys.c.created_at)
+        )
+        with self.read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            {
+                "id": r["id"],
+                "tenant": r["tenant"],
+                "label": r["label"],
+                "prefix": r["prefix"],
+                "createdAt": iso(r["created_at"]),
+                "revokedAt": iso(r["revoked_at"]),
+            }
+            for r in rows
+        ]
+
+    def revoke_api_key(self, key_id: str) -> None:
+        with self.write() as conn:
+            result = conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=time.time())
+            )
+        if result.rowcount == 0:
+            raise NotFound(f"no active API key {key_id!r}")
+
+    # -- flows ----------------------------------------------------------------------------
+
+    def save_flow(
+        self, tenant_id: str, flow_id: str, definition: list[Any], name: str, description: str = ""
+    ) -> int:
+        """Create the flow or add a new version of it; returns the version number."""
+        now = time.time()
+        with self.write() as conn:
+            row = conn.execute(
+                select(flows.c.pk, flows.c.current_version).where(
+                    flows.c.tenant_id == tenant_id, flows.c.flow_id == flow_id
+                )
+            ).first()
+            if row is None:
+                inserted = conn.execute(
+                    insert(flows).values(
+                        tenant_id=tenant_id,
+                        flow_id=flow_id,
+                        name=name,
+                        description=description,
+                        current_version=1,
+                        archived=False,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                ).inserted_primary_key
+                assert inserted is not None
+                pk, version = inserted[0], 1
+            else:
+                pk, version = row.pk, row.current_version + 1
+                conn.execute(
+                    update(flows)
+                    .where(flows.c.pk == pk)
+                    .values(
+                        current_version=version,
+                        name=name,
+                        description=description,
+                        archived=False,
+                        updated_at=now,
+                    )
+                )
+            conn.execute(
+                insert(flow_versions).values(
+                    flow_pk=pk, version=version, definition=definition, created_at=now
+                )
+            )
+        return version
+
+    def _flow_row(self, conn: Connection, tenant_id: str, flow_id: str) -> Any:
+        row = (
+            conn.execute(
+                select(flows).where(flows.c.tenant_id == tenant_id, flows.c.flow_id == flow_id)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound(f"no flow {flow_id!r}")
+        return row
+
+    def get_flow(self, tenant_id: str, flow_id: str, version: int | None = None) -> dict[str, Any]:
+        """The flow resource with the definition of ``version`` (default: the current one)."""
+        with self.read() as conn:
+            row = self._flow_row(conn, tenant_id, flow_id)
+            wanted = version or row["current_version"]
+            definition = conn.execute(
+                select(flow_versions.c.definition, flow_versions.c.created_at).where(
+                    flow_versions.c.flow_pk == row["pk"], flow_versions.c.version == wanted
+                )
+            ).first()
+        if definition is None:
+            raise NotFound(f"flow {flow_id!r} has no version {wanted}")
+        out = _flow_resource(row)
+        out.update(
+            version=wanted, steps=definition.definition, versionCreatedAt=iso(definition.created_at)
+        )
+        return out
+
+    def list_flows(self, tenant_id: str, include_archived: bool = False) -> list[dict[str, Any]]:
+        query = select(flows).where(flows.c.tenant_id == tenant_id).order_by(flows.c.flow_id)
+        if not include_archived:
+            query = query.where(flows.c.archived.is_(False))
+        with self.read() as conn:
+            return [_flow_resource(r) for r in conn.execute(query).mappings()]
+
+    def flow_versions(self, tenant_id: str, flow_id: str) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            row = self._flow_row(conn, tenant_id, flow_id)
+            rows = conn.execute(
+                select(flow_versions.c.version, flow_versions.c.created_at)
+                .where(flow_versions.c.flow_pk == row["pk"])
+                .order_by(flow_versions.c.version)
+            ).all()
+        return [{"version": r.version, "createdAt": iso(r.created_at)} for r in rows]
+
+    def archive_flow(self, tenant_id: str, flow_id: str) -> None:
+        with self.write() as conn:
+            row = self._flow_row(conn, tenant_id, flow_id)
+            conn.execute(
+                update(flows)
+                .where(flows.c.pk == row["pk"])
+                .values(archived=True, updated_at=time.time())
+            )
+
+    def current_flow(self, conn: Connection, tenant_id: str, flow_id: str) -> tuple[int, int]:
+        """``(flow pk, current version)`` of an active flow; NotFound otherwise."""
+        row = self._flow_row(conn, tenant_id, flow_id)
+        if row["archived"]:
+            raise Conflict(f"flow {flow_id!r} is archived")
+        return int(row["pk"]), int(row["current_version"])
+
+    def flow_definition(
+        self, conn: Connection, flow_pk: int, version: int
+    ) -> tuple[dict[str, Any], list[Any]]:
+        """``({"id", "name", "version"}, definition)``; versions are immutable, so cached."""
+        key = (flow_pk, version)
+        cached = self._flow_cache.get(key)
+        if cached is None:
+            row = conn.execute(
+                select(flows.c.flow_id, flows.c.name, flow_versions.c.definition)
+                .join(flow_versions, flow_versions.c.flow_pk == flows.c.pk)
+                .where(flows.c.pk == flow_pk, flow_versions.c.version == version)
+            ).one()
+            cached = ({"id": row.flow_id, "name": row.name, "version": version}, row.definition)
+            self._flow_cache[key] = cached
+        return cached
+
+    # -- workers --------------------------------------------------------------------------
+
+    def register_worker(self, worker_id: str, hostname: str, pid: int, concurrency: int) -> None:
+        now = time.time()
+        with self.write() as conn:
+            conn.execute(
+                insert(workers).values(
+                    id=worker_id,
+                    hostname=hostname,
+                    pid=pid,
+                    concurrency=concurrency,
+                    state="running",
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
+
+    def worker_heartbeat(self, conn: Connection, worker_id: str, state: str, now: float) -> None:
+        conn.execute(
+            update(workers).where(workers.c.id == worker_id).values(heartbeat_at=now, state=state)
+        )
+
+
+def _flow_resource(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["flow_id"],
+        "name": row["name"],
+        "description": row["description"],
+        "currentVersion": row["current_version"],
+        "archived": bool(row["archived"]),
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    }

@@ -1,0 +1,82 @@
+"""The order resource of DESIGN section 5, built from rows: what the API returns and what the
+consume-rest-api step POSTs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+
+def iso(ts: float | None) -> str | None:
+    """UNIX seconds as an ISO 8601 UTC timestamp with milliseconds."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def attempt_resource(row: Mapping[Any, Any]) -> dict[str, Any]:
+    error = None
+    if row["error_type"] is not None:
+        error = {"type": row["error_type"], "message": row["error_message"] or ""}
+    return {
+        "id": row["id"],
+        "stepDefinitionId": row["step_id"],
+        "type": row["step_type"],
+        "visit": row["visit"],
+        "attempt": row["attempt"],
+        "outcome": row["state"],
+        "scheduledAt": iso(row["run_after"]),
+        "startedAt": iso(row["started_at"]),
+        "endedAt": iso(row["ended_at"]),
+        "durationMs": None if row["duration_ms"] is None else round(row["duration_ms"], 3),
+        "worker": row["worker_id"],
+        "error": error,
+        "details": row["details"] or {},
+    }
+
+
+def file_resource(record: Mapping[Any, Any], order_id: str, public_url: str) -> dict[str, Any]:
+    out = {k: v for k, v in record.items() if k not in ("key", "preview")}
+    base = f"{public_url.rstrip('/')}/api/orders/{order_id}/files/{quote(record['name'])}"
+    out["url"] = base
+    if record.get("preview"):
+        out["previewUrl"] = base + "/preview"
+    return out
+
+
+def order_resource(
+    order: Mapping[Any, Any],
+    execution: Mapping[Any, Any],
+    attempts: Iterable[Mapping[Any, Any]],
+    history: Iterable[Mapping[Any, Any]],
+    flow: Mapping[Any, Any],
+    public_url: str,
+) -> dict[str, Any]:
+    """The order resource. ``flow`` is ``{"id", "name", "version"}``."""
+    return {
+        "id": order["id"],
+        "externalId": order["external_id"],
+        "flowId": flow["id"],
+        "flowVersion": execution["flow_version"],
+        "status": order["status"],
+        "statusHistory": [
+            {"status": h["status"], "stepDefinitionId": h["step_id"], "at": iso(h["at"])}
+            for h in history
+        ],
+        "customer": order["customer"],
+        "lines": order["lines"],
+        "data": order["data"],
+        "files": [file_resource(f, order["id"], public_url) for f in order["files"] or []],
+        "execution": {
+            "id": execution["id"],
+            "state": execution["state"],
+            "currentStep": execution["current_step"],
+            "lastError": execution["last_error"],
+            "attempts": [attempt_resource(a) for a in attempts],
+            "endedAt": iso(execution["ended_at"]),
+        },
+        "createdAt": iso(order["created_at"]),
+        "updatedAt": iso(order["updated_at"]),
+    }

@@ -1,0 +1,182 @@
+"""The database schema (SQLAlchemy Core tables), the same on SQLite and PostgreSQL.
+
+Times are UNIX seconds (float): lease arithmetic stays simple and identical on both dialects.
+Persisted enum values are lowercase strings that never change (see ``fabflow.engine.states``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# JSON on SQLite, JSONB on PostgreSQL (indexable, compact).
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False),
+    Column("label", String(100), nullable=False, default=""),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False),
+    Column("flow_id", String(100), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("current_version", Integer, nullable=False),
+    Column("archived", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("tenant_id", "flow_id", name="uq_flows_tenant_flow"),
+)
+
+flow_versions = Table(
+    "flow_versions",
+    metadata,
+    Column("flow_pk", Integer, ForeignKey("flows.pk"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("definition", Json, nullable=False),  # the spec's list form
+    Column("created_at", Float, nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", String(40), primary_key=True),  # time-ordered: cursor pagination by id
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False),
+    Column("external_id", String(200)),
+    Column("flow_pk", Integer, ForeignKey("flows.pk"), nullable=False),
+    Column("status", String(200)),
+    Column("customer", Json, nullable=False),
+    Column("lines", Json, nullable=False),
+    Column("data", Json, nullable=False),
+    Column("files", Json, nullable=False),
+    Column("search", Text, nullable=False, default=""),  # lowercased id/externalId/customer
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("tenant_id", "external_id", name="uq_orders_tenant_external"),
+    Index("ix_orders_tenant_id_id", "tenant_id", "id"),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("order_id", String(40), ForeignKey("orders.id"), nullable=False, unique=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("flow_pk", Integer, nullable=False),
+    Column("flow_version", Integer, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("current_step", String(200)),
+    Column("had_error", Boolean, nullable=False, default=False),
+    Column("visits", Integer, nullable=False, default=0),  # step visits so far: idempotency keys
+    Column("last_error", Json),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Index("ix_executions_tenant_state", "tenant_id", "state"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("execution_id", String(40), ForeignKey("executions.id"), nullable=False),
+    Column("tenant_id", String(40), nullable=False),
+    Column("step_id", String(200), nullable=False),
+    Column("step_type", String(100), nullable=False),
+    Column("visit", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("state", String(20), nullable=False),  # queued running success error timeout cancelled
+    Column("run_after", Float, nullable=False),
+    Column("lease_until", Float),
+    Column("lease_version", Integer, nullable=False, default=0),  # the fencing token
+    Column("claims", Integer, nullable=False, default=0),
+    Column("worker_id", String(80)),
+    Column("idempotency_key", String(120), nullable=False),
+    Column("error_context", Json),  # the error handed to a step on an error path
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    Column("duration_ms", Float),
+    Column("error_type", String(60)),
+    Column("error_message", Text),
+    Column("details", Json),
+    Index("ix_attempts_runnable", "state", "run_after"),
+    Index("ix_attempts_lease", "state", "lease_until"),
+    Index("ix_attempts_execution", "execution_id", "id"),
+)
+
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", String(40), nullable=False, index=True),
+    Column("status", String(200), nullable=False),
+    Column("step_id", String(200)),
+    Column("at", Float, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("order_id", String(40), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_events_order", "order_id", "id"),
+    Index("ix_events_tenant", "tenant_id", "id"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("hostname", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("state", String(20), nullable=False),  # running draining stopped
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
