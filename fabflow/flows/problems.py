@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -88,11 +88,19 @@ def _nested_model(model: type[BaseModel], loc: Sequence[str | int]) -> type[Base
     for token in loc:
         fields = {f.alias or n: f for n, f in current.model_fields.items()}
         field = fields.get(str(token))
-        annotation = field.annotation if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        inner = _model_in(field.annotation) if field else None
+        if inner is None:
             return None
-        current = annotation
+        current = inner
     return current
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class in ``X`` or ``X | None``."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def _message(error: Any, model: type[BaseModel]) -> str:

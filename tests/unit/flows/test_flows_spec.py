@@ -1,0 +1,111 @@
+"""The spec's example flows, verbatim, through the CLI and the library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flows_helpers import SPEC_DIR, SPEC_FILES, RunCli
+
+from fabflow.flows.options import GenerateProductionFilesOptions, SendEmailOptions
+from fabflow.flows.validate import load_flow, parse_flow
+
+
+def test_every_spec_example_is_present() -> None:
+    names = {p.name for p in SPEC_FILES}
+    assert names == {
+        "full-example.json",
+        "generate-production-files.json",
+        "consume-rest-api.json",
+        "send-email.json",
+    }
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.stem)
+def test_spec_example_validates_with_exit_0(cli: RunCli, path: Path) -> None:
+    result = cli("validate", str(path))
+    assert result.exit_code == 0, result.stdout
+    steps = len(json.loads(path.read_text()))
+    noun = "step" if steps == 1 else "steps"
+    assert result.stdout.strip() == f"{path}: ok ({steps} {noun})"
+
+
+def test_all_spec_examples_at_once_give_an_empty_json_list(cli: RunCli) -> None:
+    result = cli("validate", "--json", *map(str, SPEC_FILES))
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+
+
+def test_full_example_loads_into_typed_steps() -> None:
+    flow = parse_flow((SPEC_DIR / "full-example.json").read_text(), name="spec")
+    assert [s.step_definition_id for s in flow.steps] == ["generate", "consume", "email", "error"]
+    assert flow.first.step_definition_id == "generate"
+    assert flow.step("email").options == SendEmailOptions(
+        recipients=["neil.benin@twikit.com"], subject="Success subject", message="Success message"
+    )
+    assert flow.step("generate").options == GenerateProductionFilesOptions(file_format="stl")
+    assert flow.step("generate").timeout is None and flow.step("generate").retry is None
+
+
+def test_next_step_follows_success_and_error_paths() -> None:
+    flow = parse_flow((SPEC_DIR / "full-example.json").read_text())
+    after = flow.next_step("consume", succeeded=True)
+    assert after is not None and after.step_definition_id == "email"
+    failed = flow.next_step("consume", succeeded=False)
+    assert failed is not None and failed.step_definition_id == "error"
+    assert flow.next_step("email", succeeded=True) is None
+    assert flow.next_step("error", succeeded=False) is None
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.stem)
+def test_to_json_gives_back_the_spec_document(path: Path) -> None:
+    text = path.read_text()
+    flow = parse_flow(text)
+    assert flow.to_json() == json.loads(text)
+    assert parse_flow(flow.to_json()) == flow
+
+
+def test_object_form_with_name_and_description(full_example: list[dict[str, Any]]) -> None:
+    doc = {"name": "Default", "description": "The spec's flow", "steps": full_example}
+    flow = parse_flow(json.dumps(doc))
+    assert (flow.name, flow.description, len(flow.steps)) == ("Default", "The spec's flow", 4)
+    assert flow.to_document() == doc
+
+
+def test_extensions_load(full_example: list[dict[str, Any]]) -> None:
+    full_example[1]["timeout"] = 2500
+    full_example[1]["retry"] = {"maxAttempts": 5, "initialDelay": 100, "backoff": 3}
+    full_example[1]["options"] |= {"method": "PUT", "headers": {"X-Shop": "1"}}
+    full_example[3]["retry"] = 2
+    flow = parse_flow(full_example)
+    consume = flow.step("consume")
+    assert consume.timeout == 2500 and consume.timeout_s == 2.5
+    assert consume.retry is not None and consume.retry.max_attempts == 5
+    assert [consume.retry.delay_ms(n) for n in (1, 2, 3)] == [100, 300, 900]
+    error_retry = flow.step("error").retry
+    assert error_retry is not None and error_retry.max_attempts == 2
+    assert load_flow(flow.to_json()).problems == []
+
+
+def test_retry_delay_is_capped_by_max_delay() -> None:
+    flow = parse_flow(
+        [
+            {
+                "stepDefinitionId": "a",
+                "type": "generate-production-files",
+                "successStatus": "done",
+                "options": {},
+                "retry": {"maxAttempts": 9, "initialDelay": 1000, "backoff": 10, "maxDelay": 5000},
+            }
+        ]
+    )
+    retry = flow.first.retry
+    assert retry is not None
+    assert [retry.delay_ms(n) for n in (1, 2, 3)] == [1000, 5000, 5000]
+
+
+def test_template_recipient_is_accepted(full_example: list[dict[str, Any]]) -> None:
+    full_example[2]["options"]["recipients"] = ["{{ order.customer.email }}"]
+    assert load_flow(full_example).problems == []
