@@ -1,0 +1,46 @@
+"""``fabflow worker``: run workers on the configured store."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from fabflow.cli.app import app
+from fabflow.cli.common import open_store, settings_from_env
+from fabflow.engine.runtime import started_executors
+from fabflow.engine.worker import Worker
+from fabflow.store.repository import Store
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Attempts run at once [env FABFLOW_CONCURRENCY, 8].")
+    ] = None,
+    burst: Annotated[
+        bool, typer.Option(help="Run everything runnable now (expired leases too), then exit.")
+    ] = False,
+) -> None:
+    """Run a worker on the configured store (FABFLOW_DATABASE_URL, or the SQLite file in
+    FABFLOW_DATA_DIR). SIGTERM or Ctrl-C stops claiming, lets running attempts finish within
+    FABFLOW_SHUTDOWN_GRACE_SECONDS, releases the rest to other workers, then exits."""
+    settings = settings_from_env(concurrency=concurrency)
+    store = open_store(settings)
+    try:
+        asyncio.run(_work(store, burst))
+    finally:
+        store.close()
+
+
+async def _work(store: Store, burst: bool) -> None:
+    async with started_executors(store.settings) as executors:
+        w = Worker(store, executors)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, w.stop)
+        typer.echo(f"worker {w.id} running (concurrency {w.concurrency})", err=True)
+        await w.run(burst=burst)
+        typer.echo(f"worker {w.id} stopped", err=True)
