@@ -1,0 +1,1 @@
+"""Built-in products (nameplate, ring, box) and the ``Product`` base plugins subclass."""
