@@ -1,0 +1,118 @@
+"""One order line to checked files: what a worker process runs.
+
+``run_line`` takes a picklable ``LineJob`` and returns picklable results, never raising for
+the failures a user can fix (bad parameters, a part that is not a printable solid): those come
+back as a ``LineFailure`` so the step can report them as its own error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from manifold3d import Manifold
+
+from fabflow.production.intake import parameter_problems
+from fabflow.production.mesh import MeshCheckFailed, MeshStats, TriMesh, check, from_manifold
+from fabflow.production.preview import render_png
+from fabflow.production.products.base import ParameterError, Product
+from fabflow.production.registry import load_path
+from fabflow.production.writers import FORMATS, write
+
+# Booleans can leave vertices closer than float32 can tell apart; merging edges shorter than
+# a micrometre removes them without changing the part (printers resolve ~50 um).
+REPAIR_TOLERANCE = 0.001
+
+
+@dataclass(frozen=True)
+class LineJob:
+    """Everything a worker needs to make one order line's files."""
+
+    line_id: str
+    product_path: str  # module:Class, importable in the worker
+    parameters: dict[str, Any]
+    file_format: str
+    out_dir: str  # an existing folder for this attempt
+    stem: str  # file-name-safe prefix of this line's files
+
+
+@dataclass(frozen=True)
+class PartOutput:
+    """One checked part, written to ``path`` with its preview at ``preview_path``."""
+
+    part: str
+    path: str
+    preview_path: str
+    sha256: str
+    bytes: int
+    stats: MeshStats
+
+
+@dataclass(frozen=True)
+class LineFailure:
+    """Why a line cannot be made: ``error_type`` is ``parameters`` or ``mesh_check``."""
+
+    error_type: str
+    message: str
+    parameter: str | None = None
+
+
+def run_line(job: LineJob) -> list[PartOutput] | LineFailure:
+    """Build, check, write and preview every part of one order line."""
+    product_class = load_path(job.product_path)
+    for key, message in parameter_problems(product_class, job.parameters):
+        return LineFailure("parameters", message, key)
+    product: Product[Any] = product_class()
+    try:
+        solids = product.build(product.parameters.model_validate(job.parameters))
+        meshes = {part: checked_mesh(part, solid) for part, solid in solids.items()}
+    except ParameterError as exc:
+        return LineFailure("parameters", exc.message, exc.parameter)
+    except MeshCheckFailed as exc:
+        return LineFailure("mesh_check", str(exc))
+    return [_output(job, part, mesh, stats) for part, (mesh, stats) in meshes.items()]
+
+
+def checked_mesh(part: str, solid: Manifold) -> tuple[TriMesh, MeshStats]:
+    """The part's triangles once they pass every check; raises ``MeshCheckFailed``."""
+    mesh = from_manifold(solid)
+    stats = check(mesh)
+    if not stats.ok and not solid.is_empty():
+        mesh = from_manifold(solid.simplify(REPAIR_TOLERANCE))
+        stats = check(mesh)
+    if not stats.ok:
+        raise MeshCheckFailed(part, stats.problems)
+    return mesh, stats
+
+
+def _output(job: LineJob, part: str, mesh: TriMesh, stats: MeshStats) -> PartOutput:
+    file_format = FORMATS[job.file_format]
+    path = Path(job.out_dir) / f"{job.stem}-{part}.{file_format.extension}"
+    write(mesh, path, job.file_format, name=part)
+    preview = path.with_name(f"{job.stem}-{part}.png")
+    preview.write_bytes(render_png(mesh))
+    return PartOutput(
+        part=part,
+        path=str(path),
+        preview_path=str(preview),
+        sha256=_sha256(path),
+        bytes=path.stat().st_size,
+        stats=stats,
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def warm_up() -> None:
+    """Run in each new worker process: import the heavy modules and read the fonts now."""
+    from fabflow.production import text
+
+    text.warm_up(("bold", "regular"))

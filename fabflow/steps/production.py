@@ -1,0 +1,178 @@
+"""generate-production-files: each order line becomes checked, printable files in the store.
+
+Lines are checked in this process (cheap) and built in warm worker processes (CPU work that
+must neither block the event loop nor outlive the step's timeout: a line that overruns has its
+process killed). Files are written to a scratch folder, then put in the file store under a
+deterministic key, so a re-run of the step replaces them rather than adding copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from fabflow.errors import PermanentStepError, TransientStepError
+from fabflow.flows.options import GenerateProductionFilesOptions
+from fabflow.production.build import LineFailure, LineJob, PartOutput, run_line, warm_up
+from fabflow.production.intake import parameter_problems
+from fabflow.production.pool import PoolTimeout, WarmPool, WorkerCrashed
+from fabflow.production.registry import UnknownProduct, get, import_path
+from fabflow.production.writers import FORMATS
+from fabflow.steps.base import StepContext, StepExecutor, StepResult
+from fabflow.store.files import FileStore, safe_part
+
+
+class ProductionStep(StepExecutor):
+    """Builds every order line's parts, checks them, and stores files and previews."""
+
+    type_name = "generate-production-files"
+    options_model = GenerateProductionFilesOptions
+
+    _pool: WarmPool | None = None
+
+    async def start(self) -> None:
+        """Start the worker processes and load fonts in them, so the first order is fast."""
+        if self._pool is None:
+            pool = WarmPool(self.settings.production_processes)
+            await pool.start(warm=warm_up)
+            self._pool = pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def execute(self, ctx: StepContext) -> StepResult:
+        started = time.perf_counter()
+        await self.start()  # no-op when the worker already started us
+        options: GenerateProductionFilesOptions = ctx.options
+        lines = list(ctx.order.get("lines") or [])
+        scratch = Path(tempfile.mkdtemp(prefix="production-", dir=ctx.files.scratch_dir()))
+        try:
+            jobs = [_job(line, i, options.file_format, scratch) for i, line in enumerate(lines)]
+            outputs = await self._run_all(jobs, time.monotonic() + ctx.timeout_s)
+            records = await asyncio.to_thread(_store, ctx, jobs, outputs, options.file_format)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        ms = round((time.perf_counter() - started) * 1000)
+        details = {"lines": len(lines), "files": len(records), "ms": ms}
+        return StepResult(files=records, details=details)
+
+    async def _run_all(self, jobs: list[LineJob], deadline: float) -> list[list[PartOutput]]:
+        """Every line in parallel; the first failure stops (and kills) the others."""
+        tasks = [asyncio.create_task(self._run(job, deadline)) for job in jobs]
+        try:
+            return await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _run(self, job: LineJob, deadline: float) -> list[PartOutput]:
+        assert self._pool is not None
+        remaining = max(0.0, deadline - time.monotonic())
+        try:
+            result = await self._pool.run(run_line, job, timeout=remaining)
+        except PoolTimeout as exc:
+            raise TransientStepError(
+                f'line "{job.line_id}": generating the files took longer than the step allows '
+                "and was stopped",
+                error_type="timeout",
+            ) from exc
+        except WorkerCrashed as exc:
+            raise TransientStepError(
+                f'line "{job.line_id}": the worker process building it died',
+                error_type="worker_crashed",
+            ) from exc
+        if isinstance(result, LineFailure):
+            raise _failure(job, result)
+        return result
+
+
+def _job(line: Any, index: int, file_format: str, scratch: Path) -> LineJob:
+    """A worker job for one order line, after the checks intake makes (raises if they fail)."""
+    if not isinstance(line, dict):
+        raise PermanentStepError(f"order line {index} is not an object", error_type="parameters")
+    line_id = str(line.get("id", index + 1))
+    try:
+        product = get(str(line.get("product")))
+    except UnknownProduct as exc:
+        raise PermanentStepError(
+            f'line "{line_id}": {exc}', error_type="parameters", details={"line": line_id}
+        ) from exc
+    parameters = line.get("parameters") or {}
+    problems = parameter_problems(product, parameters) if isinstance(parameters, dict) else []
+    if not isinstance(parameters, dict):
+        problems = [("", "must be an object of parameter values")]
+    if problems:
+        key, message = problems[0]
+        raise _failure_for(line_id, product.name, key, message, len(problems))
+    stem = safe_part(line_id)
+    return LineJob(line_id, import_path(product), parameters, file_format, str(scratch), stem)
+
+
+def _failure(job: LineJob, failure: LineFailure) -> PermanentStepError:
+    if failure.error_type == "parameters":
+        return _failure_for(job.line_id, None, failure.parameter or "", failure.message, 1)
+    return PermanentStepError(
+        f'line "{job.line_id}": {failure.message}',
+        error_type=failure.error_type,
+        details={"line": job.line_id},
+    )
+
+
+def _failure_for(
+    line_id: str, product: str | None, parameter: str, message: str, count: int
+) -> PermanentStepError:
+    what = f" ({product})" if product else ""
+    more = f" (and {count - 1} more problems)" if count > 1 else ""
+    return PermanentStepError(
+        f'line "{line_id}"{what}: parameter {parameter or "parameters"}: {message}{more}',
+        error_type="parameters",
+        details={"line": line_id, "parameter": parameter},
+    )
+
+
+def _store(
+    ctx: StepContext, jobs: list[LineJob], outputs: list[list[PartOutput]], file_format: str
+) -> list[dict[str, Any]]:
+    """Put every file and preview in the store; the records the order's ``files`` list gets."""
+    prefix = "/".join(
+        safe_part(str(part))
+        for part in (ctx.order.get("tenant") or "default", ctx.order.get("id", "order"))
+    )
+    records = []
+    for job, parts in zip(jobs, outputs, strict=True):
+        for output in parts:
+            records.append(_put(ctx.files, prefix, job, output, file_format))
+    return records
+
+
+def _put(
+    files: FileStore, prefix: str, job: LineJob, output: PartOutput, file_format: str
+) -> dict[str, Any]:
+    kind = FORMATS[file_format]
+    name = f"{job.stem}-{safe_part(output.part)}"
+    key, preview_key = f"{prefix}/{name}.{kind.extension}", f"{prefix}/{name}.png"
+    files.put(key, Path(output.path))
+    files.put(preview_key, Path(output.preview_path))
+    stats = output.stats
+    return {
+        "name": f"{name}.{kind.extension}",
+        "key": key,
+        "format": file_format,
+        "contentType": kind.content_type,
+        "sha256": output.sha256,
+        "bytes": output.bytes,
+        "triangles": stats.triangles,
+        "volumeMm3": round(stats.volume_mm3, 3),
+        "bbox": {"min": list(stats.bbox_min), "max": list(stats.bbox_max)},
+        "line": job.line_id,
+        "part": output.part,
+        "preview": preview_key,
+    }
