@@ -20,8 +20,17 @@ import re
 import socket
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email import encoders
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formataddr, formatdate, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import unquote, urlsplit
@@ -41,6 +50,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_WIRE = compat32.clone(linesep="\r\n")  # SMTP's line ending, also fine in an .eml file
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # quoted-printable keeps mostly-ASCII text readable in the raw mail
 _LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _MODES = {"smtp": ("plain", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
 
@@ -101,13 +113,13 @@ class SmtpPool:
         self._local_hostname: str | None = None
 
     async def send(
-        self, message: EmailMessage, sender: str, recipients: list[str]
+        self, message: bytes, sender: str, recipients: list[str]
     ) -> tuple[dict[str, Any], str]:
         """Send one message; aiosmtplib's errors propagate for the caller to classify."""
         async with self._slots:
             client, reused = await self._take()
             try:
-                result = await client.send_message(message, sender=sender, recipients=recipients)
+                result = await client.sendmail(sender, recipients, message)
             except aiosmtplib.SMTPServerDisconnected:
                 client.close()
                 if not reused:
@@ -121,10 +133,10 @@ class SmtpPool:
             return result
 
     async def _send_or_close(
-        self, client: aiosmtplib.SMTP, message: EmailMessage, sender: str, recipients: list[str]
+        self, client: aiosmtplib.SMTP, message: bytes, sender: str, recipients: list[str]
     ) -> tuple[dict[str, Any], str]:
         try:
-            return await client.send_message(message, sender=sender, recipients=recipients)
+            return await client.sendmail(sender, recipients, message)
         except BaseException:
             client.close()
             raise
@@ -172,15 +184,16 @@ class SmtpPool:
 
 @dataclass(frozen=True)
 class _Addresses:
+    """Checked bare addresses (``ada@example.com``) by header."""
+
     to: list[str]
     cc: list[str]
     bcc: list[str]
 
     @property
     def envelope(self) -> list[str]:
-        """Every address the server must deliver to, display names removed, no duplicates."""
-        bare = (parseaddr(a)[1] for a in (*self.to, *self.cc, *self.bcc))
-        return list(dict.fromkeys(bare))
+        """Every address the server must deliver to, without duplicates."""
+        return list(dict.fromkeys((*self.to, *self.cc, *self.bcc)))
 
 
 class EmailStep(StepExecutor):
@@ -192,6 +205,9 @@ class EmailStep(StepExecutor):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.target = parse_smtp_url(settings.smtp_url) if settings.smtp_url else None
+        name, address = parseaddr(settings.mail_from)
+        self._sender = address or settings.mail_from
+        self._from_header = formataddr((name, self._sender), charset="utf-8")
         self._pool: SmtpPool | None = None
 
     async def start(self) -> None:
@@ -226,54 +242,61 @@ class EmailStep(StepExecutor):
             _valid(options.cc, context, "cc"),
             _valid(options.bcc, context, "bcc"),
         )
-        message = self._message(ctx, subject, body, addresses)
+        parts: list[Message] = []
         missing: list[str] = []
         if options.attach_production_files:
-            missing = await _attach_files(message, ctx.order.get("files") or [], ctx.files)
-        details = await self._deliver(ctx, message, addresses)
+            parts, missing = await _attachments(ctx.order.get("files") or [], ctx.files)
+        mid = message_id(ctx.idempotency_key, self._sender)
+        data = self._message(mid, subject, body, addresses, parts)
+        details = await self._deliver(ctx, data, addresses.envelope)
+        details["messageId"] = mid
         if missing:
             details["missingAttachments"] = missing
         return StepResult(details=details)
 
     def _message(
-        self, ctx: StepContext, subject: str, body: str, addresses: _Addresses
-    ) -> EmailMessage:
-        message = EmailMessage()
-        message["From"] = self.settings.mail_from
+        self, mid: str, subject: str, body: str, addresses: _Addresses, parts: list[Message]
+    ) -> bytes:
+        # The compat32 MIME classes, not EmailMessage: they build the same message about
+        # seven times faster, because they do not parse back every header they are given.
+        message: Message[Any, Any] = _text_part(body)
+        if parts:
+            message = MIMEMultipart("mixed", _subparts=[message, *parts])
+        message["From"] = self._from_header
         message["To"] = ", ".join(addresses.to)
         if addresses.cc:
             message["Cc"] = ", ".join(addresses.cc)
-        message["Subject"] = subject
-        message["Date"] = formatdate(localtime=False, usegmt=True)
-        message["Message-ID"] = message_id(ctx.idempotency_key, self.settings.mail_from)
-        message.set_content(body)
-        return message
+        message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = mid
+        return message.as_bytes(policy=_WIRE)
 
     async def _deliver(
-        self, ctx: StepContext, message: EmailMessage, addresses: _Addresses
+        self, ctx: StepContext, data: bytes, recipients: list[str]
     ) -> dict[str, Any]:
-        message_id_ = str(message["Message-ID"])
         if self._pool is None and self.target is not None:
             await self.start()
         if self._pool is None:
-            path = await asyncio.to_thread(write_outbox, self.settings.outbox_dir, ctx, message)
+            path = await asyncio.to_thread(write_outbox, self.settings.outbox_dir, ctx, data)
             log.info("step %s: no SMTP configured, wrote the email to %s", ctx.step_id, path)
-            return {"outbox": str(path), "messageId": message_id_}
-        sender = parseaddr(self.settings.mail_from)[1] or self.settings.mail_from
-        recipients = addresses.envelope
+            return {"outbox": str(path)}
         try:
             async with asyncio.timeout(ctx.timeout_s):
-                refused, reply = await self._pool.send(message, sender, recipients)
+                refused, reply = await self._pool.send(data, self._sender, recipients)
         except Exception as exc:  # CancelledError passes: the worker is stopping us
             _raise_smtp_error(exc, ctx.timeout_s)
-        details: dict[str, Any] = {
-            "smtpReply": reply,
-            "messageId": message_id_,
-            "recipients": len(recipients) - len(refused),
-        }
+        details: dict[str, Any] = {"smtpReply": reply, "recipients": len(recipients) - len(refused)}
         if refused:
             details["refusedRecipients"] = {a: str(r) for a, r in refused.items()}
         return details
+
+
+def _text_part(body: str) -> MIMENonMultipart:
+    if body.isascii():
+        return MIMEText(body, "plain", "us-ascii")
+    part = MIMENonMultipart("text", "plain")
+    part.set_payload(body, _UTF8_QP)  # quoted-printable rather than utf-8's default base64
+    return part
 
 
 def has_line_break(text: str) -> bool:
@@ -282,10 +305,7 @@ def has_line_break(text: str) -> bool:
 
 
 def _valid(addresses: list[str], context: dict[str, Any], field: str) -> list[str]:
-    """Addresses rendered (``{{ order.customer.email }}``), checked and normalised.
-
-    A display name (``Ada <ada@example.com>``) is kept.
-    """
+    """Addresses rendered (``{{ order.customer.email }}``), checked, in their ASCII form."""
     result: list[str] = []
     for i, source in enumerate(addresses):
         address = render(source, context, f"{field}[{i}]") if "{{" in source else source
@@ -294,14 +314,25 @@ def _valid(addresses: list[str], context: dict[str, Any], field: str) -> list[st
                 f"address {address!r} contains a line break; refusing to send",
                 error_type="header_injection",
             )
-        try:
-            valid = validate_email(address, check_deliverability=False, allow_display_name=True)
-        except EmailNotValidError as exc:
+        checked, problem = _check_address(address)
+        if problem:
             raise PermanentStepError(
-                f"invalid email address {address!r}: {exc}", error_type="recipient"
-            ) from exc
-        result.append(formataddr((valid.display_name or "", valid.normalized)))
+                f"invalid email address {address!r} in {field}: {problem}", error_type="recipient"
+            )
+        result.append(checked)
     return list(dict.fromkeys(result))  # a template may render to an address already listed
+
+
+@lru_cache(maxsize=4096)
+def _check_address(address: str) -> tuple[str, str]:
+    """(the ASCII address, "") or ("", the problem); cached: flows repeat a few addresses."""
+    try:
+        valid = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return "", str(exc)
+    if valid.ascii_email is None:
+        return "", "non-ASCII characters before the @ need SMTPUTF8, which fabflow does not send"
+    return valid.ascii_email, ""
 
 
 def message_id(idempotency_key: str, mail_from: str) -> str:
@@ -316,20 +347,21 @@ def message_id(idempotency_key: str, mail_from: str) -> str:
     return f"<{left or 'fabflow'}@{domain}>"
 
 
-def write_outbox(outbox: Path, ctx: StepContext, message: EmailMessage) -> Path:
+def write_outbox(outbox: Path, ctx: StepContext, data: bytes) -> Path:
     """Write the message atomically as ``<outbox>/<idempotency key>.eml``; return the path."""
     outbox.mkdir(parents=True, exist_ok=True)
     target = outbox / f"{safe_part(ctx.idempotency_key)}.eml"
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(message.as_bytes())
+    tmp.write_bytes(data)
     os.replace(tmp, target)  # a reader never sees half a message
     return target
 
 
-async def _attach_files(
-    message: EmailMessage, files: list[dict[str, Any]], store: FileStore
-) -> list[str]:
-    """Attach every production file that exists; return the names of those that do not."""
+async def _attachments(
+    files: list[dict[str, Any]], store: FileStore
+) -> tuple[list[Message], list[str]]:
+    """A MIME part per production file that exists, and the names of those that do not."""
+    parts: list[Message] = []
     missing: list[str] = []
     for record in files:
         key = str(record.get("key", ""))
@@ -341,10 +373,15 @@ async def _attach_files(
         maintype, _, subtype = str(record.get("contentType") or "").partition("/")
         if not (maintype and subtype):
             maintype, subtype = "application", "octet-stream"
-        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+        part = MIMEBase(maintype, subtype)
+        part.set_payload(data)
+        encoders.encode_base64(part)
+        filename: str | tuple[str, str, str] = name if name.isascii() else ("utf-8", "", name)
+        part.add_header("Content-Disposition", "attachment", filename=filename)
+        parts.append(part)
     if missing:
         log.warning("production files missing, not attached: %s", missing)
-    return missing
+    return parts, missing
 
 
 def _read_file(store: FileStore, key: str) -> bytes | None:

@@ -11,7 +11,11 @@ from typing import Any
 import pytest
 import trustme
 from aiohttp import web
-from step_servers import (
+
+from fabflow.settings import Settings
+from fabflow.steps.base import StepContext
+from fabflow.store.files import LocalFileStore
+from tests.integration.steps.step_servers import (
     ORDER,
     MailServer,
     Receiver,
@@ -20,10 +24,6 @@ from step_servers import (
     start_mail_server,
     start_receiver,
 )
-
-from fabflow.settings import Settings
-from fabflow.steps.base import StepContext
-from fabflow.store.files import LocalFileStore
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
-from step_servers import USERS, MailServer
 
 from fabflow.errors import PermanentStepError, TransientStepError
 from fabflow.flows.options import SendEmailOptions
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext
 from fabflow.steps.email import EmailStep
+from tests.integration.steps.step_servers import USERS, MailServer
 
 MakeCtx = Callable[..., StepContext]
 # The auth_server fixture allows AUTH without TLS on purpose (loopback only); aiosmtpd warns.
@@ -349,3 +349,19 @@ async def test_outbox_fallback_writes_a_parseable_eml(
     assert message["Message-ID"] == "<exec-1.notify.1@shop.example.com>"
     assert str(path) in caplog.text
     assert [p.name for p in settings.outbox_dir.iterdir()] == [path.name]  # no temp file left
+
+
+async def test_non_ascii_subject_body_and_sender_round_trip(
+    mail_server: MailServer, tmp_path: Path, make_ctx: MakeCtx
+) -> None:
+    settings = smtp_settings(mail_server, tmp_path).with_(mail_from="Zoë's Shöp <shop@example.com>")
+    step = EmailStep(settings)
+    long_subject = "Bestellung {{ order.data.note }} " + "ø" * 90
+    try:
+        await step.execute(make_ctx(settings, opts(subject=long_subject, message="Grüße ✓")))
+    finally:
+        await step.close()
+    message = parse(mail_server.handler.messages[0].content)
+    assert message["Subject"] == "Bestellung ünïcødé " + "ø" * 90
+    assert message["From"] == "Zoë's Shöp <shop@example.com>"
+    assert message.get_content().strip() == "Grüße ✓"

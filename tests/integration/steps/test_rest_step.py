@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
-from step_servers import Receiver
 
 import fabflow
 from fabflow.errors import PermanentStepError, TransientStepError
@@ -21,6 +20,7 @@ from fabflow.settings import Settings
 from fabflow.steps import signing
 from fabflow.steps.base import StepContext
 from fabflow.steps.rest import RestStep
+from tests.integration.steps.step_servers import Receiver
 
 MakeCtx = Callable[..., StepContext]
 StartReceiver = Callable[[str, int], Awaitable["Receiver"]]
