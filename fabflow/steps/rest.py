@@ -64,6 +64,7 @@ class RestStep(StepExecutor):
         super().__init__(settings)
         self.policy = OutboundPolicy.from_allow(settings.outbound_allow)
         self._inner_resolver = resolver
+        self._checked: dict[str, URL] = {}  # URIs that passed _check_url (the policy is fixed)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -117,6 +118,15 @@ class RestStep(StepExecutor):
         _raise_for_status(status, resp_headers, url, details)
 
     def _checked_url(self, uri: str) -> URL:
+        url = self._checked.get(uri)
+        if url is None:
+            url = self._check_url(uri)
+            if len(self._checked) > 4096:  # flows use a few URLs; bound it all the same
+                self._checked.clear()
+            self._checked[uri] = url
+        return url
+
+    def _check_url(self, uri: str) -> URL:
         url = URL(uri)
         if url.scheme not in ("http", "https") or not url.host:
             raise PermanentStepError(
