@@ -7,6 +7,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,6 +179,17 @@ async def test_large_body_is_recorded_truncated_to_4_kib(
     assert again.details["responseTruncated"] is False
 
 
+def documented_verify() -> Callable[[str, str, bytes], bool]:
+    """The ``verify`` function of the Python snippet in docs/steps.md, run as a receiver would."""
+    text = (Path(__file__).parents[3] / "docs" / "steps.md").read_text()
+    section = text.split("### Verifying the signature", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/steps.md", "exec"), namespace)
+    verify: Callable[[str, str, bytes], bool] = namespace["verify"]
+    return verify
+
+
 async def test_signature_verifies_with_the_documented_recipe(
     receiver: Receiver, make_ctx: MakeCtx
 ) -> None:
@@ -190,6 +202,8 @@ async def test_signature_verifies_with_the_documented_recipe(
     [seen] = receiver.seen
     header = seen.headers["Fabflow-Signature"]
     assert signing.verify("whsec_test", header, seen.body)
+    assert documented_verify()("whsec_test", header, seen.body)  # the snippet in docs/steps.md
+    assert not documented_verify()("other secret", header, seen.body)
     assert not signing.verify("other secret", header, seen.body)
     assert not signing.verify("whsec_test", header, seen.body.replace(b"Ada", b"Eve"))
     assert not signing.verify("whsec_test", header, seen.body, now=time.time() + 3600)
