@@ -1,0 +1,231 @@
+"""The worker on a real store (SQLite and PostgreSQL): flows run to their end, retries,
+error paths, timeouts, leases and operators' actions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from fabflow.engine.worker import Worker
+from fabflow.errors import Conflict
+from fabflow.store import orders, queue
+from fabflow.store.repository import Store
+from tests.support import executors as test_steps
+
+test_steps.install()
+
+
+def step(sid: str, status: str, **kw: Any) -> dict[str, Any]:
+    options = kw.pop("options", {})
+    return {
+        "stepDefinitionId": sid,
+        "type": "test-script",
+        "successStatus": status,
+        "options": options,
+        **kw,
+    }
+
+
+def setup_flow(store: Store, steps: list[dict[str, Any]]) -> str:
+    tenant = store.ensure_tenant("acme")
+    store.save_flow(tenant, "f", steps, "F")
+    return tenant
+
+
+def new_order(store: Store, tenant: str) -> str:
+    resource, _ = orders.create_order(
+        store, tenant, {"customer": {"name": "Ada"}, "lines": []}, "f"
+    )
+    return str(resource["id"])
+
+
+async def run_until_ended(store: Store, tenant: str, order_id: str, **kw: Any) -> dict[str, Any]:
+    worker = Worker(store, {"test-script": test_steps.ScriptStep(store.settings)}, **kw)
+
+    def ended() -> bool:
+        state = orders.get_order(store, tenant, order_id)["execution"]["state"]
+        return state in ("succeeded", "failed", "cancelled")
+
+    await asyncio.wait_for(worker.run(until=ended), 30)
+    return orders.get_order(store, tenant, order_id)
+
+
+async def test_success_chain_sets_each_status(store: Store) -> None:
+    tenant = setup_flow(store, [step("a", "A done", onSuccess="b"), step("b", "B done")])
+    order = await run_until_ended(store, tenant, new_order(store, tenant))
+    assert order["execution"]["state"] == "succeeded"
+    assert [h["status"] for h in order["statusHistory"]] == ["A done", "B done"]
+    assert order["status"] == "B done"
+    assert [a["outcome"] for a in order["execution"]["attempts"]] == ["success", "success"]
+
+
+async def test_transient_errors_are_retried_then_succeed(store: Store) -> None:
+    flaky = step(
+        "a", "ok", options={"failAttempts": 2}, retry={"maxAttempts": 3, "initialDelay": 10}
+    )
+    tenant = setup_flow(store, [flaky])
+    order = await run_until_ended(store, tenant, new_order(store, tenant))
+    attempts = order["execution"]["attempts"]
+    assert [a["outcome"] for a in attempts] == ["error", "error", "success"]
+    assert [a["attempt"] for a in attempts] == [1, 2, 3]
+    assert order["execution"]["state"] == "succeeded"
+
+
+async def test_error_path_sees_the_error_and_the_execution_fails(store: Store) -> None:
+    test_steps.CALLS.clear()
+    tenant = setup_flow(
+        store,
+        [step("a", "never", options={"permanent": True}, onError="error"), step("error", "Failed")],
+    )
+    order = await run_until_ended(store, tenant, new_order(store, tenant))
+    assert order["status"] == "Failed"
+    assert order["execution"]["state"] == "failed"
+    handler_call = next(c for c in test_steps.CALLS if c["step"] == "error")
+    assert handler_call["error"] == {
+        "stepDefinitionId": "a",
+        "type": "scripted",
+        "message": "told to fail",
+    }
+    first = order["execution"]["attempts"][0]
+    assert first["error"] == {"type": "scripted", "message": "told to fail"}
+
+
+async def test_a_step_that_ignores_cancellation_is_cut_off_at_its_timeout(store: Store) -> None:
+    stubborn = step(
+        "a",
+        "never",
+        options={"sleep": 3, "ignoreCancel": True},
+        timeout=300,
+        retry={"maxAttempts": 1},
+    )
+    tenant = setup_flow(store, [stubborn])
+    started = time.monotonic()
+    order = await run_until_ended(store, tenant, new_order(store, tenant))
+    elapsed = time.monotonic() - started
+    attempt = order["execution"]["attempts"][0]
+    assert attempt["outcome"] == "timeout"
+    assert attempt["error"]["type"] == "timeout"
+    assert order["execution"]["state"] == "failed"
+    assert elapsed < 2, f"the timeout of 300 ms took {elapsed:.1f} s to act"
+
+
+async def test_a_worker_that_lost_its_lease_cannot_complete(store: Store) -> None:
+    tenant = setup_flow(store, [step("a", "done")])
+    order_id = new_order(store, tenant)
+    now = time.time()
+    with store.write() as conn:
+        (first,) = queue.claim(conn, "worker-a", 1, now, lease_s=0.01)
+    # The lease expires; another worker takes the attempt over and finishes the flow.
+    await asyncio.sleep(0.05)
+    order = await run_until_ended(store, tenant, order_id)
+    assert order["execution"]["state"] == "succeeded"
+    attempt = order["execution"]["attempts"][0]
+    assert attempt["worker"] != "worker-a"
+    # Worker A comes back with its stale fencing token: refused, nothing written.
+    from fabflow.engine.states import AttemptState, ExecutionState
+    from fabflow.engine.transition import Decision
+
+    decision = Decision(
+        AttemptState.ERROR, "hijacked", None, ExecutionState.FAILED, True, "step_failed"
+    )
+    with store.write() as conn:
+        assert (
+            queue.apply(conn, first, order_id, decision, queue.AttemptRecord(1.0), time.time())
+            is False
+        )
+    after = orders.get_order(store, tenant, order_id)
+    assert after["status"] == "done" and after["execution"]["state"] == "succeeded"
+
+
+async def test_cancel_a_running_execution(store: Store) -> None:
+    tenant = setup_flow(store, [step("a", "never", options={"sleep": 10})])
+    order_id = new_order(store, tenant)
+    worker = Worker(store, {"test-script": test_steps.ScriptStep(store.settings)})
+    task = asyncio.create_task(worker.run())
+    await _wait_for(
+        lambda: orders.get_order(store, tenant, order_id)["execution"]["state"] == "running"
+    )
+    cancelled = orders.cancel(store, tenant, order_id)
+    assert cancelled["execution"]["state"] == "cancelled"
+    assert cancelled["execution"]["attempts"][0]["outcome"] == "cancelled"
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    final = orders.get_order(store, tenant, order_id)
+    assert final["execution"]["state"] == "cancelled" and final["status"] is None
+    with pytest.raises(Conflict):
+        orders.cancel(store, tenant, order_id)
+
+
+async def test_retry_after_a_fix_reruns_the_failed_step_with_a_new_key(store: Store) -> None:
+    test_steps.CALLS.clear()
+    test_steps.BROKEN["erp"] = True
+    broken = step("b", "B", options={"brokenWhile": "erp"}, onError="error")
+    tenant = setup_flow(store, [step("a", "A", onSuccess="b"), broken, step("error", "Failed")])
+    order_id = new_order(store, tenant)
+    failed = await run_until_ended(store, tenant, order_id)
+    assert failed["execution"]["state"] == "failed" and failed["status"] == "Failed"
+    with pytest.raises(Conflict):  # an ended execution cannot be cancelled
+        orders.cancel(store, tenant, order_id)
+    test_steps.BROKEN["erp"] = False  # the operator fixes the endpoint
+    orders.retry(store, tenant, order_id)
+    done = await run_until_ended(store, tenant, order_id)
+    assert done["execution"]["state"] == "succeeded"
+    assert done["status"] == "B"
+    steps = [a["stepDefinitionId"] for a in done["execution"]["attempts"]]
+    assert steps == ["a", "b", "error", "b"]  # the whole history is kept
+    keys = [c["key"] for c in test_steps.CALLS if c["step"] == "b"]
+    assert len(keys) == 2 and keys[0] != keys[1]  # a retry is a new visit: a new key
+    assert [h["status"] for h in done["statusHistory"]] == ["A", "Failed", "B"]
+
+
+async def test_rerun_from_a_step(store: Store) -> None:
+    tenant = setup_flow(store, [step("a", "A", onSuccess="b"), step("b", "B")])
+    order_id = new_order(store, tenant)
+    await run_until_ended(store, tenant, order_id)
+    with pytest.raises(Exception, match="no step"):
+        orders.rerun(store, tenant, order_id, "nope")
+    orders.rerun(store, tenant, order_id, "b")
+    done = await run_until_ended(store, tenant, order_id)
+    assert [a["stepDefinitionId"] for a in done["execution"]["attempts"]] == ["a", "b", "b"]
+    assert [h["status"] for h in done["statusHistory"]] == ["A", "B", "B"]
+    kinds = [e["kind"] for e in orders.order_events(store, tenant, order_id)]
+    assert "rerun" in kinds and kinds[0] == "order_created"
+
+
+async def test_sigterm_style_stop_lets_running_attempts_finish(store: Store) -> None:
+    tenant = setup_flow(store, [step("a", "done", options={"sleep": 0.5})])
+    order_id = new_order(store, tenant)
+    worker = Worker(store, {"test-script": test_steps.ScriptStep(store.settings)})
+    task = asyncio.create_task(worker.run())
+    await _wait_for(
+        lambda: orders.get_order(store, tenant, order_id)["execution"]["state"] == "running"
+    )
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    assert orders.get_order(store, tenant, order_id)["execution"]["state"] == "succeeded"
+
+
+async def test_grace_period_over_releases_the_attempt(store: Store) -> None:
+    tenant = setup_flow(store, [step("a", "done", options={"sleep": 30})])
+    order_id = new_order(store, tenant)
+    settings = store.settings.with_(shutdown_grace_seconds=0.2)
+    worker = Worker(store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings)
+    task = asyncio.create_task(worker.run())
+    await _wait_for(
+        lambda: orders.get_order(store, tenant, order_id)["execution"]["state"] == "running"
+    )
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    attempt = orders.get_order(store, tenant, order_id)["execution"]["attempts"][0]
+    assert attempt["outcome"] == "queued"  # back in the queue for another worker
+
+
+async def _wait_for(cond: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.02)

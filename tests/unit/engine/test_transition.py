@@ -1,0 +1,295 @@
+"""The transition function, row by row: what happens after an attempt ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from fabflow.engine.retry import RetryPolicy
+from fabflow.engine.states import AttemptState, ExecutionState, Outcome
+from fabflow.engine.transition import AttemptEnd, Next, decide
+from fabflow.flows.validate import parse_flow
+
+DEFAULT = RetryPolicy(max_attempts=3, initial_delay=1.0, backoff=2.0, max_delay=60.0)
+
+
+@dataclass(frozen=True)
+class Step:
+    step_definition_id: str
+    success_status: str = "ok"
+    on_success: str | None = None
+    on_error: str | None = None
+    retry: Any = None
+
+
+ERR = {"stepDefinitionId": "a", "type": "http_status", "message": "HTTP 400"}
+
+CASES = [
+    # (name, step, end, had_error, expected attempt state, status, next, execution state)
+    (
+        "success chains to onSuccess",
+        Step("a", "Sent", on_success="b"),
+        AttemptEnd(Outcome.SUCCESS, 1),
+        False,
+        AttemptState.SUCCESS,
+        "Sent",
+        Next("b", 1, 0.0, True, None),
+        ExecutionState.RUNNING,
+    ),
+    (
+        "success without onSuccess ends the execution as succeeded",
+        Step("a", "Done"),
+        AttemptEnd(Outcome.SUCCESS, 1),
+        False,
+        AttemptState.SUCCESS,
+        "Done",
+        None,
+        ExecutionState.SUCCEEDED,
+    ),
+    (
+        "the last step of an error path ends the execution as failed",
+        Step("error", "Failed"),
+        AttemptEnd(Outcome.SUCCESS, 1),
+        True,
+        AttemptState.SUCCESS,
+        "Failed",
+        None,
+        ExecutionState.FAILED,
+    ),
+    (
+        "a permanent error routes to onError with the error context",
+        Step("a", on_error="error"),
+        AttemptEnd(Outcome.ERROR, 1, "http_status", "HTTP 400", transient=False),
+        False,
+        AttemptState.ERROR,
+        None,
+        Next("error", 1, 0.0, True, ERR),
+        ExecutionState.RUNNING,
+    ),
+    (
+        "a permanent error without onError ends the execution as failed",
+        Step("a"),
+        AttemptEnd(Outcome.ERROR, 1, "http_status", "HTTP 400"),
+        False,
+        AttemptState.ERROR,
+        None,
+        None,
+        ExecutionState.FAILED,
+    ),
+    (
+        "a transient error is retried after the initial delay, same visit",
+        Step("a", on_error="error"),
+        AttemptEnd(Outcome.ERROR, 1, "connection", "refused", transient=True),
+        False,
+        AttemptState.ERROR,
+        None,
+        Next("a", 2, 1.0, False, None),
+        ExecutionState.RUNNING,
+    ),
+    (
+        "the second retry waits backoff times longer",
+        Step("a", on_error="error"),
+        AttemptEnd(Outcome.ERROR, 2, "http_status", "HTTP 503", transient=True),
+        False,
+        AttemptState.ERROR,
+        None,
+        Next("a", 3, 2.0, False, None),
+        ExecutionState.RUNNING,
+    ),
+    (
+        "a transient error after the last attempt takes the error path",
+        Step("a", on_error="error"),
+        AttemptEnd(Outcome.ERROR, 3, "http_status", "HTTP 503", transient=True),
+        False,
+        AttemptState.ERROR,
+        None,
+        Next(
+            "error",
+            1,
+            0.0,
+            True,
+            {"stepDefinitionId": "a", "type": "http_status", "message": "HTTP 503"},
+        ),
+        ExecutionState.RUNNING,
+    ),
+    (
+        "Retry-After longer than the backoff is honoured",
+        Step("a"),
+        AttemptEnd(Outcome.ERROR, 1, "http_status", "HTTP 429", transient=True, retry_after=7.0),
+        False,
+        AttemptState.ERROR,
+        None,
+        Next("a", 2, 7.0, False, None),
+        ExecutionState.RUNNING,
+    ),
+    (
+        "a timeout is an error that is retried",
+        Step("a", on_error="error"),
+        AttemptEnd(Outcome.TIMEOUT, 1, "timeout", "too slow"),
+        False,
+        AttemptState.TIMEOUT,
+        None,
+        Next("a", 2, 1.0, False, None),
+        ExecutionState.RUNNING,
+    ),
+    (
+        "a timeout on the last attempt takes the error path with type timeout",
+        Step("a", on_error="error", retry={"maxAttempts": 1}),
+        AttemptEnd(Outcome.TIMEOUT, 1, None, "too slow"),
+        False,
+        AttemptState.TIMEOUT,
+        None,
+        Next(
+            "error",
+            1,
+            0.0,
+            True,
+            {"stepDefinitionId": "a", "type": "timeout", "message": "too slow"},
+        ),
+        ExecutionState.RUNNING,
+    ),
+    (
+        "the retry extension overrides the default policy",
+        Step("a", retry={"maxAttempts": 5, "initialDelay": 100, "backoff": 3, "maxDelay": 500}),
+        AttemptEnd(Outcome.ERROR, 3, "connection", "refused", transient=True),
+        False,
+        AttemptState.ERROR,
+        None,
+        Next("a", 4, 0.5, False, None),  # 100 ms * 3**2 = 900 ms, capped at 500 ms
+        ExecutionState.RUNNING,
+    ),
+    (
+        "maxAttempts 1 means no retry even for a transient error",
+        Step("a", retry={"maxAttempts": 1}),
+        AttemptEnd(Outcome.ERROR, 1, "connection", "refused", transient=True),
+        False,
+        AttemptState.ERROR,
+        None,
+        None,
+        ExecutionState.FAILED,
+    ),
+    (
+        "an error on the error path without its own onError ends as failed",
+        Step("error", "Failed"),
+        AttemptEnd(Outcome.ERROR, 1, "smtp", "550 rejected"),
+        True,
+        AttemptState.ERROR,
+        None,
+        None,
+        ExecutionState.FAILED,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "step", "end", "had_error", "attempt_state", "status", "nxt", "execution_state"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
+def test_transition(
+    name: str,
+    step: Step,
+    end: AttemptEnd,
+    had_error: bool,
+    attempt_state: AttemptState,
+    status: str | None,
+    nxt: Next | None,
+    execution_state: ExecutionState,
+) -> None:
+    decision = decide(step, end, had_error=had_error, default_policy=DEFAULT)
+    assert decision.attempt_state is attempt_state
+    assert decision.set_status == status
+    assert decision.next == nxt
+    assert decision.execution_state is execution_state
+
+
+def test_status_is_set_only_on_success() -> None:
+    for outcome in (Outcome.ERROR, Outcome.TIMEOUT):
+        decision = decide(
+            Step("a", "Never"), AttemptEnd(outcome, 9), had_error=False, default_policy=DEFAULT
+        )
+        assert decision.set_status is None
+
+
+def test_error_path_success_chain_keeps_the_error_context() -> None:
+    handler = Step("notify", "Failed", on_success="cleanup")
+    decision = decide(
+        handler,
+        AttemptEnd(Outcome.SUCCESS, 1),
+        had_error=True,
+        default_policy=DEFAULT,
+        error_context=ERR,
+    )
+    assert decision.next == Next("cleanup", 1, 0.0, True, ERR)
+    assert decision.had_error
+
+
+def test_retry_keeps_the_error_context_of_an_error_path_step() -> None:
+    decision = decide(
+        Step("notify"),
+        AttemptEnd(Outcome.ERROR, 1, "smtp", "421 busy", transient=True),
+        had_error=True,
+        default_policy=DEFAULT,
+        error_context=ERR,
+    )
+    assert decision.next is not None and decision.next.error_context == ERR
+
+
+def test_real_flow_model_drives_the_transition() -> None:
+    flow = parse_flow(
+        [
+            {
+                "stepDefinitionId": "consume",
+                "type": "consume-rest-api",
+                "successStatus": "Sent",
+                "options": {"uri": "https://erp.example.com/orders"},
+                "onSuccess": "email",
+                "onError": "error",
+                "retry": {"maxAttempts": 2, "initialDelay": 250},
+            },
+            {
+                "stepDefinitionId": "email",
+                "type": "send-email",
+                "successStatus": "Success",
+                "options": {"recipients": ["ops@example.com"], "subject": "s", "message": "m"},
+            },
+            {
+                "stepDefinitionId": "error",
+                "type": "send-email",
+                "successStatus": "Failed",
+                "options": {"recipients": ["ops@example.com"], "subject": "s", "message": "m"},
+            },
+        ]
+    )
+    step = flow.step("consume")
+    first = decide(
+        step,
+        AttemptEnd(Outcome.ERROR, 1, "connection", "x", True),
+        had_error=False,
+        default_policy=DEFAULT,
+    )
+    assert first.next == Next("consume", 2, 0.25, False, None)
+    second = decide(
+        step,
+        AttemptEnd(Outcome.ERROR, 2, "connection", "x", True),
+        had_error=False,
+        default_policy=DEFAULT,
+    )
+    assert second.next is not None and second.next.step_id == "error"
+
+
+@pytest.mark.parametrize(
+    ("attempt", "retry_after", "expected"),
+    [
+        (2, None, 1.0),
+        (3, None, 2.0),
+        (4, None, 4.0),
+        (10, None, 60.0),
+        (2, 30.0, 30.0),
+        (2, 99999.0, 3600.0),
+    ],
+)
+def test_default_policy_delays(attempt: int, retry_after: float | None, expected: float) -> None:
+    assert DEFAULT.delay_before(attempt, retry_after) == expected
