@@ -1,4 +1,4 @@
-"""``fabflow worker``: run workers on the configured store."""
+"""``fabflow worker``: run a worker on the configured store."""
 
 from __future__ import annotations
 
