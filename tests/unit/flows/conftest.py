@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flows_helpers import SPEC_DIR, RunCli
 from typer.testing import CliRunner, Result
 
 from fabflow.cli.app import app
 from fabflow.cli.main import _register
+
+SPEC_DIR = Path(__file__).resolve().parents[2] / "data" / "spec"
+RunCli = Callable[..., Result]  # the `cli` fixture of conftest.py
 
 
 @pytest.fixture(scope="session")

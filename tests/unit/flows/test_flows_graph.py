@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from flows_helpers import SPEC_DIR, RunCli
 from pydantic import BaseModel, ConfigDict, Field
+from typer.testing import Result
 
 from fabflow.flows import registry
 from fabflow.flows.explain import explain, flow_graph
 from fabflow.flows.validate import load_flow, parse_flow
+
+SPEC_DIR = Path(__file__).resolve().parents[2] / "data" / "spec"
+RunCli = Callable[..., Result]  # the `cli` fixture of conftest.py
 
 
 def chain(n: int, *, loop: bool = False) -> list[dict[str, Any]]:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from flows_helpers import SPEC_DIR, RunCli
+from typer.testing import Result
 
 from fabflow.errors import InvalidFlow, Problem
 from fabflow.flows.validate import load_flow, parse_flow
+
+SPEC_DIR = Path(__file__).resolve().parents[2] / "data" / "spec"
+RunCli = Callable[..., Result]  # the `cli` fixture of conftest.py
+
 
 SPEC: list[dict[str, Any]] = json.loads((SPEC_DIR / "full-example.json").read_text())
 KNOWN = '"consume-rest-api", "generate-production-files", "send-email"'
@@ -311,7 +316,7 @@ CASES: list[tuple[str, Any, str, str]] = [
     ("doc", "pointer", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_malformed_flow_is_reported(
-    cli: RunCli, write_flow: Callable[[Any], str], doc: Any, pointer: str, message: str
+    cli: RunCli, write_flow: Callable[..., str], doc: Any, pointer: str, message: str
 ) -> None:
     path = write_flow(doc)
     result = cli("validate", "--json", path)
@@ -330,7 +335,7 @@ def test_there_are_at_least_30_cases() -> None:
     assert len({c[0] for c in CASES}) == len(CASES)
 
 
-def test_text_output_is_one_line_per_problem(cli: RunCli, write_flow: Callable[[Any], str]) -> None:
+def test_text_output_is_one_line_per_problem(cli: RunCli, write_flow: Callable[..., str]) -> None:
     doc = spec(setter(2, "onError", "eror"))
     doc[0]["timeout"] = 0
     path = write_flow(doc)
@@ -343,7 +348,7 @@ def test_text_output_is_one_line_per_problem(cli: RunCli, write_flow: Callable[[
     ]
 
 
-def test_malformed_json_line_has_no_pointer(cli: RunCli, write_flow: Callable[[Any], str]) -> None:
+def test_malformed_json_line_has_no_pointer(cli: RunCli, write_flow: Callable[..., str]) -> None:
     path = write_flow("[1,")
     result = cli("validate", path)
     assert result.exit_code == 1
@@ -364,7 +369,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_unreachable_step_is_a_warning_and_exit_0(
-    cli: RunCli, write_flow: Callable[[Any], str]
+    cli: RunCli, write_flow: Callable[..., str]
 ) -> None:
     doc = spec(deleter(1, "onSuccess"))  # consume no longer leads to email
     doc[0]["onError"] = doc[1]["onError"] = None
@@ -391,7 +396,7 @@ def test_missing_file_is_a_problem_with_exit_1(cli: RunCli, tmp_path: Any) -> No
 
 
 def test_one_invalid_file_among_valid_ones_fails(
-    cli: RunCli, write_flow: Callable[[Any], str]
+    cli: RunCli, write_flow: Callable[..., str]
 ) -> None:
     good = write_flow(SPEC, "good.json")
     bad = write_flow([], "bad.json")

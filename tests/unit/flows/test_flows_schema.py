@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from flows_helpers import SPEC_FILES, RunCli
+from typer.testing import Result
 
 import fabflow.flows
 from fabflow.flows.schema import BUILTIN_TYPES, SCHEMA_FILE, flow_schema, render, shipped_schema
+
+SPEC_DIR = Path(__file__).resolve().parents[2] / "data" / "spec"
+SPEC_FILES = sorted(SPEC_DIR.glob("*.json"))
+RunCli = Callable[..., Result]  # the `cli` fixture of conftest.py
 
 
 def test_shipped_schema_matches_the_models() -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flows_helpers import SPEC_DIR, SPEC_FILES, RunCli
+from typer.testing import Result
 
 from fabflow.flows.options import GenerateProductionFilesOptions, SendEmailOptions
 from fabflow.flows.validate import load_flow, parse_flow
+
+SPEC_DIR = Path(__file__).resolve().parents[2] / "data" / "spec"
+SPEC_FILES = sorted(SPEC_DIR.glob("*.json"))
+RunCli = Callable[..., Result]  # the `cli` fixture of conftest.py
 
 
 def test_every_spec_example_is_present() -> None:
