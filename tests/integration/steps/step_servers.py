@@ -92,6 +92,7 @@ class MailHandler:
         self.data_reply: str | None = None
         self.rcpt_reply: str | None = None
         self.sessions: set[int] = set()
+        self.data_delay = 0.0  # seconds to wait before answering DATA
 
     async def handle_RCPT(
         self, server: SMTPServer, session: Session, envelope: Envelope, address: str, options: Any
@@ -103,6 +104,8 @@ class MailHandler:
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
         self.sessions.add(id(session))
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         if self.data_reply:
             return self.data_reply
         self.messages.append(envelope)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -365,3 +366,18 @@ async def test_non_ascii_subject_body_and_sender_round_trip(
     assert message["Subject"] == "Bestellung ünïcødé " + "ø" * 90
     assert message["From"] == "Zoë's Shöp <shop@example.com>"
     assert message.get_content().strip() == "Grüße ✓"
+
+
+async def test_slow_server_is_cut_by_the_timeout_and_its_connection_dropped(
+    plain: EmailStep, mail_server: MailServer, make_ctx: MakeCtx
+) -> None:
+    mail_server.handler.data_delay = 2.0
+    started = time.perf_counter()
+    with pytest.raises(TransientStepError) as caught:
+        await plain.execute(make_ctx(plain.settings, opts(), timeout_s=0.3))
+    assert caught.value.error_type == "timeout"
+    assert time.perf_counter() - started < 1.0
+    # The half-finished connection is not reused: the next send opens a fresh one and works.
+    mail_server.handler.data_delay = 0.0
+    await plain.execute(make_ctx(plain.settings, opts(), idempotency_key="next"))
+    assert len(mail_server.handler.sessions) == 2
