@@ -439,3 +439,75 @@ __all__ = [
     "rerun",
     "retry",
 ]
+
+
+# -- added for the API and the operators' CLI (issue 6) -------------------------------------
+
+
+def tenant_events(
+    store: Store, tenant_id: str, after: int = 0, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The tenant's events with an id above ``after``, oldest first (for live updates)."""
+    from fabflow.store.resources import iso
+
+    query = (
+        select(events.c.id, events.c.order_id, events.c.kind, events.c.data, events.c.at)
+        .where(events.c.tenant_id == tenant_id, events.c.id > after)
+        .order_by(events.c.id)
+        .limit(limit)
+    )
+    with store.read() as conn:
+        return [
+            {"id": r.id, "orderId": r.order_id, "kind": r.kind, "data": r.data, "at": iso(r.at)}
+            for r in conn.execute(query)
+        ]
+
+
+def last_event_id(store: Store, tenant_id: str) -> int:
+    """The id of the tenant's newest event (0 when none)."""
+    query = select(func.max(events.c.id)).where(events.c.tenant_id == tenant_id)
+    with store.read() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+def find_tenant(store: Store, name: str) -> str:
+    """The id of the tenant called ``name``; NotFound otherwise (never creates one)."""
+    from fabflow.store.schema import tenants
+
+    with store.read() as conn:
+        found = conn.execute(select(tenants.c.id).where(tenants.c.name == name)).scalar()
+    if found is None:
+        raise NotFound(f"no tenant {name!r}")
+    return str(found)
+
+
+def list_workers(store: Store) -> list[dict[str, Any]]:
+    """Every worker row, newest first, with the attempts it holds now (state running)."""
+    from fabflow.store.resources import iso
+    from fabflow.store.schema import workers
+
+    held = (
+        select(attempts.c.worker_id, attempts.c.id, attempts.c.step_id, executions.c.order_id)
+        .join(executions, executions.c.id == attempts.c.execution_id)
+        .where(attempts.c.state == AttemptState.RUNNING.value)
+        .order_by(attempts.c.id)
+    )
+    with store.read() as conn:
+        rows = conn.execute(select(workers).order_by(workers.c.started_at.desc())).mappings().all()
+        holding: dict[str, list[dict[str, Any]]] = {}
+        for r in conn.execute(held):
+            item = {"attemptId": r.id, "stepDefinitionId": r.step_id, "orderId": r.order_id}
+            holding.setdefault(str(r.worker_id), []).append(item)
+    return [
+        {
+            "id": w["id"],
+            "hostname": w["hostname"],
+            "pid": w["pid"],
+            "concurrency": w["concurrency"],
+            "state": w["state"],
+            "startedAt": iso(w["started_at"]),
+            "heartbeatAt": iso(w["heartbeat_at"]),
+            "attempts": holding.get(w["id"], []),
+        }
+        for w in rows
+    ]
