@@ -25,7 +25,7 @@ class Settings:
     database_url: str = ""  # FABFLOW_DATABASE_URL; empty: SQLite file in data_dir
     sqlite_synchronous: str = "normal"  # FABFLOW_SQLITE_SYNCHRONOUS: normal | full
     lease_seconds: float = 30.0  # FABFLOW_LEASE_SECONDS
-    poll_seconds: float = 0.5  # FABFLOW_POLL_SECONDS: idle poll when no wake-up arrives
+    poll_seconds: float = 0.25  # FABFLOW_POLL_SECONDS: idle poll when no wake-up arrives
     concurrency: int = 8  # FABFLOW_CONCURRENCY
     shutdown_grace_seconds: float = 30.0  # FABFLOW_SHUTDOWN_GRACE_SECONDS
     retry_max_attempts: int = 3  # FABFLOW_RETRY_MAX_ATTEMPTS (default policy)
@@ -66,7 +66,9 @@ class Settings:
         if self.lease_seconds <= 0 or self.concurrency < 1:
             raise ConfigError("FABFLOW_LEASE_SECONDS must be > 0 and FABFLOW_CONCURRENCY >= 1")
         if self.log_format not in ("text", "json"):
-            raise ConfigError(f"FABFLOW_LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}")
+            raise ConfigError(
+                f"FABFLOW_LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}"
+            )
         return self
 
     def with_(self, **changes: Any) -> Settings:

@@ -32,6 +32,7 @@ from fabflow.flows.validate import parse_flow
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext, StepExecutor, StepResult
 from fabflow.store import queue
+from fabflow.store.db import Listener
 from fabflow.store.files import FileStore, LocalFileStore
 from fabflow.store.ids import new_id
 from fabflow.store.orders import load_resources
@@ -64,16 +65,8 @@ class Running:
 class Completion:
     """A finished attempt waiting for the next database cycle to record it."""
 
-    claim: queue.Claimed
-    order_id: str
-    decision: Decision
-    record: queue.AttemptRecord
-    next_type: str
+    transition: queue.Transition
     won: asyncio.Future[bool]
-
-
-class _LostMidway(Exception):
-    """An attempt's guard held but its execution had already ended."""
 
 
 @dataclass
@@ -140,12 +133,19 @@ class Worker:
             self.store.register_worker, self.id, socket.gethostname(), os.getpid(), self.concurrency
         )
         heartbeat = asyncio.create_task(self._heartbeat_loop())
+        listener = None
+        if not self.store.is_sqlite:
+            listener = Listener(self.store.settings.effective_database_url, self.wake)
+            listener.start()
         try:
             await self._pump(burst, until)
             await self._drain()
         finally:
             heartbeat.cancel()
-            self.store.on_enqueue.remove(self.wake)
+            if listener is not None:
+                await asyncio.get_running_loop().run_in_executor(None, listener.stop)
+            with contextlib.suppress(ValueError):
+                self.store.on_enqueue.remove(self.wake)
             await self._db_call(self._mark_stopped)
             self._db.shutdown(wait=True)
 
@@ -214,34 +214,15 @@ class Worker:
         self, batch: list[Completion], limit: int
     ) -> tuple[list[bool], list[queue.Claimed], dict[str, dict[str, Any]]]:
         now = time.time()
-        try:
-            with self.store.write() as conn:
-                won = [self._apply(conn, item, now) for item in batch]
-                claims = queue.claim(conn, self.id, limit, now, self.settings.lease_seconds)
-                if any(item.decision.next is not None for item in batch):
-                    self.store.notify_enqueued(conn)
-        except _LostMidway:
-            # Rare (an execution ended while its attempt ran): apply one by one instead.
-            return [self._apply_alone(item) for item in batch], [], {}
+        with self.store.write() as conn:
+            won = queue.apply(conn, [item.transition for item in batch], now)
+            claims = queue.claim(conn, self.id, limit, now, self.settings.lease_seconds)
+            if any(item.transition.decision.next is not None for item in batch):
+                self.store.notify_enqueued(conn)
         if not claims:
             return won, [], {}
         with self.store.read() as conn:
             return won, claims, self._load(conn, claims)
-
-    def _apply(self, conn: Any, item: Completion, now: float) -> bool:
-        applied = queue.apply(
-            conn, item.claim, item.order_id, item.decision, item.record, now, item.next_type
-        )
-        if applied is None:
-            raise _LostMidway
-        return applied
-
-    def _apply_alone(self, item: Completion) -> bool:
-        try:
-            with self.store.write() as conn:
-                return self._apply(conn, item, time.time())
-        except _LostMidway:
-            return False
 
     def _load(self, conn: Any, claims: list[queue.Claimed]) -> dict[str, dict[str, Any]]:
         """The flows and order resources the claimed attempts need."""
@@ -378,7 +359,8 @@ class Worker:
         if decision.next is not None and decision.next.step_id in flow:
             next_type = flow.step(decision.next.step_id).type
         started = time.perf_counter()
-        item = Completion(claim, resource["id"], decision, record, next_type, self._future())
+        transition = queue.Transition(claim, resource["id"], decision, record, next_type)
+        item = Completion(transition, self._future())
         self._outbox.append(item)
         self._wake.set()
         won = await item.won

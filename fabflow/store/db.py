@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from fabflow.settings import Settings
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+CHANNEL = "fabflow_attempts"  # PostgreSQL NOTIFY channel: an attempt became runnable
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:
@@ -126,4 +128,44 @@ def notify(conn: Connection) -> None:
     """Wake workers of other processes: NOTIFY on PostgreSQL (delivered at commit); SQLite
     workers poll."""
     if not is_sqlite(conn):
-        conn.execute(text("NOTIFY fabflow_attempts"))
+        conn.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+class Listener:
+    """Wakes a worker when another process commits a runnable attempt (PostgreSQL LISTEN).
+
+    It listens on a connection of its own, in a thread of its own: a connection waiting in
+    psycopg's ``notifies()`` cannot run queries. A lost connection is reopened with backoff;
+    meanwhile the worker's poll still finds the work.
+    """
+
+    def __init__(self, url: str, wake: Callable[[], None]) -> None:
+        self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self.wake = wake
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fabflow-listen", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=3)
+
+    def _run(self) -> None:
+        import psycopg
+
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    delay = 0.1
+                    self.wake()  # anything committed while we were away
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.5):
+                            self.wake()
+            except psycopg.Error as exc:
+                log.warning("LISTEN connection lost (%s); reconnecting in %.1f s", exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from fabflow.engine.states import AttemptState, ExecutionState
 from fabflow.engine.transition import Decision
@@ -127,17 +127,31 @@ _ADD_ATTEMPT = insert(attempts)
 _ADVANCE_EXECUTION = (
     update(executions)
     .where(executions.c.id == bindparam("execution_id"))
-    .where(executions.c.state.not_in(_ENDED))
     .values(
         state=bindparam("state"),
         current_step=bindparam("current_step"),
         had_error=bindparam("had_error"),
-        visits=executions.c.visits + bindparam("visit_increment"),
+        visits=bindparam("visits"),
         last_error=bindparam("last_error"),
         updated_at=bindparam("now"),
         ended_at=bindparam("ended_at"),
     )
-    .returning(executions.c.visits)
+)
+
+# The guard of a batch: the attempts' fencing tokens and their executions' states, locked on
+# PostgreSQL (FOR UPDATE) so nothing moves between this check and the writes; SQLite's
+# immediate transaction already holds the database's write lock.
+_GUARD = (
+    select(
+        attempts.c.id,
+        attempts.c.lease_version,
+        attempts.c.state,
+        executions.c.visits,
+        executions.c.state.label("execution_state"),
+    )
+    .join(executions, executions.c.id == attempts.c.execution_id)
+    .where(attempts.c.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
 )
 
 
@@ -225,72 +239,114 @@ class AttemptRecord:
     files: list[dict[str, Any]] | None = None
 
 
-def apply(
-    conn: Connection,
-    held: Claimed,
-    order_id: str,
-    decision: Decision,
-    record: AttemptRecord,
-    now: float,
-    next_type: str = "",
-) -> bool | None:
-    """Apply one transition. False: the lease was lost and nothing was written. None: the
-    attempt was recorded but its execution had ended meanwhile; the caller must roll back."""
-    params = {
-        "attempt_id": held.attempt_id,
-        "version": held.lease_version,
-        "state": decision.attempt_state.value,
-        "now": now,
-        "duration_ms": record.duration_ms,
-        "error_type": record.error_type,
-        "error_message": record.error_message,
-        "details": record.details or {},
-    }
-    if conn.execute(_FINISH_ATTEMPT, params).rowcount != 1:
-        return False
-    if record.files:
-        _merge_files(conn, order_id, record.files, now)
-    if decision.set_status is not None:
-        conn.execute(_SET_STATUS, {"order_id": order_id, "status": decision.set_status, "now": now})
-        conn.execute(
-            _ADD_HISTORY,
+@dataclass(frozen=True)
+class Transition:
+    """One attempt's end, decided, ready to be recorded."""
+
+    held: Claimed
+    order_id: str
+    decision: Decision
+    record: AttemptRecord
+    next_type: str = ""  # the step type of ``decision.next``
+
+
+def apply(conn: Connection, transitions: Sequence[Transition], now: float) -> list[bool]:
+    """Record transitions; for each, whether it won. One that lost (its lease version moved
+    on, or its execution ended) writes nothing. Each statement runs once for the whole batch
+    (executemany): the cost of a transition is a few rows, not a few round trips."""
+    if not transitions:
+        return []
+    ids = [t.held.attempt_id for t in transitions]
+    current = {r.id: r for r in conn.execute(_GUARD, {"ids": ids})}
+    won = [_holds(current.get(t.held.attempt_id), t.held) for t in transitions]
+    rows = _Rows()
+    for t, ok in zip(transitions, won, strict=True):
+        if ok:
+            rows.add(t, current[t.held.attempt_id].visits, now)
+            if t.record.files:
+                _merge_files(conn, t.order_id, t.record.files, now)
+    rows.write(conn)
+    return won
+
+
+def _holds(row: Any, held: Claimed) -> bool:
+    return (
+        row is not None
+        and row.lease_version == held.lease_version
+        and row.state == AttemptState.RUNNING.value
+        and row.execution_state not in _ENDED
+    )
+
+
+class _Rows:
+    """The rows a batch of transitions writes, statement by statement."""
+
+    def __init__(self) -> None:
+        self.finish: list[dict[str, Any]] = []
+        self.status: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
+        self.advance: list[dict[str, Any]] = []
+        self.attempts: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+
+    def add(self, t: Transition, visits: int, now: float) -> None:
+        held, decision, record = t.held, t.decision, t.record
+        self.finish.append(
             {
-                "order_id": order_id,
-                "status": decision.set_status,
-                "step_id": held.step_id,
-                "at": now,
-            },
+                "attempt_id": held.attempt_id,
+                "version": held.lease_version,
+                "state": decision.attempt_state.value,
+                "now": now,
+                "duration_ms": record.duration_ms,
+                "error_type": record.error_type,
+                "error_message": record.error_message,
+                "details": record.details or {},
+            }
         )
-    if not _advance(conn, held, decision, now, next_type):
-        return None
-    conn.execute(_ADD_EVENT, _event(held, order_id, decision, record, now))
-    return True
+        if decision.set_status is not None:
+            self.status.append({"order_id": t.order_id, "status": decision.set_status, "now": now})
+            self.history.append(
+                {
+                    "order_id": t.order_id,
+                    "status": decision.set_status,
+                    "step_id": held.step_id,
+                    "at": now,
+                }
+            )
+        nxt = decision.next
+        if nxt is not None and nxt.new_visit:
+            visits += 1
+        if nxt is not None:
+            visit = visits if nxt.new_visit else held.visit
+            self.attempts.append(
+                new_attempt(held.execution_id, held.tenant_id, nxt, visit, now, t.next_type)
+            )
+        last_error = nxt.error_context if nxt is not None else None
+        self.advance.append(
+            {
+                "execution_id": held.execution_id,
+                "state": decision.execution_state.value,
+                "current_step": None if nxt is None else nxt.step_id,
+                "had_error": decision.had_error,
+                "visits": visits,
+                "last_error": last_error if last_error is not None else held.error_context,
+                "now": now,
+                "ended_at": now if decision.execution_state.ended else None,
+            }
+        )
+        self.events.append(_event(held, t.order_id, decision, record, now))
 
-
-def _advance(
-    conn: Connection, held: Claimed, decision: Decision, now: float, next_type: str
-) -> bool:
-    nxt = decision.next
-    ended = decision.execution_state.ended
-    last_error = nxt.error_context if nxt is not None else None
-    params = {
-        "execution_id": held.execution_id,
-        "state": decision.execution_state.value,
-        "current_step": None if nxt is None else nxt.step_id,
-        "had_error": decision.had_error,
-        "visit_increment": 1 if nxt is not None and nxt.new_visit else 0,
-        "last_error": last_error if last_error is not None else held.error_context,
-        "now": now,
-        "ended_at": now if ended else None,
-    }
-    visits = conn.execute(_ADVANCE_EXECUTION, params).scalar()
-    if visits is None:  # the execution ended meanwhile (cancelled)
-        return False
-    if nxt is not None:
-        visit = visits if nxt.new_visit else held.visit
-        row = new_attempt(held.execution_id, held.tenant_id, nxt, visit, now, next_type)
-        conn.execute(_ADD_ATTEMPT, row)
-    return True
+    def write(self, conn: Connection) -> None:
+        for statement, rows in (
+            (_FINISH_ATTEMPT, self.finish),
+            (_SET_STATUS, self.status),
+            (_ADD_HISTORY, self.history),
+            (_ADVANCE_EXECUTION, self.advance),
+            (_ADD_ATTEMPT, self.attempts),
+            (_ADD_EVENT, self.events),
+        ):
+            if rows:
+                conn.execute(statement, rows)
 
 
 def new_attempt(
@@ -343,15 +399,3 @@ def _event(
         "data": data,
         "at": now,
     }
-
-
-__all__ = [
-    "AttemptRecord",
-    "Claimed",
-    "apply",
-    "claim",
-    "func",
-    "heartbeat",
-    "new_attempt",
-    "release",
-]

@@ -132,10 +132,8 @@ async def test_a_worker_that_lost_its_lease_cannot_complete(store: Store) -> Non
         AttemptState.ERROR, "hijacked", None, ExecutionState.FAILED, True, "step_failed"
     )
     with store.write() as conn:
-        assert (
-            queue.apply(conn, first, order_id, decision, queue.AttemptRecord(1.0), time.time())
-            is False
-        )
+        stale = queue.Transition(first, order_id, decision, queue.AttemptRecord(1.0))
+        assert queue.apply(conn, [stale], time.time()) == [False]
     after = orders.get_order(store, tenant, order_id)
     assert after["status"] == "done" and after["execution"]["state"] == "succeeded"
 

@@ -1,0 +1,272 @@
+"""Engine throughput and latency with a no-op step, beside a bare claim-then-complete loop.
+
+    python bench/engine.py --db sqlite --orders 5000
+    python bench/engine.py --db postgres --workers 1,2,4 --orders 3000
+
+Prints ``steps_per_s=`` (one line per worker count), transition latency percentiles, the
+wake-up latency (attempt created to attempt started, measured on single orders arriving while
+workers are idle), the raw loop's ``raw_*_jobs_per_s=`` in the same run, and the ratio.
+PostgreSQL runs in a scratch database created and dropped here (FABFLOW_DATABASE_URL, default
+postgresql://postgres@127.0.0.1:5432/postgres, names the server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import secrets
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fabflow.engine.worker import Worker  # noqa: E402
+from fabflow.flows.options import OptionsModel  # noqa: E402
+from fabflow.settings import Settings  # noqa: E402
+from fabflow.steps.base import StepContext, StepExecutor, StepResult  # noqa: E402
+from fabflow.steps.registry import register  # noqa: E402
+from fabflow.store import orders  # noqa: E402
+from fabflow.store.repository import Store  # noqa: E402
+
+
+class NoopOptions(OptionsModel):
+    pass
+
+
+class Noop(StepExecutor):
+    type_name = "bench-noop"
+    options_model = NoopOptions
+
+    async def execute(self, ctx: StepContext) -> StepResult:
+        return StepResult()
+
+
+register(Noop)
+
+FLOW = [
+    {
+        "stepDefinitionId": f"s{i}",
+        "type": "bench-noop",
+        "successStatus": f"step {i} done",
+        "options": {},
+        **({"onSuccess": f"s{i + 1}"} if i < 2 else {}),
+    }
+    for i in range(3)
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+# -- fabflow ---------------------------------------------------------------------------------
+
+
+def fill(settings: Settings, n: int) -> str:
+    store = Store.open(settings)
+    tenant = store.ensure_tenant("bench")
+    store.save_flow(tenant, "bench", FLOW, "bench")
+    for _ in range(n):
+        orders.create_order(store, tenant, {"lines": []}, "bench")
+    store.close()
+    return tenant
+
+
+def worker_process(settings: Settings, concurrency: int, out: Any) -> None:
+    store = Store.open(settings)
+    worker = Worker(store, {"bench-noop": Noop(settings)}, concurrency=concurrency)
+    asyncio.run(worker.run(burst=True))
+    out.put((worker.stats.completed, worker.stats.transition_ms))
+    store.close()
+
+
+def run_workers(
+    settings: Settings, processes: int, concurrency: int
+) -> tuple[int, float, list[float]]:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=worker_process, args=(settings, concurrency, out))
+        for _ in range(processes)
+    ]
+    started = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    elapsed = time.perf_counter() - started
+    for p in procs:
+        p.join()
+    completed = sum(r[0] for r in results)
+    transitions = [ms for r in results for ms in r[1]]
+    return completed, elapsed, transitions
+
+
+async def measure_wakeups(settings: Settings, tenant: str, samples: int) -> list[float]:
+    """Orders created one at a time while a worker idles: attempt created -> attempt started.
+
+    The worker runs in this process but is woken only the way other processes are (LISTEN on
+    PostgreSQL, polling on SQLite): the in-process shortcut is disabled.
+    """
+    store = Store.open(settings)
+    worker = Worker(store, {"bench-noop": Noop(settings)}, concurrency=8)
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.5)
+    store.on_enqueue.clear()
+    before = len(worker.stats.wakeup_ms)
+    for _ in range(samples):
+        await asyncio.get_running_loop().run_in_executor(
+            None, orders.create_order, store, tenant, {"lines": []}, "bench"
+        )
+        await asyncio.sleep(0.03)
+    await asyncio.sleep(0.5)
+    worker.stop()
+    await task
+    store.close()
+    # Only first attempts: later steps are scheduled by the worker itself.
+    return worker.stats.wakeup_ms[before:][::3] or worker.stats.wakeup_ms[before:]
+
+
+# -- raw loops -------------------------------------------------------------------------------
+
+
+def raw_sqlite(path: Path, n: int) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, state TEXT, run_after REAL)")
+    conn.execute("CREATE INDEX jobs_q ON jobs(state, run_after)")
+    conn.executemany("INSERT INTO jobs(state, run_after) VALUES ('queued', 0)", [()] * n)
+    started = time.perf_counter()
+    done = 0
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(
+            "UPDATE jobs SET state='running' WHERE id = (SELECT id FROM jobs WHERE state='queued'"
+            " ORDER BY run_after LIMIT 1) RETURNING id"
+        ).fetchone()
+        conn.execute("COMMIT")
+        if row is None:
+            break
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE jobs SET state='done' WHERE id=? AND state='running'", row)
+        conn.execute("COMMIT")
+        done += 1
+    return done / (time.perf_counter() - started)
+
+
+def raw_pg(url: str, n: int) -> float:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE raw_jobs (id BIGSERIAL PRIMARY KEY, state TEXT, run_after DOUBLE PRECISION)"
+        )
+        conn.execute("CREATE INDEX raw_jobs_q ON raw_jobs(state, run_after)")
+        conn.execute(
+            "INSERT INTO raw_jobs(state, run_after) SELECT 'queued', 0 FROM generate_series(1, %s)",
+            (n,),
+        )
+        started = time.perf_counter()
+        done = 0
+        while True:
+            with conn.transaction():
+                row = conn.execute(
+                    "UPDATE raw_jobs SET state='running' WHERE id = (SELECT id FROM raw_jobs WHERE"
+                    " state='queued' ORDER BY run_after LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"
+                ).fetchone()
+            if row is None:
+                break
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE raw_jobs SET state='done' WHERE id=%s AND state='running'", row
+                )
+            done += 1
+        return done / (time.perf_counter() - started)
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def bench_sqlite(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data", poll_seconds=0.05)
+        print(f"# filling {args.orders} orders on SQLite in {tmp}", file=sys.stderr)
+        tenant = fill(settings, args.orders)
+        best = 0.0
+        for processes in args.workers:
+            completed, elapsed, transitions = run_workers(settings, processes, args.concurrency)
+            rate = completed / elapsed
+            best = max(best, rate)
+            print(f"workers={processes} steps_per_s={rate:.0f} steps={completed}")
+            print(f"p50_transition_ms={pct(transitions, 0.5):.2f}")
+            print(f"p99_transition_ms={pct(transitions, 0.99):.2f}")
+            fill_more = processes != args.workers[-1]
+            if fill_more:
+                fill(settings, args.orders)
+        wakeups = asyncio.run(measure_wakeups(settings, tenant, args.wakeups))
+        print(f"wakeup_p50_ms={pct(wakeups, 0.5):.1f}")
+        print(f"wakeup_p99_ms={pct(wakeups, 0.99):.1f}")
+        raw = raw_sqlite(Path(tmp) / "raw.db", args.orders * 3)
+        print(f"raw_sqlite_jobs_per_s={raw:.0f}")
+        print(f"ratio_to_raw={best / raw:.2f}")
+
+
+def bench_postgres(args: argparse.Namespace) -> None:
+    import psycopg
+
+    server = os.environ.get("FABFLOW_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"fabflow_bench_{secrets.token_hex(4)}"
+    admin_url = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(data_dir=Path(tmp), database_url=url, poll_seconds=0.25)
+            best = 0.0
+            tenant = ""
+            for processes in args.workers:
+                print(f"# filling {args.orders} orders on PostgreSQL ({name})", file=sys.stderr)
+                tenant = fill(settings, args.orders)
+                completed, elapsed, transitions = run_workers(settings, processes, args.concurrency)
+                rate = completed / elapsed
+                best = max(best, rate) if processes >= 2 else best
+                print(f"workers={processes} steps_per_s={rate:.0f} steps={completed}")
+                print(f"workers={processes} p50_transition_ms={pct(transitions, 0.5):.2f}")
+            wakeups = asyncio.run(measure_wakeups(settings, tenant, args.wakeups))
+            print(f"wakeup_p50_ms={pct(wakeups, 0.5):.1f}")
+            print(f"wakeup_p99_ms={pct(wakeups, 0.99):.1f}")
+            raw = raw_pg(url, args.orders * 3)
+            print(f"raw_pg_jobs_per_s={raw:.0f}")
+            print(f"ratio_to_raw={best / raw:.2f}  (best with 2+ workers)")
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--orders", type=int, default=5000, help="orders of 3 steps each")
+    parser.add_argument("--workers", default="1", help="worker process counts, e.g. 1,2,4")
+    parser.add_argument("--concurrency", type=int, default=64, help="attempts at once per worker")
+    parser.add_argument(
+        "--wakeups", type=int, default=100, help="single orders for wake-up latency"
+    )
+    args = parser.parse_args()
+    args.workers = [int(w) for w in args.workers.split(",")]
+    bench_postgres(args) if args.db == "postgres" else bench_sqlite(args)
+
+
+if __name__ == "__main__":
+    main()
