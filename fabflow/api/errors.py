@@ -1,0 +1,147 @@
+"""One error body for every failure, and the one place that picks HTTP statuses.
+
+Every error answer is ``{"code", "message", "problems": [{"pointer", "message", "severity"}]}``.
+fabflow's own errors carry their ``code``; the errors below exist only at the HTTP edge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from fabflow.errors import (
+    Conflict,
+    FabflowError,
+    InvalidInput,
+    NotFound,
+    Problem,
+    StoreError,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Unauthorized(FabflowError):
+    """No API key, or one that is unknown or revoked."""
+
+    code = "unauthorized"
+
+
+class BadRequest(FabflowError):
+    """A request HTTP cannot make sense of (malformed JSON)."""
+
+    code = "bad_request"
+
+
+class PayloadTooLarge(FabflowError):
+    code = "payload_too_large"
+
+
+# The one table of statuses: the most specific class listed first wins.
+_STATUSES: tuple[tuple[type[FabflowError], int], ...] = (
+    (Unauthorized, 401),
+    (BadRequest, 400),
+    (PayloadTooLarge, 413),
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (StoreError, 503),
+)
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def status_of(error: FabflowError) -> int:
+    """The HTTP status of a fabflow error (500 for anything not meant for the caller)."""
+    for cls, status in _STATUSES:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def body(code: str, message: str, problems: list[Problem] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "problems": [p.as_dict() for p in problems or []]}
+
+
+def error_response(status: int, payload: dict[str, Any], **headers: str) -> Response:
+    return Response(
+        json.dumps(payload, ensure_ascii=False).encode(),
+        status_code=status,
+        media_type="application/json",
+        headers=headers or None,
+    )
+
+
+def fabflow_error_response(error: FabflowError) -> Response:
+    status = status_of(error)
+    if status >= 500:
+        log.error("request failed: %s", error)
+    message = error.message if status < 500 else "the server failed; see its log"
+    problems = error.problems if isinstance(error, InvalidInput) else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    return error_response(status, body(error.code, message, problems), **headers)
+
+
+def _pointer(loc: tuple[Any, ...]) -> str:
+    """A JSON Pointer into the body, or ``query.name`` (``path.``, ``header.``) elsewhere."""
+    where, *rest = [str(p) for p in loc] or ["body"]
+    if where != "body":
+        return f"{where}.{'.'.join(rest)}"
+    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in rest)
+
+
+def _validation_response(exc: RequestValidationError) -> Response:
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        detail = next(e for e in errors if e.get("type") == "json_invalid")
+        message = f"malformed JSON: {detail.get('ctx', {}).get('error', 'cannot decode')}"
+        return fabflow_error_response(BadRequest(message))
+    problems = [Problem(_pointer(tuple(e.get("loc", ()))), str(e.get("msg", ""))) for e in errors]
+    first = problems[0] if problems else Problem("", "invalid request")
+    return fabflow_error_response(
+        InvalidInput(f"invalid request: {first.pointer}: {first.message}", problems)
+    )
+
+
+def _http_response(exc: StarletteHTTPException) -> Response:
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else "request refused"
+    return error_response(exc.status_code, body(code, message), **(exc.headers or {}))
+
+
+def install(app: FastAPI) -> None:
+    """Route every error, ours or the framework's, to the one body."""
+
+    async def on_fabflow(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, FabflowError)
+        return fabflow_error_response(exc)
+
+    async def on_validation(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return _validation_response(exc)
+
+    async def on_http(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return _http_response(exc)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, body("internal", "the server failed; see its log"))
+
+    app.add_exception_handler(FabflowError, on_fabflow)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,61 @@
+"""What is not an order or a flow: health, metrics, the product catalogue, the demo echo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+from starlette.responses import Response
+
+from fabflow.api import metrics
+from fabflow.api.auth import StoreDep, Tenant
+from fabflow.api.errors import body, error_response
+from fabflow.api.schemas import ERRORS, ErrorBody, json_response
+from fabflow.store import db
+
+router = APIRouter(responses=ERRORS)
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@router.get(
+    "/api/health",
+    tags=["meta"],
+    responses={503: {"model": ErrorBody, "description": "The database is unreachable"}},
+)
+def health(store: StoreDep) -> Response:
+    """Is the database reachable? No key needed (for load balancers and probes)."""
+    try:
+        db.check_connection(store.engine)
+    except Exception as exc:  # any failure of the driver means "not healthy"
+        return error_response(503, body("unhealthy", f"database: {exc}"))
+    return json_response({"status": "ok", "database": "ok"})
+
+
+@router.get(
+    "/metrics",
+    tags=["meta"],
+    responses={200: {"content": {METRICS_TYPE: {}}, "description": "Prometheus text"}},
+)
+def prometheus(store: StoreDep, tenant: Tenant) -> Response:
+    """The key's tenant's orders by state, attempts by outcome and step type, step durations,
+    and queue depth, read from the database at each scrape."""
+    return Response(metrics.render(store, tenant), media_type=METRICS_TYPE)
+
+
+@router.get("/api/products", tags=["products"])
+def products(_tenant: Tenant) -> Response:
+    """Every product an order line can name, with the JSON Schema of its parameters."""
+    from fabflow.production.registry import catalogue  # heavy (fonts, meshes): on first use
+
+    return json_response({"products": catalogue()})
+
+
+demo_router = APIRouter(tags=["demo"])
+
+
+@demo_router.post("/api/demo/echo")
+def echo(request: Request, payload: Any = Body(None)) -> Response:  # noqa: B008
+    """Demo only (``fabflow demo``): answers what it was sent, so the demo's REST step has a
+    receiver on a machine with no network."""
+    headers = {"Idempotency-Key": request.headers.get("idempotency-key", "")}
+    return json_response({"received": payload, "headers": headers})

@@ -1,0 +1,148 @@
+"""Orders: intake, the list with filters and cursor pagination, one order, its events, and the
+operators' actions (retry, rerun from a step, cancel)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query
+from starlette.responses import Response
+
+from fabflow.api.auth import StoreDep, Tenant
+from fabflow.api.schemas import ERRORS, ORDER_BODY, RerunBody, json_response
+from fabflow.engine.intake import check_order
+from fabflow.engine.states import ExecutionState
+from fabflow.errors import Conflict, InvalidInput, InvalidOrder, NotFound, Problem
+from fabflow.store import orders
+
+router = APIRouter(prefix="/api/orders", tags=["orders"], responses=ERRORS)
+
+OrderId = Annotated[str, Path(max_length=40, description="The order's id (ord_...).")]
+MAX_PAGE = 200
+
+
+@router.post("", status_code=201, openapi_extra=ORDER_BODY)
+def create_order(store: StoreDep, tenant: Tenant, body: Annotated[Any, Body()]) -> Response:
+    """Accept an order (201), or return the tenant's order with the same ``externalId`` (200).
+    Every problem is reported at once (422), with a JSON Pointer into the body."""
+    try:
+        order = check_order(body)
+    except InvalidOrder as exc:  # report an unknown flow too, so one answer lists everything
+        flow_id = body.get("flowId", "default") if isinstance(body, dict) else None
+        extra = _flow_problem(store, tenant, flow_id) if isinstance(flow_id, str) else None
+        if extra is not None and not any(p.pointer == "/flowId" for p in exc.problems):
+            exc.problems.insert(0, extra)
+        raise
+    try:
+        resource, created = orders.create_order(store, tenant, order, order["flowId"])
+    except (NotFound, Conflict) as exc:  # unknown or archived flow: a problem of the input
+        problem = _as_flow_problem(exc)
+        raise InvalidOrder(f"invalid order: /flowId: {problem.message}", [problem]) from None
+    location = {"Location": f"/api/orders/{resource['id']}"}
+    return json_response(resource, 201 if created else 200, location)
+
+
+def _as_flow_problem(exc: NotFound | Conflict) -> Problem:
+    message = f"{exc.message}: create it with POST /api/flows, or name another flowId"
+    return Problem("/flowId", message)
+
+
+def _flow_problem(store: StoreDep, tenant: str, flow_id: str) -> Problem | None:
+    """The problem with the order's flow (unknown, archived), if any."""
+    try:
+        if store.get_flow(tenant, flow_id)["archived"]:
+            return _as_flow_problem(Conflict(f"flow {flow_id!r} is archived"))
+    except NotFound as exc:
+        return _as_flow_problem(exc)
+    return None
+
+
+def _instant(text: str | None, name: str) -> float | None:
+    """UNIX seconds of an ISO 8601 time (UTC when it names no zone)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        message = "an ISO 8601 date or time, e.g. 2024-05-01 or 2024-05-01T12:00:00Z"
+        raise InvalidInput(
+            f"invalid request: query.{name}: {message}", [Problem(f"query.{name}", message)]
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+SEARCH = "Text in the id, externalId, customer name or email."
+Text = Annotated[str | None, Query(max_length=200)]
+
+
+@router.get("")
+def list_orders(
+    store: StoreDep,
+    tenant: Tenant,
+    status: Text = None,
+    state: Annotated[ExecutionState | None, Query(description="Execution state.")] = None,
+    flow_id: Annotated[str | None, Query(alias="flowId", max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=200, description=SEARCH)] = None,
+    created_after: Annotated[str | None, Query(alias="createdAfter", max_length=40)] = None,
+    created_before: Annotated[str | None, Query(alias="createdBefore", max_length=40)] = None,
+    cursor: Annotated[str | None, Query(max_length=40, description="nextCursor of a page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> Response:
+    """Newest first. Follow ``nextCursor`` (null on the last page) with the same filters;
+    ``counts`` has the tenant's executions by state, whatever the filters."""
+    flt = orders.OrderFilter(
+        status=status,
+        state=None if state is None else state.value,
+        flow_id=flow_id,
+        q=q,
+        created_after=_instant(created_after, "createdAfter"),
+        created_before=_instant(created_before, "createdBefore"),
+    )
+    page, next_cursor = orders.list_orders(store, tenant, flt, cursor, limit)
+    counts = orders.state_counts(store, tenant)
+    return json_response({"orders": page, "nextCursor": next_cursor, "counts": counts})
+
+
+@router.get("/{order_id}")
+def get_order(store: StoreDep, tenant: Tenant, order_id: OrderId) -> Response:
+    """The order resource: status, history, files, execution and every attempt."""
+    return json_response(orders.get_order(store, tenant, order_id))
+
+
+@router.get("/{order_id}/events")
+def order_events(
+    store: StoreDep,
+    tenant: Tenant,
+    order_id: OrderId,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Only events with a larger id.")] = 0,
+) -> Response:
+    """What happened to the order, oldest first."""
+    return json_response({"events": orders.order_events(store, tenant, order_id, after)})
+
+
+@router.post("/{order_id}/retry")
+def retry_order(store: StoreDep, tenant: Tenant, order_id: OrderId) -> Response:
+    """Run the failed (or cancelled) step again, then continue the flow. 409 while running."""
+    return json_response(orders.retry(store, tenant, order_id))
+
+
+@router.post("/{order_id}/rerun")
+def rerun_order(
+    store: StoreDep, tenant: Tenant, order_id: OrderId, body: Annotated[RerunBody, Body()]
+) -> Response:
+    """Run the order's flow version again from ``stepDefinitionId``. 409 while running."""
+    orders.get_order_row(store, tenant, order_id)  # 404 first: the order must be the tenant's
+    try:
+        return json_response(orders.rerun(store, tenant, order_id, body.step_definition_id))
+    except NotFound as exc:  # the order exists, so it is the step that does not
+        problem = Problem("/stepDefinitionId", exc.message)
+        raise InvalidInput(f"invalid request: {exc.message}", [problem]) from None
+
+
+@router.post("/{order_id}/cancel")
+def cancel_order(store: StoreDep, tenant: Tenant, order_id: OrderId) -> Response:
+    """Cancel the order's execution; a running step loses its lease. 409 once it has ended."""
+    return json_response(orders.cancel(store, tenant, order_id))
