@@ -1,0 +1,309 @@
+"""Operators' commands: API keys, orders, workers, and ``fabflow demo``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from fabflow.cli.app import EXIT_FAILED, app
+from fabflow.cli.common import open_store, settings_from_env
+from fabflow.errors import Conflict, NotFound
+from fabflow.store import orders
+from fabflow.store.repository import Store
+
+apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+orders_app = typer.Typer(help="Follow and act on a tenant's orders.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(orders_app, name="orders")
+
+TenantOpt = Annotated[str, typer.Option("--tenant", help="The tenant's name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+OrderArg = Annotated[str, typer.Argument(metavar="ORDER_ID")]
+
+
+@contextmanager
+def _store() -> Iterator[Store]:
+    """The configured store; NotFound and Conflict become one line on stderr and exit 1."""
+    store = open_store(settings_from_env())
+    try:
+        yield store
+    except (NotFound, Conflict) as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        store.close()
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+# -- API keys -----------------------------------------------------------------------------
+
+
+@apikey_app.command("create")
+def apikey_create(
+    tenant: TenantOpt,
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Create a key for TENANT (created if new). The key is shown once, as the last line."""
+    with _store() as store:
+        key_id, secret = store.create_api_key(tenant, label[:100])
+    typer.echo(f"tenant {tenant}: key {key_id} created; it is shown once, keep it safe:", err=True)
+    typer.echo(secret)
+
+
+@apikey_app.command("list")
+def apikey_list(as_json: JsonOpt = False) -> None:
+    """Every key (never the secret: only its first characters)."""
+    with _store() as store:
+        keys = store.list_api_keys()
+    if as_json:
+        _print_json(keys)
+        return
+    rows = [
+        [k["id"], k["tenant"], k["label"], k["prefix"] + "…", k["createdAt"], k["revokedAt"] or ""]
+        for k in keys
+    ]
+    _table(rows, ["ID", "TENANT", "LABEL", "KEY", "CREATED", "REVOKED"])
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: Annotated[str, typer.Argument(metavar="KEY_ID")]) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    with _store() as store:
+        store.revoke_api_key(key_id)
+    typer.echo(f"key {key_id} revoked")
+
+
+# -- orders -------------------------------------------------------------------------------
+
+
+def _order_line(order: dict[str, Any]) -> list[str]:
+    ex = order["execution"]
+    return [
+        order["id"],
+        order["externalId"] or "",
+        order["flowId"],
+        ex["state"],
+        ex["currentStep"] or "",
+        order["status"] or "",
+        order["createdAt"],
+    ]
+
+
+@orders_app.command("list")
+def orders_list(
+    tenant: TenantOpt,
+    status: Annotated[str | None, typer.Option(help="Only orders with this status.")] = None,
+    state: Annotated[str | None, typer.Option(help="Only this execution state.")] = None,
+    flow: Annotated[str | None, typer.Option(help="Only orders of this flow.")] = None,
+    q: Annotated[str | None, typer.Option(help="Text in id, externalId, customer.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="nextCursor of a previous page.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The tenant's orders, newest first."""
+    flt = orders.OrderFilter(status=status, state=state, flow_id=flow, q=q)
+    with _store() as store:
+        found, next_cursor = orders.list_orders(
+            store, orders.find_tenant(store, tenant), flt, cursor, limit
+        )
+    if as_json:
+        _print_json({"orders": found, "nextCursor": next_cursor})
+        return
+    header = ["ID", "EXTERNAL", "FLOW", "STATE", "STEP", "STATUS", "CREATED"]
+    _table([_order_line(o) for o in found], header)
+    if next_cursor:
+        typer.echo(f"more: --cursor {next_cursor}", err=True)
+
+
+def _attempt_line(a: dict[str, Any]) -> str:
+    took = f"{a['durationMs']:.0f} ms" if a["durationMs"] is not None else ""
+    error = f"  {a['error']['type']}: {a['error']['message']}" if a["error"] else ""
+    return f"  {a['stepDefinitionId']} #{a['attempt']}  {a['outcome']}  {took}{error}"
+
+
+def _show(order: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(order)
+        return
+    ex = order["execution"]
+    typer.echo(f"order {order['id']} ({order['externalId'] or 'no externalId'})")
+    typer.echo(f"  flow {order['flowId']} v{order['flowVersion']}, execution {ex['state']}")
+    typer.echo(f"  status {order['status']!r}, current step {ex['currentStep']!r}")
+    for attempt in ex["attempts"]:
+        typer.echo(_attempt_line(attempt))
+    for f in order["files"]:
+        typer.echo(f"  file {f['name']}  {f['bytes']} bytes  sha256 {f['sha256']}")
+
+
+def _act(tenant: str, as_json: bool, action: Callable[[Store, str], dict[str, Any]]) -> None:
+    with _store() as store:
+        order = action(store, orders.find_tenant(store, tenant))
+    _show(order, as_json)
+
+
+@orders_app.command("show")
+def orders_show(order_id: OrderArg, tenant: TenantOpt, as_json: JsonOpt = False) -> None:
+    """One order: its status, execution, every attempt and its files."""
+    _act(tenant, as_json, lambda store, t: orders.get_order(store, t, order_id))
+
+
+@orders_app.command("retry")
+def orders_retry(order_id: OrderArg, tenant: TenantOpt, as_json: JsonOpt = False) -> None:
+    """Run the failed (or cancelled) step again, then continue the flow."""
+    _act(tenant, as_json, lambda store, t: orders.retry(store, t, order_id))
+
+
+@orders_app.command("rerun")
+def orders_rerun(
+    order_id: OrderArg,
+    step: Annotated[str, typer.Option("--from", help="The stepDefinitionId to start from.")],
+    tenant: TenantOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the order's flow version again from a step."""
+    _act(tenant, as_json, lambda store, t: orders.rerun(store, t, order_id, step))
+
+
+@orders_app.command("cancel")
+def orders_cancel(order_id: OrderArg, tenant: TenantOpt, as_json: JsonOpt = False) -> None:
+    """Cancel the order's execution (a running step loses its lease)."""
+    _act(tenant, as_json, lambda store, t: orders.cancel(store, t, order_id))
+
+
+# -- workers ------------------------------------------------------------------------------
+
+
+@app.command()
+def workers(as_json: JsonOpt = False) -> None:
+    """Workers that ran on this store, with the attempts each holds now."""
+    with _store() as store:
+        found = orders.list_workers(store)
+    if as_json:
+        _print_json(found)
+        return
+    for w in found:
+        typer.echo(
+            f"{w['id']}  {w['state']}  pid {w['pid']} on {w['hostname']}  "
+            f"concurrency {w['concurrency']}  heartbeat {w['heartbeatAt']}"
+        )
+        for a in w["attempts"]:
+            typer.echo(
+                f"  attempt {a['attemptId']}: order {a['orderId']}, step {a['stepDefinitionId']}"
+            )
+
+
+# -- the demo -----------------------------------------------------------------------------
+
+DEMO_TENANT = "demo"
+DEMO_FLOW_ID = "default"
+
+
+def demo_flow(echo_url: str) -> list[dict[str, Any]]:
+    """The spec's full example flow, changed in one place to run with no network: the
+    consume-rest-api step posts to fabflow's own echo route instead of httpbin.org. Emails
+    land in the outbox folder when no SMTP server is configured."""
+    email: dict[str, Any] = {"recipients": ["neil.benin@twikit.com"]}
+    return [
+        {
+            "stepDefinitionId": "generate",
+            "type": "generate-production-files",
+            "successStatus": "In progress",
+            "options": {"fileFormat": "stl"},
+            "onSuccess": "consume",
+            "onError": "error",
+        },
+        {
+            "stepDefinitionId": "consume",
+            "type": "consume-rest-api",
+            "successStatus": "In progress",
+            "options": {"uri": echo_url},
+            "onSuccess": "email",
+            "onError": "error",
+        },
+        {
+            "stepDefinitionId": "email",
+            "type": "send-email",
+            "successStatus": "Success",
+            "options": {**email, "subject": "Success subject", "message": "Success message"},
+            "onError": "error",
+        },
+        {
+            "stepDefinitionId": "error",
+            "type": "send-email",
+            "successStatus": "Failed",
+            "options": {**email, "subject": "Error subject", "message": "Error message"},
+        },
+    ]
+
+
+DEMO_ORDER = {
+    "externalId": "DEMO-1",
+    "flowId": DEMO_FLOW_ID,
+    "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+    "lines": [{"id": "1", "product": "nameplate", "parameters": {"text": "Ada", "width": 80}}],
+}
+
+
+def _load_demo_flow(store: Store, tenant_id: str, echo_url: str) -> None:
+    """Save the demo flow, as a new version only when it changed (a new port, say)."""
+    steps = demo_flow(echo_url)
+    try:
+        if store.get_flow(tenant_id, DEMO_FLOW_ID)["steps"] == steps:
+            return
+    except NotFound:
+        pass
+    store.save_flow(tenant_id, DEMO_FLOW_ID, steps, "Spec example (offline)")
+
+
+def _curl(base: str, key: str) -> str:
+    """A curl command that creates a demo order (no externalId: each run makes a new one)."""
+    body = json.dumps({k: v for k, v in DEMO_ORDER.items() if k != "externalId"})
+    return (
+        f"curl -s -X POST {base}/api/orders -H 'Authorization: Bearer {key}' "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """What ``make run`` does: a demo tenant, a new API key, the spec's example flow adapted to
+    run offline, a ready curl command, then ``fabflow serve`` with one worker."""
+    from fabflow.cli.serve import default_public_url, run_server
+
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    # The REST step refuses loopback unless allowed: allow it for this process only.
+    probe = settings_from_env()
+    settings = settings_from_env(
+        public_url=default_public_url(host, port),
+        outbound_allow=(*probe.outbound_allow, "127.0.0.1"),
+    )
+    store = open_store(settings)
+    try:
+        tenant_id = store.ensure_tenant(DEMO_TENANT)
+        _load_demo_flow(store, tenant_id, f"{base}/api/demo/echo")
+        _, key = store.create_api_key(DEMO_TENANT, "demo")
+    finally:
+        store.close()
+    typer.echo(f"demo tenant {DEMO_TENANT!r}, flow {DEMO_FLOW_ID!r}; data in {settings.data_dir}")
+    typer.echo(f"emails go to {settings.outbox_dir} (no FABFLOW_SMTP_URL set)")
+    typer.echo(f"API docs: {base}/api/docs")
+    typer.echo("create an order:")
+    typer.echo("  " + _curl(base, key))
+    typer.echo(f"demo API key: {key}")
+    run_server(settings, host, port, 1, demo=True)
