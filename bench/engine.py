@@ -18,7 +18,6 @@ import multiprocessing as mp
 import os
 import secrets
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -27,13 +26,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fabflow.engine.worker import Worker  # noqa: E402
-from fabflow.flows.options import OptionsModel  # noqa: E402
-from fabflow.settings import Settings  # noqa: E402
-from fabflow.steps.base import StepContext, StepExecutor, StepResult  # noqa: E402
-from fabflow.steps.registry import register  # noqa: E402
-from fabflow.store import orders  # noqa: E402
-from fabflow.store.repository import Store  # noqa: E402
+from fabflow.engine.worker import Worker
+from fabflow.flows.options import OptionsModel
+from fabflow.settings import Settings
+from fabflow.steps.base import StepContext, StepExecutor, StepResult
+from fabflow.steps.registry import register
+from fabflow.store import orders
+from fabflow.store.repository import Store
+
+# --with-order: the no-op asks for the full order resource, as the REST step does.
+NEEDS_ORDER = "--with-order" in sys.argv
 
 
 class NoopOptions(OptionsModel):
@@ -43,6 +45,7 @@ class NoopOptions(OptionsModel):
 class Noop(StepExecutor):
     type_name = "bench-noop"
     options_model = NoopOptions
+    needs_order = NEEDS_ORDER
 
     async def execute(self, ctx: StepContext) -> StepResult:
         return StepResult()
@@ -167,7 +170,8 @@ def raw_pg(url: str, n: int) -> float:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            "CREATE TABLE raw_jobs (id BIGSERIAL PRIMARY KEY, state TEXT, run_after DOUBLE PRECISION)"
+            "CREATE TABLE raw_jobs (id BIGSERIAL PRIMARY KEY, state TEXT,"
+            " run_after DOUBLE PRECISION)"
         )
         conn.execute("CREATE INDEX raw_jobs_q ON raw_jobs(state, run_after)")
         conn.execute(
@@ -179,8 +183,9 @@ def raw_pg(url: str, n: int) -> float:
         while True:
             with conn.transaction():
                 row = conn.execute(
-                    "UPDATE raw_jobs SET state='running' WHERE id = (SELECT id FROM raw_jobs WHERE"
-                    " state='queued' ORDER BY run_after LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"
+                    "UPDATE raw_jobs SET state='running' WHERE id = (SELECT id FROM raw_jobs"
+                    " WHERE state='queued' ORDER BY run_after LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    " RETURNING id"
                 ).fetchone()
             if row is None:
                 break

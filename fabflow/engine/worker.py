@@ -106,6 +106,7 @@ class Worker:
         self.stats = WorkerStats()
         self.running: dict[int, Running] = {}
         self._flows: dict[tuple[int, int], Flow] = {}
+        self._flow_meta: dict[tuple[int, int], dict[str, Any]] = {}
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fabflow-db-{self.id}")
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -233,9 +234,17 @@ class Worker:
             c.extra.update(flow_key=(row.flow_pk, row.flow_version), had_error=row.had_error)
             self._flow(conn, row.flow_pk, row.flow_version)
         order_ids = {e: r.order_id for e, r in rows.items()}
-        resources = load_resources(self.store, conn, list(order_ids.values()))
-        by_order = {r["id"]: r for r in resources}
-        return {e: by_order[o] for e, o in order_ids.items() if o in by_order}
+        needed = [order_ids[c.execution_id] for c in claims if self._needs_order(c)]
+        by_order = {r["id"]: r for r in load_resources(self.store, conn, needed)} if needed else {}
+        # Steps that read nothing of the order but its id get only that.
+        return {e: by_order.get(o) or {"id": o} for e, o in order_ids.items()}
+
+    def _needs_order(self, claim: queue.Claimed) -> bool:
+        flow = self._flows[claim.extra["flow_key"]]
+        if claim.step_id not in flow:
+            return True
+        executor = self.executors.get(flow.step(claim.step_id).type)
+        return executor is None or executor.needs_order
 
     def _flow(self, conn: Any, flow_pk: int, version: int) -> Flow:
         key = (flow_pk, version)
@@ -244,6 +253,7 @@ class Worker:
             meta, definition = self.store.flow_definition(conn, flow_pk, version)
             flow = parse_flow(definition, name=meta["name"])
             self._flows[key] = flow
+            self._flow_meta[key] = meta
         return flow
 
     def _start(self, claim: queue.Claimed, resource: dict[str, Any]) -> None:
@@ -328,7 +338,7 @@ class Worker:
         order = dict(resource, tenant=claim.tenant_id)
         return StepContext(
             order=order,
-            flow={"id": resource["flowId"], "name": flow.name, "version": key[1]},
+            flow=self._flow_meta[key],
             step_id=step.step_definition_id,
             step_type=step.type,
             success_status=step.success_status,

@@ -59,6 +59,9 @@ class StepExecutor(ABC):
 
     type_name: ClassVar[str]
     options_model: ClassVar[type[BaseModel]]
+    # False: the step reads no more of the order than its id, and the worker skips building
+    # the full order resource (every attempt and status) for it.
+    needs_order: ClassVar[bool] = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

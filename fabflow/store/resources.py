@@ -3,17 +3,20 @@ consume-rest-api step POSTs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 
 def iso(ts: float | None) -> str | None:
-    """UNIX seconds as an ISO 8601 UTC timestamp with milliseconds."""
+    """UNIX seconds as an ISO 8601 UTC timestamp with milliseconds (``...T12:00:00.123Z``)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # strftime on gmtime is several times cheaper than datetime.isoformat, and this runs for
+    # every attempt of every order resource built.
+    ms = int(ts * 1000) % 1000
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(ts))}.{ms:03d}Z"
 
 
 def attempt_resource(row: Mapping[Any, Any]) -> dict[str, Any]:
