@@ -15,15 +15,23 @@ from typing import Any
 from manifold3d import Manifold
 
 from fabflow.production.intake import parameter_problems
-from fabflow.production.mesh import MeshCheckFailed, MeshStats, TriMesh, check, from_manifold
+from fabflow.production.mesh import (
+    MeshCheckFailed,
+    MeshStats,
+    TriMesh,
+    check,
+    from_manifold,
+    snapped,
+)
 from fabflow.production.preview import render_png
 from fabflow.production.products.base import ParameterError, Product
 from fabflow.production.registry import load_path
 from fabflow.production.writers import FORMATS, write
 
-# Booleans can leave vertices closer than float32 can tell apart; merging edges shorter than
-# a micrometre removes them without changing the part (printers resolve ~50 um).
-REPAIR_TOLERANCE = 0.001
+# Booleans can leave slivers: vertices closer than float32 (or a reader's welding) can tell
+# apart. Collapsing edges shorter than 1 um, then 10 um, removes them without changing the
+# part as printed (printers resolve ~50 um).
+REPAIR_TOLERANCES = (0.001, 0.01)
 
 
 @dataclass(frozen=True)
@@ -77,10 +85,12 @@ def run_line(job: LineJob) -> list[PartOutput] | LineFailure:
 
 def checked_mesh(part: str, solid: Manifold) -> tuple[TriMesh, MeshStats]:
     """The part's triangles once they pass every check; raises ``MeshCheckFailed``."""
-    mesh = from_manifold(solid)
+    mesh = snapped(from_manifold(solid))
     stats = check(mesh)
-    if not stats.ok and not solid.is_empty():
-        mesh = from_manifold(solid.simplify(REPAIR_TOLERANCE))
+    for tolerance in REPAIR_TOLERANCES:
+        if stats.ok or solid.is_empty():
+            break
+        mesh = snapped(from_manifold(solid.simplify(tolerance)))
         stats = check(mesh)
     if not stats.ok:
         raise MeshCheckFailed(part, stats.problems)

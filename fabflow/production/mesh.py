@@ -68,6 +68,17 @@ def from_manifold(solid: Manifold) -> TriMesh:
     return TriMesh(vertices, faces)
 
 
+def snapped(mesh: TriMesh, decimals: int = 8) -> TriMesh:
+    """Vertices rounded to a 10^-decimals mm grid.
+
+    Booleans leave vertices a hair apart (1e-10 mm next to 0). They are distinct to an exact
+    check, but a reader that welds with a small tolerance (trimesh: 1e-8) merges them and
+    finds the part broken. Snapping first makes such readers see the mesh the checks saw.
+    """
+    vertices = np.round(mesh.vertices.astype(np.float64), decimals).astype(np.float32)
+    return TriMesh(vertices, mesh.faces)
+
+
 def weld(mesh: TriMesh) -> tuple[Float32Array, IndexArray]:
     """Vertices merged by exact position, and the faces re-indexed onto them."""
     # Adding 0.0 turns -0.0 into 0.0, so equal positions have equal bits.

@@ -25,6 +25,10 @@ MIN_TEXT_HEIGHT = 1.2  # mm: engraving smaller than this closes up when printed
 MIN_WALL_UNDER_TEXT = 0.6  # mm of band left under the engraving
 _SEGMENTS = 180  # around the band: the facets are far below the engraving depth
 _OUTSIDE = 0.3  # the engraving tool starts this far outside the band
+# Text centred on the front (-y, as previews see it), shifted off the band's facet edges by
+# an irrational part of a facet: letter edges lying exactly on facet edges leave pinched
+# (non-manifold) slivers in the boolean.
+_TEXT_ANGLE = -math.pi / 2 + 0.618034 * (2 * math.pi / _SEGMENTS)
 
 
 class RingParameters(ProductParameters):
@@ -133,7 +137,7 @@ def _engraving(params: RingParameters, outer: float) -> Manifold:
     def wrap(points: NDArray[np.float64]) -> NDArray[np.float64]:
         # x is arc length on the outside, y runs along the finger, z goes outwards. The map
         # keeps orientation, so the wrapped tool is still a valid solid.
-        angle = points[:, 0] / outer - math.pi / 2  # centred on the front (-y), as previews
+        angle = points[:, 0] / outer + _TEXT_ANGLE
         radius = bottom + points[:, 2]
         return np.column_stack([radius * np.cos(angle), radius * np.sin(angle), points[:, 1]])
 
