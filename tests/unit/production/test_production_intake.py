@@ -72,7 +72,7 @@ def test_problems_point_at_the_parameter_and_say_why(
 
 
 def test_valid_lines_have_no_problems() -> None:
-    lines = [
+    lines: list[dict[str, Any]] = [
         {"id": "1", "product": "nameplate", "quantity": 2, "parameters": {"text": "Ada"}},
         {"id": "2", "product": "ring", "parameters": {"size": 52, "sizeSystem": "eu"}},
         {"id": "3", "product": "box", "parameters": {"lid": True}},
@@ -81,7 +81,7 @@ def test_valid_lines_have_no_problems() -> None:
 
 
 def test_every_problem_of_every_line_is_reported_at_once() -> None:
-    lines = [
+    lines: list[dict[str, Any]] = [
         {"id": "1", "product": "nameplate", "parameters": {"text": "中", "height": 1}},
         {"id": "2", "product": "crown"},
     ]

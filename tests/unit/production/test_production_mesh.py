@@ -63,5 +63,5 @@ def test_an_edge_shared_by_three_triangles_is_refused() -> None:
 
 def test_an_empty_part_is_refused_by_name() -> None:
     empty = TriMesh(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64))
-    with pytest.raises(MeshCheckFailed, match="'lid'.*no triangles"):
+    with pytest.raises(MeshCheckFailed, match=r"'lid'.*no triangles"):
         check_or_raise(empty, "lid")

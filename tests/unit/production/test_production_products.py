@@ -88,7 +88,7 @@ def assert_printable(product: ProductClass, parameters: dict[str, Any], tmp: Pat
         assert stats.ok and stats.volume_mm3 > 0
         path = tmp / f"{part}.stl"
         write(mesh, path, "stl")
-        loaded = trimesh.load(path, force="mesh")
+        loaded: Any = trimesh.load(path, force="mesh")
         assert len(loaded.faces) == stats.triangles
         assert loaded.is_watertight
         assert loaded.volume == pytest.approx(stats.volume_mm3, rel=1e-4)

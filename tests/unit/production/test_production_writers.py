@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def test_each_format_reads_back_with_the_same_triangles_and_volume(
     mesh = part()
     path = tmp_path / f"part.{FORMATS[file_format].extension}"
     write(mesh, path, file_format, name="part")
-    loaded = trimesh.load(path, file_type=TRIMESH_TYPES[file_format], force="mesh")
+    loaded: Any = trimesh.load(path, file_type=TRIMESH_TYPES[file_format], force="mesh")
     # glTF is in metres by definition: the GLB writer scales millimetres by 1/1000.
     scale = 1e-3 if file_format == "glb" else 1.0
     expected = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False).volume * scale**3
