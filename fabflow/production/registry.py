@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import threading
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 ProductClass = type[Product[Any]]
 _PRODUCTS: dict[str, ProductClass] = {}
 _loaded = False
+_load_lock = threading.Lock()  # API threads may ask for the catalogue at the same time
 
 
 class UnknownProduct(LookupError):
@@ -51,14 +53,17 @@ def load_entry_points() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    for ep in entry_points(group="fabflow.products"):
-        try:
-            product = ep.load()
-        except Exception:  # a broken plugin must not take the catalogue down
-            log.exception("could not load product %r from %s", ep.name, ep.value)
-            continue
-        _PRODUCTS.setdefault(product.name, product)
+    with _load_lock:
+        if _loaded:
+            return
+        for ep in entry_points(group="fabflow.products"):
+            try:
+                product = ep.load()
+            except Exception:  # a broken plugin must not take the catalogue down
+                log.exception("could not load product %r from %s", ep.name, ep.value)
+                continue
+            _PRODUCTS.setdefault(product.name, product)
+        _loaded = True  # only now: another thread must never see a half-filled catalogue
 
 
 def products() -> dict[str, ProductClass]:
