@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outbox: list[Completion] = []
+        self._ready: deque[tuple[queue.Claimed, dict[str, Any]]] = deque()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -159,11 +161,14 @@ class Worker:
                 return
             self._wake.clear()
             batch, self._outbox = self._outbox, []
-            free = self.concurrency - (len(self.running) - len(batch))
-            claimed = await self._cycle(batch, free)
-            if burst and claimed == 0 and not self.running and not self._outbox:
+            # Claim ahead (up to one more round of ``concurrency``): an attempt that ends
+            # starts the next one at once, without waiting for a database round trip.
+            room = 2 * self.concurrency - len(self.running) - len(self._ready)
+            claimed = await self._cycle(batch, room)
+            idle = not (self.running or self._ready or self._outbox)
+            if burst and claimed == 0 and idle:
                 return
-            if not self._outbox and (claimed == 0 or len(self.running) >= self.concurrency):
+            if not self._outbox and (claimed == 0 or room - claimed <= 0):
                 await self._wait(self.settings.poll_seconds)
 
     async def _wait(self, seconds: float) -> None:
@@ -173,6 +178,10 @@ class Worker:
     async def _drain(self) -> None:
         """Let running attempts finish within the grace period; release the rest."""
         deadline = time.monotonic() + self.settings.shutdown_grace_seconds
+        if self._ready:  # claimed ahead but never started: give them back now
+            ahead = [claim for claim, _ in self._ready]
+            self._ready.clear()
+            await self._db_call(self._release, ahead)
         if self.running:
             log.info("stopping: waiting for %d running attempt(s)", len(self.running))
         while (self.running or self._outbox) and time.monotonic() < deadline:
@@ -208,8 +217,16 @@ class Worker:
             self.stats.wakeup_ms.append(max(0.0, (now - c.run_after) * 1000))
             resource = resources.get(c.execution_id)
             if resource is not None:  # None: the order vanished, nothing to run
-                self._start(c, resource)
+                self._ready.append((c, resource))
+        self._fill()
         return len(claims)
+
+    def _fill(self) -> None:
+        """Start claimed attempts while there are free slots."""
+        while self._ready and len(self.running) < self.concurrency:
+            if self._stopping.is_set():
+                return
+            self._start(*self._ready.popleft())
 
     def _cycle_sync(
         self, batch: list[Completion], limit: int
@@ -264,6 +281,7 @@ class Worker:
 
     def _finished(self, attempt_id: int) -> None:
         self.running.pop(attempt_id, None)
+        self._fill()
         self._wake.set()
 
     # -- one attempt ---------------------------------------------------------------------
@@ -368,25 +386,25 @@ class Worker:
         next_type = ""
         if decision.next is not None and decision.next.step_id in flow:
             next_type = flow.step(decision.next.step_id).type
-        started = time.perf_counter()
+        # The attempt's slot is free from here: the next cycle records the transition.
         transition = queue.Transition(claim, resource["id"], decision, record, next_type)
-        item = Completion(transition, self._future())
+        item = Completion(transition, asyncio.get_running_loop().create_future())
+        started = time.perf_counter()
+        item.won.add_done_callback(lambda won: self._recorded(claim, won, started))
         self._outbox.append(item)
         self._wake.set()
-        won = await item.won
-        self.stats.transition_ms.append((time.perf_counter() - started) * 1000)
-        if won:
-            self.stats.completed += 1
-        else:
-            self.stats.lost += 1
-            log.warning(
-                "attempt %s of step %r: lease lost (taken over or cancelled); result not recorded",
-                claim.attempt_id,
-                claim.step_id,
-            )
 
-    def _future(self) -> asyncio.Future[bool]:
-        return asyncio.get_running_loop().create_future()
+    def _recorded(self, claim: queue.Claimed, won: asyncio.Future[bool], started: float) -> None:
+        self.stats.transition_ms.append((time.perf_counter() - started) * 1000)
+        if not won.cancelled() and won.result():
+            self.stats.completed += 1
+            return
+        self.stats.lost += 1
+        log.warning(
+            "attempt %s of step %r: lease lost (taken over or cancelled); result not recorded",
+            claim.attempt_id,
+            claim.step_id,
+        )
 
     # -- leases --------------------------------------------------------------------------
 
@@ -395,11 +413,15 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             held = [r.claim for r in self.running.values() if not r.lost]
+            held += [claim for claim, _ in self._ready]
             try:
                 lost = await self._db_call(self._heartbeat_sync, held)
             except Exception:
                 log.exception("heartbeat failed; will try again")
                 continue
+            if lost:
+                gone = set(lost)
+                self._ready = deque(item for item in self._ready if item[0].attempt_id not in gone)
             for attempt_id in lost:
                 running = self.running.get(attempt_id)
                 if running is not None:
