@@ -14,6 +14,8 @@ from fastapi.openapi.utils import get_openapi
 
 from fabflow import __version__
 from fabflow.api import errors
+from fabflow.api.auth import AUTH_CACHE_SECONDS, AuthCache
+from fabflow.api.intake import OrderIntake
 from fabflow.api.limits import BodyLimit
 from fabflow.api.routes import files, flows, meta, orders, stream
 from fabflow.api.schemas import extra_components
@@ -38,14 +40,17 @@ def create_app(
     start_workers: int = 0,
     *,
     demo: bool = False,
+    auth_cache_seconds: float = AUTH_CACHE_SECONDS,
 ) -> FastAPI:
     """The API on ``store`` (opened from ``settings`` and closed on shutdown when not given).
 
     ``start_workers`` runs that many workers in the app's event loop while it serves; they are
     woken by the store's enqueue callbacks, so an order created here starts at once. ``demo``
-    adds ``POST /api/demo/echo``, the receiver of the demo flow's REST step.
+    adds ``POST /api/demo/echo``, the receiver of the demo flow's REST step. A revoked key
+    stops working within ``auth_cache_seconds`` (keys are looked up once per that period).
     """
     load_entry_points()  # the step types flows may use
+    _load_products()
     owned = store is None
     the_store = store if store is not None else Store.open(settings)
     app = FastAPI(
@@ -61,6 +66,8 @@ def create_app(
     app.state.store = the_store
     app.state.stopping = asyncio.Event()
     app.state.workers = []
+    app.state.intake = OrderIntake(the_store)
+    app.state.auth_cache = AuthCache(auth_cache_seconds)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # stream first: /api/orders/stream must not be read as the order "stream".
@@ -70,6 +77,14 @@ def create_app(
         app.include_router(meta.demo_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _load_products() -> None:
+    # Load the catalogue before requests arrive: intake checks lines in many threads at once,
+    # and the registry's first load is not safe to race (a thread could see it half-filled).
+    from fabflow.production.registry import products
+
+    products()
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from fabflow.api.errors import Unauthorized
 from fabflow.store.repository import Store
 
 MAX_KEY_LENGTH = 200
+# Keys are looked up at most once a second each: a revoked key stops working within that.
+AUTH_CACHE_SECONDS = 1.0
+_CACHE_LIMIT = 10_000
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -19,12 +24,38 @@ bearer = HTTPBearer(
 )
 
 
-def get_store(request: Request) -> Store:
+class AuthCache:
+    """Valid keys seen lately (only valid ones: an unknown key is looked up every time)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._valid: dict[str, tuple[str, float]] = {}
+
+    def get(self, secret: str) -> str | None:
+        found = self._valid.get(secret)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def put(self, secret: str, tenant_id: str) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._valid) >= _CACHE_LIMIT:
+            self._valid.clear()
+        self._valid[secret] = (tenant_id, time.monotonic() + self.seconds)
+
+
+def _store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def tenant_id(
+async def get_store(request: Request) -> Store:
+    # async: FastAPI would run a plain def in its threadpool, a hop that costs more than this.
+    return _store_of(request)
+
+
+async def tenant_id(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
@@ -32,7 +63,12 @@ def tenant_id(
     if credentials is None:
         raise Unauthorized("this route needs the header 'Authorization: Bearer <api key>'")
     secret = credentials.credentials
-    found = None if len(secret) > MAX_KEY_LENGTH else get_store(request).authenticate(secret)
+    cache: AuthCache = request.app.state.auth_cache
+    found = cache.get(secret)
+    if found is None and len(secret) <= MAX_KEY_LENGTH:
+        found = await run_in_threadpool(_store_of(request).authenticate, secret)
+        if found is not None:
+            cache.put(secret, found)
     if found is None:
         raise Unauthorized("the API key is unknown or revoked")
     return found

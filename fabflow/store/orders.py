@@ -511,3 +511,138 @@ def list_workers(store: Store) -> list[dict[str, Any]]:
         }
         for w in rows
     ]
+
+
+def create_orders(
+    store: Store, items: Sequence[tuple[str, dict[str, Any], str]]
+) -> list[tuple[dict[str, Any], bool] | NotFound | Conflict]:
+    """Accept many validated ``(tenant id, order, flow id)`` in one transaction (the API's
+    group commit: one commit serves every request that arrived meanwhile). Per item: what
+    ``create_order`` returns, or the NotFound / Conflict of an unknown or archived flow."""
+    try:
+        with store.write() as conn:
+            outcome = _insert_batch(store, conn, items, time.time())
+            if any(isinstance(o, tuple) and o[1] for o in outcome):
+                store.notify_enqueued(conn)
+    except IntegrityError:  # another process took an externalId meanwhile: one by one
+        return [_create_one(store, *item) for item in items]
+    ids = [o[0] for o in outcome if isinstance(o, tuple)]
+    with store.read() as conn:
+        by_id = {r["id"]: r for r in load_resources(store, conn, ids)}
+    return [(by_id[o[0]], o[1]) if isinstance(o, tuple) else o for o in outcome]
+
+
+def _create_one(
+    store: Store, tenant_id: str, order: dict[str, Any], flow_id: str
+) -> tuple[dict[str, Any], bool] | NotFound | Conflict:
+    try:
+        return create_order(store, tenant_id, order, flow_id)
+    except (NotFound, Conflict) as exc:
+        return exc
+
+
+def _insert_batch(
+    store: Store, conn: Connection, items: Sequence[tuple[str, dict[str, Any], str]], now: float
+) -> list[tuple[str, bool] | NotFound | Conflict]:
+    """Rows for every new order, inserted with one statement per table."""
+    known = _known_external(conn, items)
+    flows_seen: dict[tuple[str, str], tuple[int, int] | NotFound | Conflict] = {}
+    rows: dict[str, list[dict[str, Any]]] = {"o": [], "e": [], "a": [], "v": []}
+    outcome: list[tuple[str, bool] | NotFound | Conflict] = []
+    for tenant_id, order, flow_id in items:
+        external = order.get("externalId")
+        if external and (tenant_id, external) in known:
+            outcome.append((known[(tenant_id, external)], False))
+            continue
+        flow = flows_seen.get((tenant_id, flow_id))
+        if flow is None:
+            flow = flows_seen[(tenant_id, flow_id)] = _flow_or_error(
+                store, conn, tenant_id, flow_id
+            )
+        if not isinstance(flow, tuple):
+            outcome.append(flow)
+            continue
+        order_id = _batch_rows(store, conn, rows, tenant_id, order, flow_id, flow, now)
+        if external:
+            known[(tenant_id, external)] = order_id
+        outcome.append((order_id, True))
+    for table, key in ((orders, "o"), (executions, "e"), (attempts, "a"), (events, "v")):
+        if rows[key]:
+            conn.execute(insert(table), rows[key])
+    return outcome
+
+
+def _known_external(
+    conn: Connection, items: Sequence[tuple[str, dict[str, Any], str]]
+) -> dict[tuple[str, str], str]:
+    wanted = {(t, o["externalId"]) for t, o, _ in items if o.get("externalId")}
+    if not wanted:
+        return {}
+    query = select(orders.c.tenant_id, orders.c.external_id, orders.c.id).where(
+        orders.c.tenant_id.in_({t for t, _ in wanted}),  # (tenant, externalId) is indexed
+        orders.c.external_id.in_([e for _, e in wanted]),
+    )
+    return {(t, e): i for t, e, i in conn.execute(query) if (t, e) in wanted}
+
+
+def _flow_or_error(
+    store: Store, conn: Connection, tenant_id: str, flow_id: str
+) -> tuple[int, int] | NotFound | Conflict:
+    try:
+        return store.current_flow(conn, tenant_id, flow_id)
+    except (NotFound, Conflict) as exc:
+        return exc
+
+
+def _batch_rows(
+    store: Store,
+    conn: Connection,
+    rows: dict[str, list[dict[str, Any]]],
+    tenant_id: str,
+    order: dict[str, Any],
+    flow_id: str,
+    flow: tuple[int, int],
+    now: float,
+) -> str:
+    """Append the rows of one new order (as ``_insert_order`` writes them); returns its id."""
+    flow_pk, version = flow
+    order_id, execution_id = new_id("ord"), new_id("exe")
+    _, definition = store.flow_definition(conn, flow_pk, version)
+    first = FirstStep(definition[0]["stepDefinitionId"], definition[0]["type"])
+    rows["o"].append(
+        dict(
+            id=order_id,
+            tenant_id=tenant_id,
+            external_id=order.get("externalId"),
+            flow_pk=flow_pk,
+            status=None,
+            customer=order.get("customer") or {},
+            lines=order.get("lines") or [],
+            data=order.get("data") or {},
+            files=[],
+            search=_search_text(order_id, order),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    rows["e"].append(
+        dict(
+            id=execution_id,
+            order_id=order_id,
+            tenant_id=tenant_id,
+            flow_pk=flow_pk,
+            flow_version=version,
+            state=ExecutionState.PENDING.value,
+            current_step=first.step_id,
+            had_error=False,
+            visits=1,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    nxt = Next(first.step_id, 1, 0.0, True)
+    rows["a"].append(new_attempt(execution_id, tenant_id, nxt, 1, now, first.step_type))
+    data = {"flowId": flow_id, "flowVersion": version}
+    event = {"tenant_id": tenant_id, "order_id": order_id, "kind": "order_created"}
+    rows["v"].append({**event, "data": data, "at": now})
+    return order_id

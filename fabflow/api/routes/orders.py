@@ -3,13 +3,16 @@ operators' actions (retry, rerun from a step, cancel)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from fabflow.api.auth import StoreDep, Tenant
+from fabflow.api.intake import OrderIntake
 from fabflow.api.schemas import ERRORS, ORDER_BODY, RerunBody, json_response
 from fabflow.engine.intake import check_order
 from fabflow.engine.states import ExecutionState
@@ -20,27 +23,49 @@ router = APIRouter(prefix="/api/orders", tags=["orders"], responses=ERRORS)
 
 OrderId = Annotated[str, Path(max_length=40, description="The order's id (ord_...).")]
 MAX_PAGE = 200
+INLINE_LINES = 4  # orders with more lines are checked off the event loop (~1 ms per line)
+# Intake reads fonts through fontTools, whose lazily loaded tables are not thread-safe (races
+# give "unexpected end of 'glyf' table data"). The check is pure CPU under the GIL, so running
+# one at a time costs little.
+_INTAKE_LOCK = threading.Lock()
 
 
 @router.post("", status_code=201, openapi_extra=ORDER_BODY)
-def create_order(store: StoreDep, tenant: Tenant, body: Annotated[Any, Body()]) -> Response:
+async def create_order(
+    request: Request, store: StoreDep, tenant: Tenant, body: Annotated[Any, Body()]
+) -> Response:
     """Accept an order (201), or return the tenant's order with the same ``externalId`` (200).
     Every problem is reported at once (422), with a JSON Pointer into the body."""
+    if _small(body):  # a thread hop costs more than checking a few lines here
+        order = _checked(store, tenant, body)
+    else:
+        order = await run_in_threadpool(_checked, store, tenant, body)
+    intake: OrderIntake = request.app.state.intake
     try:
-        order = check_order(body)
+        resource, created = await intake.create(tenant, order, order["flowId"])
+    except (NotFound, Conflict) as exc:  # unknown or archived flow: a problem of the input
+        problem = _as_flow_problem(exc)
+        raise InvalidOrder(f"invalid order: /flowId: {problem.message}", [problem]) from None
+    location = {"Location": f"/api/orders/{resource['id']}"}
+    return json_response(resource, 201 if created else 200, location)
+
+
+def _small(body: Any) -> bool:
+    lines = body.get("lines") if isinstance(body, dict) else None
+    return not isinstance(lines, list) or len(lines) <= INLINE_LINES
+
+
+def _checked(store: StoreDep, tenant: str, body: Any) -> dict[str, Any]:
+    """The order ready to store, or InvalidOrder with every problem (the flow's included)."""
+    try:
+        with _INTAKE_LOCK:
+            return check_order(body)
     except InvalidOrder as exc:  # report an unknown flow too, so one answer lists everything
         flow_id = body.get("flowId", "default") if isinstance(body, dict) else None
         extra = _flow_problem(store, tenant, flow_id) if isinstance(flow_id, str) else None
         if extra is not None and not any(p.pointer == "/flowId" for p in exc.problems):
             exc.problems.insert(0, extra)
         raise
-    try:
-        resource, created = orders.create_order(store, tenant, order, order["flowId"])
-    except (NotFound, Conflict) as exc:  # unknown or archived flow: a problem of the input
-        problem = _as_flow_problem(exc)
-        raise InvalidOrder(f"invalid order: /flowId: {problem.message}", [problem]) from None
-    location = {"Location": f"/api/orders/{resource['id']}"}
-    return json_response(resource, 201 if created else 200, location)
 
 
 def _as_flow_problem(exc: NotFound | Conflict) -> Problem:
