@@ -1,4 +1,4 @@
-"""Logging set-up: readable text by default, one JSON object per line with FABFLOW_LOG_FORMAT=json."""
+"""Logging: readable text by default, one JSON object per line with FABFLOW_LOG_FORMAT=json."""
 
 from __future__ import annotations
 

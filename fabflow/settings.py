@@ -61,7 +61,8 @@ class Settings:
     def validated(self) -> Settings:
         if self.sqlite_synchronous not in ("normal", "full"):
             raise ConfigError(
-                f"FABFLOW_SQLITE_SYNCHRONOUS must be 'normal' or 'full', not {self.sqlite_synchronous!r}"
+                "FABFLOW_SQLITE_SYNCHRONOUS must be 'normal' or 'full',"
+                f" not {self.sqlite_synchronous!r}"
             )
         if self.lease_seconds <= 0 or self.concurrency < 1:
             raise ConfigError("FABFLOW_LEASE_SECONDS must be > 0 and FABFLOW_CONCURRENCY >= 1")

@@ -353,9 +353,8 @@ class Worker:
         cancelled: asyncio.Event,
     ) -> StepContext:
         key = claim.extra["flow_key"]
-        order = dict(resource, tenant=claim.tenant_id)
         return StepContext(
-            order=order,
+            order=resource,
             flow=self._flow_meta[key],
             step_id=step.step_definition_id,
             step_type=step.type,
@@ -368,6 +367,7 @@ class Worker:
             files=self.files,
             cancelled=cancelled,
             error=claim.error_context,
+            tenant=claim.tenant_id,
         )
 
     async def _complete(

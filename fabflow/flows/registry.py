@@ -26,6 +26,12 @@ def register_step_type(name: str, options_model: type[BaseModel]) -> None:
     _STEP_TYPES[name] = options_model
 
 
+def unregister_step_type(name: str) -> None:
+    """Forget a plugin's step type (the three spec types stay)."""
+    if name not in ("consume-rest-api", "send-email", "generate-production-files"):
+        _STEP_TYPES.pop(name, None)
+
+
 def step_types() -> dict[str, type[BaseModel]]:
     """Every known step type and its options model (a copy)."""
     return dict(_STEP_TYPES)

@@ -38,6 +38,7 @@ class StepContext:
     files: FileStore
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     error: dict[str, Any] | None = None  # on an error path: stepDefinitionId, type, message
+    tenant: str = ""  # the tenant id (for file keys); never sent to receivers
 
     @property
     def template_context(self) -> dict[str, Any]:

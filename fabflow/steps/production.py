@@ -143,8 +143,7 @@ def _store(
 ) -> list[dict[str, Any]]:
     """Put every file and preview in the store; the records the order's ``files`` list gets."""
     prefix = "/".join(
-        safe_part(str(part))
-        for part in (ctx.order.get("tenant") or "default", ctx.order.get("id", "order"))
+        safe_part(str(part)) for part in (ctx.tenant or "default", ctx.order.get("id", "order"))
     )
     records = []
     for job, parts in zip(jobs, outputs, strict=True):

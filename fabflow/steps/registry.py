@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from importlib.metadata import entry_points
 
-from fabflow.flows.registry import register_step_type
+from fabflow.flows.registry import register_step_type, unregister_step_type
 from fabflow.steps.base import StepExecutor
 
 log = logging.getLogger(__name__)
@@ -19,6 +19,12 @@ def register(executor: type[StepExecutor]) -> type[StepExecutor]:
     _EXECUTORS[executor.type_name] = executor
     register_step_type(executor.type_name, executor.options_model)
     return executor
+
+
+def unregister(type_name: str) -> None:
+    """Forget a step type (tests register temporary ones)."""
+    _EXECUTORS.pop(type_name, None)
+    unregister_step_type(type_name)
 
 
 def load_entry_points() -> None:

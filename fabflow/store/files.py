@@ -54,9 +54,12 @@ class LocalFileStore:
     def put(self, key: str, source: Path) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.copyfile(source, tmp) if source.parent != tmp.parent else source.rename(tmp)
-        os.replace(tmp, target)
+        try:
+            os.replace(source, target)  # same filesystem (the scratch folder is inside root)
+        except OSError:
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

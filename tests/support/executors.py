@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fabflow.errors import PermanentStepError, TransientStepError
 from fabflow.flows.options import OptionsModel
 from fabflow.steps.base import StepContext, StepExecutor, StepResult
-from fabflow.steps.registry import register
+from fabflow.steps.registry import register, unregister
 
 
 class ScriptOptions(OptionsModel):
@@ -59,5 +61,11 @@ async def _sleep(seconds: float, ignore_cancel: bool) -> None:
                 raise
 
 
-def install() -> None:
+@contextmanager
+def installed() -> Iterator[None]:
+    """``test-script`` is a valid step type inside the block."""
     register(ScriptStep)
+    try:
+        yield
+    finally:
+        unregister(ScriptStep.type_name)

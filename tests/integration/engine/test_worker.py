@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +16,11 @@ from fabflow.store import orders, queue
 from fabflow.store.repository import Store
 from tests.support import executors as test_steps
 
-test_steps.install()
+
+@pytest.fixture(autouse=True)
+def _script_steps() -> Iterator[None]:
+    with test_steps.installed():
+        yield
 
 
 def step(sid: str, status: str, **kw: Any) -> dict[str, Any]:

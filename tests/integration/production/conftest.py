@@ -35,7 +35,7 @@ def make_context(file_store: LocalFileStore, tmp_path: Path) -> MakeContext:
     def make(
         lines: list[dict[str, Any]], file_format: str = "stl", timeout_s: float = 60.0
     ) -> StepContext:
-        order = {"id": "ord_1", "tenant": "acme", "status": "new", "lines": lines}
+        order = {"id": "ord_1", "status": "new", "lines": lines}
         return StepContext(
             order=order,
             flow={"id": "default", "name": "default", "version": 1},
@@ -48,6 +48,7 @@ def make_context(file_store: LocalFileStore, tmp_path: Path) -> MakeContext:
             attempt=1,
             settings=Settings(data_dir=tmp_path),
             files=file_store,
+            tenant="acme",
         )
 
     return make

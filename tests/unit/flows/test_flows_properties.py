@@ -37,7 +37,8 @@ def resolve(doc: Any, pointer: str) -> Any:
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ids = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20)
-hosts = st.from_regex(r"[a-z]([a-z0-9-]{0,8}[a-z0-9])?\.(com|org|example)", fullmatch=True)
+# Labels made of alphanumeric parts joined by single hyphens: "ab--c" is refused by IDNA rules.
+hosts = st.from_regex(r"[a-z][a-z0-9]{0,4}(-[a-z0-9]{1,4}){0,2}\.(com|org|example)", fullmatch=True)
 emails = st.builds(
     "{}@{}".format, st.from_regex(r"[a-z0-9]{1,8}([._][a-z0-9]{1,8})?", fullmatch=True), hosts
 )
