@@ -76,6 +76,13 @@ async def test_a_failed_order_is_retried_after_the_receiver_recovers(
     assert [a["outcome"] for a in done["execution"]["attempts"]] == ["error", "success"]
     assert len(receiver.received) == 2
 
+    metrics = (await acme.get("/metrics")).text
+    labels = 'step_type="consume-rest-api"'
+    assert f'fabflow_attempts_total{{outcome="error",{labels}}} 1.0' in metrics
+    assert f'fabflow_attempts_total{{outcome="success",{labels}}} 1.0' in metrics
+    assert f"fabflow_step_duration_seconds_count{{{labels}}} 2.0" in metrics
+    assert 'fabflow_orders{state="succeeded"} 1.0' in metrics
+
 
 async def test_cancel_then_rerun_from_a_step(
     acme: httpx.AsyncClient, api_store: Store, receiver: Receiver
