@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -44,6 +48,24 @@ def default_public_url(host: str, port: int) -> str | None:
     return f"http://{shown}:{port}"
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a shutdown asked by SIGTERM or SIGINT exits 0 once drained, as
+    ``fabflow worker`` does (uvicorn re-raises the signal, so the exit status says "killed")."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        signals = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 def run_server(
     settings: Settings,
     host: str,
@@ -69,6 +91,6 @@ def run_server(
             lifespan="on",
         )
         typer.echo(f"fabflow serving on http://{host}:{port} ({workers} worker(s))", err=True)
-        asyncio.run(uvicorn.Server(config).serve())
+        asyncio.run(_Server(config).serve())
     finally:
         store.close()
