@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from fabflow import __version__
+from fabflow import __version__, web
 from fabflow.api import errors
 from fabflow.api.auth import AUTH_CACHE_SECONDS, AuthCache
 from fabflow.api.intake import OrderIntake
@@ -75,6 +75,7 @@ def create_app(
         app.include_router(router)
     if demo:
         app.include_router(meta.demo_router)
+    web.install(app)  # the operator's UI at /, after the API so /api routes win
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -60,9 +61,9 @@ async def tenant_id(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
     """The tenant of the request's key; 401 without a valid, unrevoked key."""
-    if credentials is None:
+    secret = credentials.credentials if credentials is not None else _session_key(request)
+    if secret is None:
         raise Unauthorized("this route needs the header 'Authorization: Bearer <api key>'")
-    secret = credentials.credentials
     cache: AuthCache = request.app.state.auth_cache
     found = cache.get(secret)
     if found is None and len(secret) <= MAX_KEY_LENGTH:
@@ -72,6 +73,15 @@ async def tenant_id(
     if found is None:
         raise Unauthorized("the API key is unknown or revoked")
     return found
+
+
+def _session_key(request: Request) -> str | None:
+    """The key behind the web UI's session cookie, if the UI is installed (``fabflow.web``
+    checks the CSRF token of unsafe requests there)."""
+    lookup: Callable[[Request], str | None] | None = getattr(
+        request.app.state, "session_key", None
+    )
+    return None if lookup is None else lookup(request)
 
 
 Tenant = Annotated[str, Depends(tenant_id)]

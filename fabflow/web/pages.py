@@ -1,0 +1,127 @@
+"""The web UI's pages: small server-rendered shells whose scripts read the JSON API.
+
+Every page but sign-in needs a session; without one the browser is sent to sign in and back.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from fabflow import __version__
+from fabflow.store.repository import Store
+from fabflow.web import auth
+from fabflow.web.sessions import COOKIE, same_token
+
+router = APIRouter(include_in_schema=False)
+_env = Environment(loader=PackageLoader("fabflow.web", "templates"), autoescape=select_autoescape())
+# No inline script or style anywhere, so the policy can forbid them (XSS stays inert).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+MAX_KEY = 200
+Token = Annotated[str, Form(max_length=100)]
+
+
+def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = _env.get_template(name).render(version=__version__, **context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _page(request: Request, name: str, page: str, **context: Any) -> Response:
+    session = auth.current_session(request)
+    if session is None:
+        return auth.to_signin(request)
+    return render(name, page=page, csrf=session.csrf, tenant=session.tenant, **context)
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/orders", status_code=303)
+
+
+@router.get("/signin")
+def signin_form(
+    request: Request, next_: Annotated[str | None, Query(alias="next", max_length=500)] = None
+) -> Response:
+    return _signin_page(request, next_, None, 200)
+
+
+def _signin_page(request: Request, next_: str | None, error: str | None, status: int) -> Response:
+    token = auth.new_signin_token()
+    target = auth.safe_next(next_)
+    response = render("signin.html", status, page="signin", next=target, error=error, token=token)
+    auth.set_signin_cookie(request, response, token)
+    return response
+
+
+@router.post("/signin")
+async def signin(
+    request: Request,
+    key: Annotated[str, Form(max_length=MAX_KEY)] = "",
+    token: Token = "",
+    next_: Annotated[str, Form(alias="next", max_length=500)] = "/orders",
+) -> Response:
+    """Open a session for a valid API key; the key itself never reaches the browser again."""
+    if not same_token(request.cookies.get(auth.SIGNIN_COOKIE), token):
+        return _signin_page(request, next_, "The form expired: please sign in again.", 403)
+    store: Store = request.app.state.store
+    tenant = await run_in_threadpool(store.authenticate, key.strip()) if key.strip() else None
+    if tenant is None:
+        return _signin_page(request, next_, "That API key is unknown or revoked.", 401)
+    session_id, _ = auth.sessions_of(request).open(tenant, key.strip())
+    response = RedirectResponse(auth.safe_next(next_), status_code=303)
+    auth.set_session_cookie(response, request, session_id)
+    response.delete_cookie(auth.SIGNIN_COOKIE, path="/signin")
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request, csrf: Token = "") -> Response:
+    session = auth.current_session(request)
+    if session is not None and not same_token(csrf, session.csrf):
+        return _signin_page(request, None, "Sign-out refused: reload the page and try again.", 403)
+    auth.sessions_of(request).close(request.cookies.get(COOKIE))
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/orders")
+def orders_page(request: Request) -> Response:
+    return _page(request, "orders.html", "orders")
+
+
+@router.get("/orders/{order_id}")
+def order_page(request: Request, order_id: Annotated[str, Path(max_length=40)]) -> Response:
+    return _page(request, "order.html", "order", order_id=order_id)
+
+
+@router.get("/flows")
+def flows_page(request: Request) -> Response:
+    return _page(request, "flows.html", "flows")
+
+
+@router.get("/flows/new")
+def new_flow_page(request: Request) -> Response:
+    return _page(request, "flow.html", "flow", flow_id="")
+
+
+@router.get("/flows/{flow_id}")
+def flow_page(request: Request, flow_id: Annotated[str, Path(max_length=100)]) -> Response:
+    return _page(request, "flow.html", "flow", flow_id=flow_id)
+
+
+@router.get("/products")
+def products_page(request: Request) -> Response:
+    return _page(request, "products.html", "products")
