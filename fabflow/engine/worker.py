@@ -33,7 +33,7 @@ from fabflow.flows.validate import parse_flow
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext, StepExecutor, StepResult
 from fabflow.store import queue
-from fabflow.store.db import Listener
+from fabflow.store.db import Listener, claims_only
 from fabflow.store.files import FileStore, LocalFileStore
 from fabflow.store.ids import new_id
 from fabflow.store.orders import load_resources
@@ -233,6 +233,8 @@ class Worker:
     ) -> tuple[list[bool], list[queue.Claimed], dict[str, dict[str, Any]]]:
         now = time.time()
         with self.store.write() as conn:
+            if not batch:
+                claims_only(conn)
             won = queue.apply(conn, [item.transition for item in batch], now)
             claims = queue.claim(conn, self.id, limit, now, self.settings.lease_seconds)
             if any(item.transition.decision.next is not None for item in batch):
