@@ -254,7 +254,11 @@ class Worker:
             self._flow(conn, row.flow_pk, row.flow_version)
         order_ids = {e: r.order_id for e, r in rows.items()}
         needed = [order_ids[c.execution_id] for c in claims if self._needs_order(c)]
-        by_order = {r["id"]: r for r in load_resources(self.store, conn, needed)} if needed else {}
+        stored: dict[str, list[dict[str, Any]]] = {}
+        resources = load_resources(self.store, conn, needed, stored_files=stored) if needed else []
+        by_order = {r["id"]: r for r in resources}
+        for c in claims:
+            c.extra["stored_files"] = tuple(stored.get(order_ids[c.execution_id], ()))
         # Steps that read nothing of the order but its id get only that.
         return {e: by_order.get(o) or {"id": o} for e, o in order_ids.items()}
 
@@ -370,6 +374,7 @@ class Worker:
             cancelled=cancelled,
             error=claim.error_context,
             tenant=claim.tenant_id,
+            stored_files=claim.extra.get("stored_files", ()),
         )
 
     async def _complete(

@@ -39,6 +39,7 @@ class StepContext:
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     error: dict[str, Any] | None = None  # on an error path: stepDefinitionId, type, message
     tenant: str = ""  # the tenant id (for file keys); never sent to receivers
+    stored_files: tuple[dict[str, Any], ...] = ()  # the order's file records, with store keys
 
     @property
     def template_context(self) -> dict[str, Any]:

@@ -245,7 +245,7 @@ class EmailStep(StepExecutor):
         parts: list[Message] = []
         missing: list[str] = []
         if options.attach_production_files:
-            parts, missing = await _attachments(ctx.order.get("files") or [], ctx.files)
+            parts, missing = await _attachments(list(ctx.stored_files), ctx.files)
         mid = message_id(ctx.idempotency_key, self._sender)
         data = self._message(mid, subject, body, addresses, parts)
         details = await self._deliver(ctx, data, addresses.envelope)

@@ -179,9 +179,16 @@ _HISTORY_BY_ORDER = (
 
 
 def load_resources(
-    store: Store, conn: Connection, order_ids: Sequence[str], tenant_id: str | None = None
+    store: Store,
+    conn: Connection,
+    order_ids: Sequence[str],
+    tenant_id: str | None = None,
+    stored_files: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Order resources for ``order_ids`` (in that order), with four queries whatever their count."""
+    """Order resources for ``order_ids`` (in that order), with four queries whatever their count.
+
+    ``stored_files``, when given, receives each order's file records as stored (with their
+    store keys, which the resource does not show)."""
     if tenant_id is None:
         found = conn.execute(_ORDERS_BY_ID, {"ids": list(order_ids)})
     else:
@@ -189,6 +196,8 @@ def load_resources(
             _ORDERS_BY_ID_FOR_TENANT, {"ids": list(order_ids), "tenant_id": tenant_id}
         )
     order_rows = {r["id"]: r for r in found.mappings()}
+    if stored_files is not None:
+        stored_files.update({oid: list(r["files"] or []) for oid, r in order_rows.items()})
     if not order_rows:
         return []
     ids = {"ids": list(order_rows)}

@@ -139,3 +139,28 @@ async def test_an_order_the_product_cannot_make_exits_2_with_every_problem(tmp_p
     assert '/lines/0/product: no product is named "nameplat" (did you mean "nameplate"?)' in err
     assert "/lines/1/parameters/width" in err
     assert "/lines/1/parameters/text" in err and "☃" in err
+
+
+async def test_the_success_email_carries_the_production_files(
+    tmp_path: Path, mail: MailServer
+) -> None:
+    from email import message_from_bytes, policy
+
+    receiver, runner = await start_receiver()
+    flow = spec_flow(receiver.url)
+    flow[2]["options"]["attachProductionFiles"] = True
+    try:
+        env = {
+            "FABFLOW_OUTBOUND_ALLOW": "127.0.0.1",
+            "FABFLOW_SMTP_URL": f"smtp://127.0.0.1:{mail.port}",
+        }
+        code, out, err = await run_cli(tmp_path, flow, ORDER, env)
+    finally:
+        await runner.cleanup()
+    assert code == 0, err
+    (stl,) = json.loads(out)["files"]
+    (message,) = mail.handler.messages
+    parsed = message_from_bytes(message.original_content, policy=policy.default)
+    (attachment,) = list(parsed.iter_attachments())  # type: ignore[attr-defined]
+    assert attachment.get_filename() == stl["name"]
+    assert hashlib.sha256(attachment.get_payload(decode=True)).hexdigest() == stl["sha256"]

@@ -139,11 +139,11 @@ async def test_attaches_existing_production_files_and_notes_missing_ones(
     source = ctx.files.scratch_dir() / "plate.stl"
     source.write_bytes(b"solid\x00" * 100)
     ctx.files.put("orders/ord_123/plate.stl", source)
-    order["files"] = [
+    stored = (
         {"key": "orders/ord_123/plate.stl", "name": "plate.stl", "contentType": "model/stl"},
         {"key": "orders/ord_123/gone.obj", "name": "gone.obj", "contentType": "model/obj"},
-    ]
-    result = await plain.execute(make_ctx(plain.settings, ctx.options, order=order))
+    )
+    result = await plain.execute(make_ctx(plain.settings, ctx.options, stored_files=stored))
     [envelope] = mail_server.handler.messages
     attachments = list(parse(envelope.content).iter_attachments())
     assert [a.get_filename() for a in attachments] == ["plate.stl"]
