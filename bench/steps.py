@@ -26,7 +26,7 @@ from fabflow.store import orders
 from fabflow.store.repository import Store
 
 
-async def engine_rate(settings: Settings, step: dict[str, Any], n: int, concurrency: int) -> float:
+async def engine_rate(settings: Settings, step: dict[str, Any], n: int) -> float:
     """Steps per second for ``n`` one-step orders, queued first, then run by one worker."""
     store = Store.open(settings)
     tenant = store.ensure_tenant("bench")
@@ -35,7 +35,7 @@ async def engine_rate(settings: Settings, step: dict[str, Any], n: int, concurre
         orders.create_order(store, tenant, {"customer": {"name": f"c{i}"}, "lines": []}, "bench")
     wanted = {k: v for k, v in registered().items() if k == step["type"]}
     async with started_executors(settings, wanted) as executors:
-        worker = Worker(store, executors, concurrency=concurrency)
+        worker = Worker(store, executors)
         started = time.perf_counter()
         await worker.run(burst=True)
         elapsed = time.perf_counter() - started
@@ -56,6 +56,7 @@ async def main(n: int, concurrency: int, seconds: float) -> None:
                 outbound_allow=("127.0.0.1",),
                 smtp_url=f"smtp://{host}:{port}",
                 poll_seconds=0.05,
+                concurrency=concurrency,  # executors size their pools from it (SMTP: up to 16)
             )
             rest_step = {
                 "stepDefinitionId": "erp",
@@ -77,9 +78,7 @@ async def main(n: int, concurrency: int, seconds: float) -> None:
                 base.with_(data_dir=Path(tmp) / "r"), rest_step, n, concurrency
             )
             raw_rest = await raw_rest_per_s(url, concurrency, seconds)
-            email = await engine_rate(
-                base.with_(data_dir=Path(tmp) / "e"), email_step, n // 2, concurrency
-            )
+            email = await engine_rate(base.with_(data_dir=Path(tmp) / "e"), email_step, n // 2)
             raw_smtp = await raw_smtp_per_s(host, port, min(concurrency, 16), seconds)
     finally:
         await stop_http()
