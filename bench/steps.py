@@ -74,9 +74,7 @@ async def main(n: int, concurrency: int, seconds: float) -> None:
                     "message": "Hello {{ order.customer.name }}",
                 },
             }
-            rest = await engine_rate(
-                base.with_(data_dir=Path(tmp) / "r"), rest_step, n, concurrency
-            )
+            rest = await engine_rate(base.with_(data_dir=Path(tmp) / "r"), rest_step, n)
             raw_rest = await raw_rest_per_s(url, concurrency, seconds)
             email = await engine_rate(base.with_(data_dir=Path(tmp) / "e"), email_step, n // 2)
             raw_smtp = await raw_smtp_per_s(host, port, min(concurrency, 16), seconds)
