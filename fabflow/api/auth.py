@@ -78,9 +78,7 @@ async def tenant_id(
 def _session_key(request: Request) -> str | None:
     """The key behind the web UI's session cookie, if the UI is installed (``fabflow.web``
     checks the CSRF token of unsafe requests there)."""
-    lookup: Callable[[Request], str | None] | None = getattr(
-        request.app.state, "session_key", None
-    )
+    lookup: Callable[[Request], str | None] | None = getattr(request.app.state, "session_key", None)
     return None if lookup is None else lookup(request)
 
 
