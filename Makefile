@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/fabflow demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest -q -ra
+
+# The web UI's tests drive Debian's Chromium (Playwright cannot download a browser offline).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 lint: $(STAMP)
 	$(BIN)/ruff check fabflow tests bench

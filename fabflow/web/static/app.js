@@ -92,6 +92,15 @@ const ff = (() => {
   const number = (n, digits = 0) =>
     n === null || n === undefined ? "–" : Number(n).toLocaleString(undefined, { maximumFractionDigits: digits });
 
+  /* Why a failed execution failed: its lastError, else its last attempt that did not succeed
+     (an execution that ends without an error path may carry no lastError). */
+  function failureOf(execution) {
+    if (!execution || execution.state !== "failed") return null;
+    if (execution.lastError) return execution.lastError;
+    const attempt = [...(execution.attempts || [])].reverse().find((a) => a.outcome && a.outcome !== "success");
+    return attempt ? { stepDefinitionId: attempt.stepDefinitionId, ...(attempt.error || { type: attempt.outcome, message: "" }) } : null;
+  }
+
   /* The browser may be reached through another host name than FABFLOW_PUBLIC_URL: links to our
      own API are made relative so the session cookie always goes along. */
   function local(url) {
@@ -171,6 +180,6 @@ const ff = (() => {
 
   return {
     api, ApiError, el, append, stateBadge, outcomeBadge, bytes, duration, when, timeEl, number,
-    local, toast, confirm, live, throttle, debounce, STATES,
+    local, toast, confirm, live, throttle, debounce, failureOf, STATES,
   };
 })();

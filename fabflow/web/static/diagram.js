@@ -10,6 +10,7 @@ const flowDiagram = (() => {
   const GAP_X = 36;
   const GAP_Y = 64;
   const PAD = 24;
+  const SIDE = 56; // room left and right of the boxes for edges that skip layers
   const COLOURS = { success: "#1a7f37", error: "#b42318" };
 
   function svg(tag, attrs, ...children) {
@@ -43,7 +44,7 @@ const flowDiagram = (() => {
     const ordered = [...graph.nodes].sort((a, b) => Number(a.unreachable) - Number(b.unreachable));
     for (const node of ordered) (rows[layer.get(node.id)] ||= []).push(node.id);
     const widest = Math.max(1, ...rows.map((r) => (r ? r.length : 0)));
-    const width = PAD * 2 + widest * W + (widest - 1) * GAP_X;
+    const width = PAD * 2 + 2 * SIDE + widest * W + (widest - 1) * GAP_X; // lanes for long edges
     const place = new Map();
     rows.forEach((row, y) => {
       if (!row) return;
@@ -88,25 +89,38 @@ const flowDiagram = (() => {
     );
   }
 
-  function edge(e, place) {
+  /* Edges to the next layer curve straight down; longer ones (and any going up) run down the
+     right-hand side (error) or left-hand side (success) so they never cross a box. */
+  function edge(e, place, width) {
     const a = place.get(e.from);
     const b = place.get(e.to);
     if (!a || !b) return null;
-    const shift = e.kind === "success" ? -W / 5 : W / 5;
-    const sx = a.x + W / 2 + shift;
-    const sy = a.y + H;
-    const tx = b.x + W / 2 + shift / 2;
-    const ty = b.y;
-    const bend = Math.max(30, (ty - sy) / 2);
-    const d = ty > sy ? `M${sx},${sy} C${sx},${sy + bend} ${tx},${ty - bend} ${tx},${ty - 2}` : `M${sx},${sy} C${sx + W},${sy + 80} ${tx + W},${ty - 80} ${tx},${ty - 2}`;
+    const ok = e.kind === "success";
+    const adjacent = b.y - a.y > 0 && b.y - a.y <= H + GAP_Y;
+    let d;
+    let label;
+    if (adjacent) {
+      const sx = a.x + W / 2 + (ok ? -W / 5 : W / 5);
+      const tx = b.x + W / 2 + (ok ? -W / 10 : W / 10);
+      const bend = (b.y - a.y - H) / 2;
+      d = `M${sx},${a.y + H} C${sx},${a.y + H + bend} ${tx},${b.y - bend} ${tx},${b.y - 2}`;
+      label = { x: sx + (ok ? -6 : 6), y: a.y + H + 16, anchor: ok ? "end" : "start" };
+    } else {
+      const side = ok ? Math.min(a.x, b.x) : Math.max(a.x, b.x) + W;
+      const lane = ok ? PAD / 2 + 4 : width - PAD / 2 - 4;
+      const sy = a.y + H / 2;
+      const ty = b.y + H / 2 + (ok ? -8 : 8);
+      d = `M${side},${sy} C${lane},${sy} ${lane},${ty} ${side + (ok ? -2 : 2)},${ty}`;
+      label = { x: ok ? side - 6 : side + 6, y: sy - 6, anchor: ok ? "end" : "start" };
+    }
     return svg(
       "g",
       { class: `edge ${e.kind}`, "data-from": e.from, "data-to": e.to, "data-kind": e.kind },
       svg("path", {
         d, fill: "none", stroke: COLOURS[e.kind], "stroke-width": 2.2,
-        "stroke-dasharray": e.kind === "error" ? "7 5" : null, "marker-end": `url(#arrow-${e.kind})`,
+        "stroke-dasharray": ok ? null : "7 5", "marker-end": `url(#arrow-${e.kind})`,
       }),
-      svg("text", { x: sx + (e.kind === "success" ? -6 : 6), y: sy + 16, "font-size": 11, fill: COLOURS[e.kind], "text-anchor": e.kind === "success" ? "end" : "start" }, e.kind === "success" ? "ok" : "error"),
+      svg("text", { x: label.x, y: label.y, "font-size": 11, fill: COLOURS[e.kind], "text-anchor": label.anchor }, ok ? "ok" : "error"),
     );
   }
 
@@ -122,7 +136,7 @@ const flowDiagram = (() => {
   function draw(container, graph) {
     const { place, width, height } = positions(graph);
     const drawing = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, "font-family": "system-ui, sans-serif" }, defs());
-    for (const e of graph.edges) drawing.append(edge(e, place) || "");
+    for (const e of graph.edges) drawing.append(edge(e, place, width) || "");
     for (const node of graph.nodes) drawing.append(box(node, place.get(node.id)));
     container.replaceChildren(drawing);
     container.setAttribute("aria-label", "Diagram of the flow: " + describe(graph));

@@ -56,8 +56,8 @@
   }
 
   function failure(execution) {
-    const error = execution.lastError;
-    if (execution.state !== "failed" || !error) return null;
+    const error = ff.failureOf(execution);
+    if (!error) return null;
     return el(
       "div",
       { class: "alert", role: "alert", id: "failure" },

@@ -61,7 +61,7 @@
     const execution = order.execution || {};
     const state = execution.state || "pending";
     const failed = state === "failed";
-    const error = failed && execution.lastError;
+    const error = ff.failureOf(execution);
     const customer = order.customer || {};
     return el(
       "tr",
