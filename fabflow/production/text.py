@@ -11,6 +11,7 @@ the font file again.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any, Literal
@@ -33,6 +34,9 @@ _FILES = {
 }
 _CURVE_STEPS = 6  # segments per quadratic curve; smooth at any printable letter size
 _Contour = NDArray[np.float64]
+# fontTools reads tables lazily and is not safe to read from several threads at once (the API
+# checks orders in a thread pool); cache hits below never take the lock.
+_FONT_LOCK = threading.RLock()
 
 
 class _FlattenPen(BasePen):  # type: ignore[misc]  # fontTools ships no type hints
@@ -80,24 +84,58 @@ def font_path(weight: FontWeight) -> str:
 
 @lru_cache(maxsize=len(_FILES))
 def _font(weight: FontWeight) -> TTFont:
-    return TTFont(font_path(weight), lazy=True)
+    with _FONT_LOCK:
+        return TTFont(font_path(weight), lazy=True)
 
 
 @lru_cache(maxsize=len(_FILES))
 def _cmap(weight: FontWeight) -> dict[int, str]:
-    cmap: dict[int, str] = _font(weight).getBestCmap()
+    with _FONT_LOCK:
+        cmap: dict[int, str] = _font(weight).getBestCmap()
     return cmap
 
 
 @lru_cache(maxsize=4096)
 def _glyph(weight: FontWeight, glyph_name: str) -> tuple[tuple[_Contour, ...], float]:
     """Contours (font units) and advance width of one glyph, read once per process."""
-    font = _font(weight)
-    glyph_set = font.getGlyphSet()
-    pen = _FlattenPen(glyph_set)
-    glyph_set[glyph_name].draw(pen)
-    advance = float(font["hmtx"][glyph_name][0])
+    with _FONT_LOCK:
+        font = _font(weight)
+        glyph_set = font.getGlyphSet()
+        pen = _FlattenPen(glyph_set)
+        glyph_set[glyph_name].draw(pen)
+        advance = float(font["hmtx"][glyph_name][0])
     return tuple(pen.contours), advance
+
+
+@lru_cache(maxsize=4096)
+def _glyph_box(weight: FontWeight, glyph_name: str) -> tuple[float, float, float, float, float]:
+    """``(x0, y0, x1, y1, advance)`` of one glyph in font units (empty glyphs: inf box)."""
+    contours, advance = _glyph(weight, glyph_name)
+    if not contours:
+        return (np.inf, np.inf, -np.inf, -np.inf, advance)
+    points = np.concatenate(contours)
+    low, high = points.min(axis=0), points.max(axis=0)
+    return (float(low[0]), float(low[1]), float(high[0]), float(high[1]), advance)
+
+
+def text_bounds(
+    text: str, weight: FontWeight, cap_height_mm: float
+) -> tuple[float, float, float, float] | None:
+    """The bounds ``text_outline`` would have, from cached glyph boxes: cheap enough for order
+    intake. None when nothing would be drawn (only spaces)."""
+    scale = cap_height_mm / cap_height_units(weight)
+    cmap = _cmap(weight)
+    x0 = y0 = np.inf
+    x1 = y1 = -np.inf
+    cursor = 0.0
+    for ch in text:
+        bx0, by0, bx1, by1, advance = _glyph_box(weight, cmap[ord(ch)])
+        x0, y0 = min(x0, cursor + bx0), min(y0, by0)
+        x1, y1 = max(x1, cursor + bx1), max(y1, by1)
+        cursor += advance
+    if x0 > x1:
+        return None
+    return (x0 * scale, y0 * scale, x1 * scale, y1 * scale)
 
 
 def missing_characters(text: str, weight: FontWeight = "regular") -> list[str]:
@@ -112,9 +150,11 @@ def describe_characters(chars: list[str]) -> str:
     return ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in chars)
 
 
+@lru_cache(maxsize=len(_FILES))
 def cap_height_units(weight: FontWeight) -> float:
     """Height of capital letters in font units: the size a user means by "text height"."""
-    return float(_font(weight)["OS/2"].sCapHeight)
+    with _FONT_LOCK:
+        return float(_font(weight)["OS/2"].sCapHeight)
 
 
 def text_outline(text: str, weight: FontWeight, cap_height_mm: float) -> CrossSection:

@@ -14,7 +14,7 @@ from fabflow.production.products.base import (
     ProductParameters,
 )
 from fabflow.production.shapes import CIRCLE_SEGMENTS, raised, rounded_rectangle
-from fabflow.production.text import FontWeight, missing_characters, text_outline
+from fabflow.production.text import FontWeight, missing_characters, text_bounds, text_outline
 
 MIN_TEXT_HEIGHT = 2.0  # mm of capital height: below this, FDM printers blur the letters
 
@@ -70,7 +70,8 @@ class Nameplate(Product[NameplateParameters]):
         if found:
             return found
         try:
-            _fitted_text(params)
+            bounds = text_bounds(params.text, params.font_weight, params.text_height)
+            _text_scale(params, bounds)
         except ParameterError as exc:
             found.append(ParameterProblem(exc.parameter, exc.message))
         return found
@@ -104,16 +105,28 @@ def _fitted_text(params: NameplateParameters) -> CrossSection:
     if missing := missing_characters(params.text, params.font_weight):
         raise ParameterError("text", f"the font cannot draw {missing!r}")
     outline = text_outline(params.text, params.font_weight, params.text_height)
-    if outline.is_empty():
-        raise ParameterError("text", "the text has nothing to draw (only spaces)")
-    x0, y0, x1, y1 = outline.bounds()
+    bounds = None if outline.is_empty() else outline.bounds()
+    scale = _text_scale(params, bounds)
+    x0, y0, x1, y1 = bounds or (0.0, 0.0, 0.0, 0.0)
+    centred = outline.translate((-(x0 + x1) / 2, -(y0 + y1) / 2)).scale((scale, scale))
     right = params.width / 2 - layout.margin
-    room_w, room_h = right - layout.text_left, params.height - 2 * layout.margin
+    return centred.translate(((layout.text_left + right) / 2, 0.0))
+
+
+def _text_scale(
+    params: NameplateParameters, bounds: tuple[float, float, float, float] | None
+) -> float:
+    """How much the text must shrink to fit the free part of the plate (1: not at all)."""
+    if bounds is None:
+        raise ParameterError("text", "the text has nothing to draw (only spaces)")
+    layout = _layout(params)
+    x0, y0, x1, y1 = bounds
+    room_w = params.width / 2 - layout.margin - layout.text_left
+    room_h = params.height - 2 * layout.margin
     scale = min(1.0, room_w / (x1 - x0), room_h / (y1 - y0))
     if params.text_height * scale < MIN_TEXT_HEIGHT:
         raise ParameterError("text", _too_long(params, room_w, (x1 - x0) / params.text_height))
-    centred = outline.translate((-(x0 + x1) / 2, -(y0 + y1) / 2)).scale((scale, scale))
-    return centred.translate(((layout.text_left + right) / 2, 0.0))
+    return scale
 
 
 def _too_long(params: NameplateParameters, room_w: float, width_per_height: float) -> str:
