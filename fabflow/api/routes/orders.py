@@ -3,7 +3,6 @@ operators' actions (retry, rerun from a step, cancel)."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,10 +23,6 @@ router = APIRouter(prefix="/api/orders", tags=["orders"], responses=ERRORS)
 OrderId = Annotated[str, Path(max_length=40, description="The order's id (ord_...).")]
 MAX_PAGE = 200
 INLINE_LINES = 4  # orders with more lines are checked off the event loop (~1 ms per line)
-# Intake reads fonts through fontTools, whose lazily loaded tables are not thread-safe (races
-# give "unexpected end of 'glyf' table data"). The check is pure CPU under the GIL, so running
-# one at a time costs little.
-_INTAKE_LOCK = threading.Lock()
 
 
 @router.post("", status_code=201, openapi_extra=ORDER_BODY)
@@ -58,8 +53,7 @@ def _small(body: Any) -> bool:
 def _checked(store: StoreDep, tenant: str, body: Any) -> dict[str, Any]:
     """The order ready to store, or InvalidOrder with every problem (the flow's included)."""
     try:
-        with _INTAKE_LOCK:
-            return check_order(body)
+        return check_order(body)
     except InvalidOrder as exc:  # report an unknown flow too, so one answer lists everything
         flow_id = body.get("flowId", "default") if isinstance(body, dict) else None
         extra = _flow_problem(store, tenant, flow_id) if isinstance(flow_id, str) else None
