@@ -3,6 +3,7 @@ API's auth calls to accept a session cookie instead of a Bearer key."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import quote
 
@@ -66,9 +67,14 @@ def set_signin_cookie(request: Request, response: Response, token: str) -> None:
     )
 
 
+# A path on this site: one leading "/", then printable ASCII with no backslash (browsers read
+# "/\x" as "//x") and no whitespace (they drop tabs and newlines, so "/\t/x" would become "//x").
+_LOCAL_PATH = re.compile(r"/(?![/\\])[!-~]*")
+
+
 def safe_next(target: str | None) -> str:
-    """Only a path on this site: never an open redirect to another host."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Where to go after signing in: only a path on this site, never another host."""
+    if not target or not _LOCAL_PATH.fullmatch(target) or "\\" in target:
         return "/orders"
     return target
 

@@ -79,7 +79,9 @@ async def signin(
     tenant = await run_in_threadpool(store.authenticate, key.strip()) if key.strip() else None
     if tenant is None:
         return _signin_page(request, next_, "That API key is unknown or revoked.", 401)
-    session_id, _ = auth.sessions_of(request).open(tenant, key.strip())
+    sessions = auth.sessions_of(request)
+    sessions.close(request.cookies.get(COOKIE))  # a new id at each sign-in: no fixation
+    session_id, _ = sessions.open(tenant, key.strip())
     response = RedirectResponse(auth.safe_next(next_), status_code=303)
     auth.set_session_cookie(response, request, session_id)
     response.delete_cookie(auth.SIGNIN_COOKIE, path="/signin")

@@ -212,6 +212,7 @@ def test_an_order_reaches_its_final_status_live(
     row = page.locator(f'#orders tr[data-order-id="{order["id"]}"]')
     expect(row.locator("td.state")).to_contain_text("Succeeded", timeout=30_000)
     expect(row.locator("td.status")).to_have_text("Sent to printer")
+    expect(page.locator("#more")).to_be_hidden()  # one order: no further page
     assert page.evaluate("() => window.__sameDocument === true"), "the page reloaded"
     succeeded = page.locator('#counts button[data-state="succeeded"] .n')
     assert int(succeeded.inner_text()) >= 1
