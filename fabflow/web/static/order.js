@@ -14,9 +14,20 @@
     const order = await api("GET", path);
     if (steps === null) steps = await flowSteps(order).catch(() => []);
     const focused = document.activeElement?.id;
+    announce(order);
     root.replaceChildren(...view(order));
     root.setAttribute("aria-busy", "false");
     if (focused) document.getElementById(focused)?.focus();
+  }
+
+  /* The page is rebuilt on every change; only the state change is read out to screen readers. */
+  let lastState = null;
+  function announce(order) {
+    const state = order.execution?.state;
+    if (lastState !== null && state !== lastState) {
+      document.getElementById("announce").textContent = `Order ${ff.STATES[state]?.[1] || state}; status ${order.status || "none"}`;
+    }
+    lastState = state;
   }
 
   async function flowSteps(order) {

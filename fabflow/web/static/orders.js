@@ -42,6 +42,8 @@
 
   function render(orders, append) {
     const previous = known;
+    // A live refresh rebuilds the rows: keep the keyboard focus on the same order's link.
+    const focused = document.activeElement?.closest?.("tr[data-order-id]")?.dataset.orderId;
     if (!append) {
       tbody.replaceChildren();
       known = new Map();
@@ -52,6 +54,7 @@
       known.set(order.id, order.updatedAt);
       if (order.status) statuses.add(order.status);
     }
+    if (focused) tbody.querySelector(`tr[data-order-id="${CSS.escape(focused)}"] a`)?.focus();
     shown = tbody.rows.length;
     empty.hidden = shown > 0;
     document.getElementById("known-statuses").replaceChildren(...[...statuses].sort().map((s) => el("option", { value: s })));
