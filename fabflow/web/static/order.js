@@ -80,10 +80,11 @@
   function actions(execution) {
     const state = execution.state;
     const ended = !["pending", "running"].includes(state);
+    const preferred = chosenStep ?? ff.failureOf(execution)?.stepDefinitionId; // the failed step
     const select = el(
       "select",
       { id: "rerun-step", onchange: (e) => (chosenStep = e.target.value) },
-      (steps || []).map((id) => el("option", { value: id, selected: id === chosenStep }, id)),
+      (steps || []).map((id) => el("option", { value: id, selected: id === preferred }, id)),
     );
     return el(
       "section",
