@@ -148,9 +148,7 @@ async def test_cancel_a_running_execution(store: Store) -> None:
     order_id = new_order(store, tenant)
     worker = Worker(store, {"test-script": test_steps.ScriptStep(store.settings)})
     task = asyncio.create_task(worker.run())
-    await _wait_for(
-        lambda: orders.get_order(store, tenant, order_id)["execution"]["state"] == "running"
-    )
+    await _wait_until_started()
     cancelled = orders.cancel(store, tenant, order_id)
     assert cancelled["execution"]["state"] == "cancelled"
     assert cancelled["execution"]["attempts"][0]["outcome"] == "cancelled"
@@ -203,9 +201,7 @@ async def test_sigterm_style_stop_lets_running_attempts_finish(store: Store) -> 
     order_id = new_order(store, tenant)
     worker = Worker(store, {"test-script": test_steps.ScriptStep(store.settings)})
     task = asyncio.create_task(worker.run())
-    await _wait_for(
-        lambda: orders.get_order(store, tenant, order_id)["execution"]["state"] == "running"
-    )
+    await _wait_until_started()
     worker.stop()
     await asyncio.wait_for(task, 10)
     assert orders.get_order(store, tenant, order_id)["execution"]["state"] == "succeeded"
@@ -217,13 +213,17 @@ async def test_grace_period_over_releases_the_attempt(store: Store) -> None:
     settings = store.settings.with_(shutdown_grace_seconds=0.2)
     worker = Worker(store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings)
     task = asyncio.create_task(worker.run())
-    await _wait_for(
-        lambda: orders.get_order(store, tenant, order_id)["execution"]["state"] == "running"
-    )
+    await _wait_until_started()
     worker.stop()
     await asyncio.wait_for(task, 10)
     attempt = orders.get_order(store, tenant, order_id)["execution"]["attempts"][0]
     assert attempt["outcome"] == "queued"  # back in the queue for another worker
+
+
+async def _wait_until_started() -> None:
+    """Until a step runs (the execution is "running" from its claim, a moment earlier)."""
+    test_steps.CALLS.clear()
+    await _wait_for(lambda: bool(test_steps.CALLS))
 
 
 async def _wait_for(cond: Any, timeout: float = 10) -> None:
