@@ -33,13 +33,22 @@ class ProductionStep(StepExecutor):
     options_model = GenerateProductionFilesOptions
 
     _pool: WarmPool | None = None
+    _starting: asyncio.Lock | None = None
 
     async def start(self) -> None:
-        """Start the worker processes and load fonts in them, so the first order is fast."""
-        if self._pool is None:
-            pool = WarmPool(self.settings.production_processes)
-            await pool.start(warm=warm_up)
-            self._pool = pool
+        """Nothing yet: the processes start with the first generation, so a worker whose
+        flows make no files (or that restarts often) does not pay for them."""
+
+    async def _ensure_pool(self) -> WarmPool:
+        """Start the worker processes and load fonts in them, once."""
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._pool is None:
+                pool = WarmPool(self.settings.production_processes)
+                await pool.start(warm=warm_up)
+                self._pool = pool
+        return self._pool
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -48,7 +57,7 @@ class ProductionStep(StepExecutor):
 
     async def execute(self, ctx: StepContext) -> StepResult:
         started = time.perf_counter()
-        await self.start()  # no-op when the worker already started us
+        await self._ensure_pool()
         options: GenerateProductionFilesOptions = ctx.options
         lines = list(ctx.order.get("lines") or [])
         scratch = Path(tempfile.mkdtemp(prefix="production-", dir=ctx.files.scratch_dir()))
