@@ -282,8 +282,11 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
 ) -> None:
-    """What ``make run`` does: a demo tenant, a new API key, the spec's example flow adapted to
-    run offline, a ready curl command, then ``fabflow serve`` with one worker."""
+    """Start a demo: what `make run` does.
+
+    Makes a demo tenant and a new API key, loads the spec's example flow adapted to run
+    offline, prints a ready curl command, then serves with one worker.
+    """
     from fabflow.cli.serve import default_public_url, run_server
 
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"

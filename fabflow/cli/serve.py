@@ -33,9 +33,11 @@ def serve(
     workers: Workers = 1,
     access_log: AccessLog = False,
 ) -> None:
-    """Serve the API (and the web UI) with N workers on the configured store. SIGTERM or
-    Ctrl-C stops taking requests and work, lets running attempts finish within
-    FABFLOW_SHUTDOWN_GRACE_SECONDS, releases the rest to other workers, then exits."""
+    """Serve the API and the web UI, with N workers, on the configured store.
+
+    SIGTERM or Ctrl-C stops taking requests and work, lets running attempts finish within
+    FABFLOW_SHUTDOWN_GRACE_SECONDS, releases the rest to other workers, then exits.
+    """
     settings = settings_from_env(public_url=default_public_url(host, port))
     run_server(settings, host, port, workers, access_log=access_log)
 

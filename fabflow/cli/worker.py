@@ -24,9 +24,12 @@ def worker(
         bool, typer.Option(help="Run everything runnable now (expired leases too), then exit.")
     ] = False,
 ) -> None:
-    """Run a worker on the configured store (FABFLOW_DATABASE_URL, or the SQLite file in
-    FABFLOW_DATA_DIR). SIGTERM or Ctrl-C stops claiming, lets running attempts finish within
-    FABFLOW_SHUTDOWN_GRACE_SECONDS, releases the rest to other workers, then exits."""
+    """Run a worker on the configured store.
+
+    The store is FABFLOW_DATABASE_URL, or the SQLite file in FABFLOW_DATA_DIR. SIGTERM or
+    Ctrl-C stops claiming, lets running attempts finish within FABFLOW_SHUTDOWN_GRACE_SECONDS,
+    releases the rest to other workers, then exits.
+    """
     settings = settings_from_env(concurrency=concurrency)
     store = open_store(settings)
     try:
