@@ -88,12 +88,13 @@ def claims_only(conn: Connection) -> None:
 
 def migrate(engine: Engine) -> None:
     """Apply the Alembic migrations up to head, once even when processes start together."""
+    # Alembic logs a dozen lines per start (some at import): noise for an operator.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per start is noise
     with _migration_lock(engine), engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
