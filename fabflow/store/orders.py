@@ -35,18 +35,11 @@ _INSERT_ATTEMPT = insert(attempts)
 _INSERT_EVENT = insert(events)
 
 
-@dataclass(frozen=True)
-class FirstStep:
-    step_id: str
-    step_type: str
-
-
 def create_order(
     store: Store,
     tenant_id: str,
     order: dict[str, Any],
     flow_id: str,
-    first: FirstStep | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Accept a validated order: the order, its execution and its first attempt, in one
     transaction. Returns ``(resource, created)``; an ``externalId`` the tenant already used
@@ -57,7 +50,7 @@ def create_order(
         if existing is not None:
             return get_order(store, tenant_id, existing), False
     try:
-        order_id = _insert_order(store, tenant_id, order, flow_id, first)
+        order_id = _insert_order(store, tenant_id, order, flow_id)
     except IntegrityError:  # a concurrent request with the same externalId won the race
         existing = _find_external(store, tenant_id, external_id) if external_id else None
         if existing is None:
@@ -66,62 +59,12 @@ def create_order(
     return get_order(store, tenant_id, order_id), True
 
 
-def _insert_order(
-    store: Store, tenant_id: str, order: dict[str, Any], flow_id: str, first: FirstStep | None
-) -> str:
-    now = time.time()
-    order_id, execution_id = new_id("ord"), new_id("exe")
-    customer = order.get("customer") or {}
+def _insert_order(store: Store, tenant_id: str, order: dict[str, Any], flow_id: str) -> str:
+    rows: dict[str, list[dict[str, Any]]] = {"o": [], "e": [], "a": [], "v": []}
     with store.write() as conn:
-        flow_pk, version = store.current_flow(conn, tenant_id, flow_id)
-        if first is None:
-            _, definition = store.flow_definition(conn, flow_pk, version)
-            first = FirstStep(definition[0]["stepDefinitionId"], definition[0]["type"])
-        conn.execute(
-            _INSERT_ORDER,
-            dict(
-                id=order_id,
-                tenant_id=tenant_id,
-                external_id=order.get("externalId"),
-                flow_pk=flow_pk,
-                status=None,
-                customer=customer,
-                lines=order.get("lines") or [],
-                data=order.get("data") or {},
-                files=[],
-                search=_search_text(order_id, order),
-                created_at=now,
-                updated_at=now,
-            ),
-        )
-        conn.execute(
-            _INSERT_EXECUTION,
-            dict(
-                id=execution_id,
-                order_id=order_id,
-                tenant_id=tenant_id,
-                flow_pk=flow_pk,
-                flow_version=version,
-                state=ExecutionState.PENDING.value,
-                current_step=first.step_id,
-                had_error=False,
-                visits=1,
-                created_at=now,
-                updated_at=now,
-            ),
-        )
-        nxt = Next(first.step_id, 1, 0.0, True)
-        conn.execute(
-            insert(attempts), new_attempt(execution_id, tenant_id, nxt, 1, now, first.step_type)
-        )
-        _event(
-            conn,
-            tenant_id,
-            order_id,
-            "order_created",
-            {"flowId": flow_id, "flowVersion": version},
-            now,
-        )
+        flow = store.current_flow(conn, tenant_id, flow_id)
+        order_id = _batch_rows(store, conn, rows, tenant_id, order, flow_id, flow, time.time())
+        _write_rows(conn, rows)
         store.notify_enqueued(conn)
     return order_id
 
@@ -575,10 +518,20 @@ def _insert_batch(
         if external:
             known[(tenant_id, external)] = order_id
         outcome.append((order_id, True))
-    for table, key in ((orders, "o"), (executions, "e"), (attempts, "a"), (events, "v")):
-        if rows[key]:
-            conn.execute(insert(table), rows[key])
+    _write_rows(conn, rows)
     return outcome
+
+
+def _write_rows(conn: Connection, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """The rows of new orders, one statement per table."""
+    for statement, key in (
+        (_INSERT_ORDER, "o"),
+        (_INSERT_EXECUTION, "e"),
+        (_INSERT_ATTEMPT, "a"),
+        (_INSERT_EVENT, "v"),
+    ):
+        if rows[key]:
+            conn.execute(statement, rows[key])
 
 
 def _known_external(
@@ -613,11 +566,11 @@ def _batch_rows(
     flow: tuple[int, int],
     now: float,
 ) -> str:
-    """Append the rows of one new order (as ``_insert_order`` writes them); returns its id."""
+    """Append the rows of one new order (its execution, first attempt and event); its id."""
     flow_pk, version = flow
     order_id, execution_id = new_id("ord"), new_id("exe")
     _, definition = store.flow_definition(conn, flow_pk, version)
-    first = FirstStep(definition[0]["stepDefinitionId"], definition[0]["type"])
+    first_id, first_type = definition[0]["stepDefinitionId"], definition[0]["type"]
     rows["o"].append(
         dict(
             id=order_id,
@@ -642,15 +595,15 @@ def _batch_rows(
             flow_pk=flow_pk,
             flow_version=version,
             state=ExecutionState.PENDING.value,
-            current_step=first.step_id,
+            current_step=first_id,
             had_error=False,
             visits=1,
             created_at=now,
             updated_at=now,
         )
     )
-    nxt = Next(first.step_id, 1, 0.0, True)
-    rows["a"].append(new_attempt(execution_id, tenant_id, nxt, 1, now, first.step_type))
+    nxt = Next(first_id, 1, 0.0, True)
+    rows["a"].append(new_attempt(execution_id, tenant_id, nxt, 1, now, first_type))
     data = {"flowId": flow_id, "flowVersion": version}
     event = {"tenant_id": tenant_id, "order_id": order_id, "kind": "order_created"}
     rows["v"].append({**event, "data": data, "at": now})
