@@ -459,6 +459,10 @@ class Worker:
         """Run ``fn`` on the database thread, retrying with backoff while the database is down."""
         loop = asyncio.get_running_loop()
         delay = 0.1
+        # Back off no further than the heartbeat interval: once the database is back, the
+        # leases held must be renewed before they expire, or other workers take them over
+        # and the steps run twice.
+        longest = min(5.0, max(self.settings.lease_seconds / 3, 0.1))
         while True:
             try:
                 return await loop.run_in_executor(self._db, fn, *args)
@@ -467,7 +471,7 @@ class Worker:
                     raise
                 log.warning("database unreachable (%s); retrying in %.1f s", exc.orig, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, longest)
 
 
 def _is_disconnect(exc: DBAPIError) -> bool:
