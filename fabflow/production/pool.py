@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -96,7 +98,12 @@ class WarmPool:
         self._slots.clear()
 
     def _new_slot(self) -> ProcessPoolExecutor:
-        slot = ProcessPoolExecutor(1, mp_context=self._context, initializer=self._initializer)
+        slot = ProcessPoolExecutor(
+            1,
+            mp_context=self._context,
+            initializer=_child_start,
+            initargs=(os.getpid(), self._initializer),
+        )
         self._slots.add(slot)
         return slot
 
@@ -104,6 +111,28 @@ class WarmPool:
         self._slots.discard(slot)
         _kill(slot)
         return self._new_slot()
+
+
+def _child_start(owner: int, initializer: Callable[[], None] | None) -> None:
+    """In each worker process: exit when the owner dies, then the caller's initializer.
+
+    A worker killed with SIGKILL cannot stop its pool, and the pool's processes are children
+    of the forkserver, not of the worker (``getppid`` does not tell): they watch its pid.
+    """
+    threading.Thread(target=_watch_owner, args=(owner,), daemon=True).start()
+    if initializer is not None:
+        initializer()
+
+
+def _watch_owner(owner: int) -> None:
+    while True:
+        time.sleep(0.5)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid was reused by another user's process
+            os._exit(1)
 
 
 def _processes(slot: ProcessPoolExecutor) -> list[int]:

@@ -147,11 +147,6 @@ def test_sigkilled_worker_mid_step_is_taken_over_with_the_same_key(
     assert kinds.count("step_succeeded") == 1, kinds
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: the production pool's processes (forkserver, resource tracker, the "
-    "generators) outlive a SIGKILLed worker; seen still running minutes later",
-)
 def test_a_sigkilled_worker_leaves_no_process_running(
     tmp_path: Path, data_dir: Path, store: Store
 ) -> None:
