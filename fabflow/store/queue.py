@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from fabflow.engine.states import AttemptState, ExecutionState
 from fabflow.engine.transition import Decision
@@ -39,44 +39,53 @@ _CLAIMED_COLUMNS = (
 )
 
 
-def _claim_statement(expired: bool) -> Any:
-    if expired:
-        where = and_(
-            attempts.c.state == AttemptState.RUNNING.value,
-            attempts.c.lease_until < bindparam("now"),
-        )
-    else:
-        where = and_(
-            attempts.c.state == AttemptState.QUEUED.value,
-            attempts.c.run_after <= bindparam("now"),
-        )
-    # SKIP LOCKED lets many PostgreSQL workers claim side by side; SQLite renders no FOR UPDATE
-    # and serialises claims with its immediate write transaction instead.
-    candidates = (
-        select(attempts.c.id)
-        .where(where)
-        .order_by(attempts.c.run_after)
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    return (
-        update(attempts)
-        .where(attempts.c.id.in_(candidates))
-        .values(
-            state=AttemptState.RUNNING.value,
-            lease_version=attempts.c.lease_version + 1,
-            claims=attempts.c.claims + 1,
-            lease_until=bindparam("lease_until"),
-            worker_id=bindparam("worker"),
-            started_at=bindparam("now"),
-        )
-        .returning(*_CLAIMED_COLUMNS)
-    )
+_CLAIM_VALUES = {
+    "state": AttemptState.RUNNING.value,
+    "lease_version": attempts.c.lease_version + 1,
+    "claims": attempts.c.claims + 1,
+    "lease_until": bindparam("lease_until"),
+    "worker_id": bindparam("worker"),
+    "started_at": bindparam("now"),
+}
 
+# SKIP LOCKED lets many PostgreSQL workers claim side by side; SQLite renders no FOR UPDATE
+# and serialises claims with its immediate write transaction instead.
+_CLAIM_QUEUED = (
+    update(attempts)
+    .where(
+        attempts.c.id.in_(
+            select(attempts.c.id)
+            .where(
+                attempts.c.state == AttemptState.QUEUED.value,
+                attempts.c.run_after <= bindparam("now"),
+            )
+            .order_by(attempts.c.run_after)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(**_CLAIM_VALUES)
+    .returning(*_CLAIMED_COLUMNS)
+)
 
-_CLAIM_QUEUED = _claim_statement(expired=False)
-_CLAIM_EXPIRED = _claim_statement(expired=True)
+# Expired leases are found first (with who held them, for the event), then taken over.
+_EXPIRED = (
+    select(attempts.c.id, attempts.c.worker_id, executions.c.order_id)
+    .join(executions, executions.c.id == attempts.c.execution_id)
+    .where(
+        attempts.c.state == AttemptState.RUNNING.value,
+        attempts.c.lease_until < bindparam("now"),
+    )
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True, of=attempts)
+)
+_TAKE_OVER = (
+    update(attempts)
+    .where(attempts.c.id.in_(bindparam("ids", expanding=True)))
+    .values(**_CLAIM_VALUES)
+    .returning(*_CLAIMED_COLUMNS)
+)
 
 _START_EXECUTIONS = (
     update(executions)
@@ -182,8 +191,13 @@ class Claimed:
 
 def claim(conn: Connection, worker: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
     """Claim up to ``limit`` runnable attempts (expired leases first). Caller commits."""
-    params = {"now": now, "limit": limit, "lease_until": now + lease_s, "worker": worker}
-    rows = list(conn.execute(_CLAIM_EXPIRED, params))
+    params: dict[str, Any] = {
+        "now": now,
+        "limit": limit,
+        "lease_until": now + lease_s,
+        "worker": worker,
+    }
+    rows = _take_over(conn, params) if limit > 0 else []
     if len(rows) < limit:
         params["limit"] = limit - len(rows)
         rows += list(conn.execute(_CLAIM_QUEUED, params))
@@ -192,6 +206,35 @@ def claim(conn: Connection, worker: str, limit: int, now: float, lease_s: float)
         ids = list({c.execution_id for c in claimed})
         conn.execute(_START_EXECUTIONS, {"ids": ids, "now": now})
     return claimed
+
+
+def _take_over(conn: Connection, params: dict[str, Any]) -> list[Any]:
+    """Claim attempts whose lease expired (their worker died or stalled), with an event each."""
+    expired = conn.execute(_EXPIRED, params).all()
+    if not expired:
+        return []
+    rows = list(conn.execute(_TAKE_OVER, {**params, "ids": [e.id for e in expired]}))
+    held_by = {e.id: e for e in expired}
+    events_ = [_takeover_event(row, held_by[row.id], params) for row in rows]
+    conn.execute(_ADD_EVENT, events_)
+    return rows
+
+
+def _takeover_event(row: Any, expired: Any, params: dict[str, Any]) -> dict[str, Any]:
+    data = {
+        "stepDefinitionId": row.step_id,
+        "attempt": row.attempt,
+        "previousWorker": expired.worker_id,
+        "worker": params["worker"],
+        "claims": row.claims,
+    }
+    return {
+        "tenant_id": row.tenant_id,
+        "order_id": expired.order_id,
+        "kind": "attempt_taken_over",
+        "data": data,
+        "at": params["now"],
+    }
 
 
 def heartbeat(conn: Connection, held: Sequence[Claimed], now: float, lease_s: float) -> list[int]:

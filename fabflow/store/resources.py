@@ -35,6 +35,7 @@ def attempt_resource(row: Mapping[Any, Any]) -> dict[str, Any]:
         "endedAt": iso(row["ended_at"]),
         "durationMs": None if row["duration_ms"] is None else round(row["duration_ms"], 3),
         "worker": row["worker_id"],
+        "claims": row["claims"],  # more than 1: taken over after a lease expired
         "error": error,
         "details": row["details"] or {},
     }

@@ -141,10 +141,14 @@ def test_sigkilled_worker_mid_step_is_taken_over_with_the_same_key(
     assert attempt["outcome"] == "success"
     assert attempt["attempt"] == 1
     assert attempt["worker"].startswith(second.id_prefix)
-    assert _claims(store, attempt["id"]) == 2
+    assert _claims(store, attempt["id"]) == 2 == attempt["claims"]
     assert "taking over attempt" in second.log()
-    kinds = [e["kind"] for e in orders.order_events(store, tenant, placed.order_id)]
+    events = orders.order_events(store, tenant, placed.order_id)
+    kinds = [e["kind"] for e in events]
     assert kinds.count("step_succeeded") == 1, kinds
+    (takeover,) = [e["data"] for e in events if e["kind"] == "attempt_taken_over"]
+    assert takeover["previousWorker"].startswith(first.id_prefix)
+    assert takeover["worker"].startswith(second.id_prefix)
 
 
 def test_a_sigkilled_worker_leaves_no_process_running(
