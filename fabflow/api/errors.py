@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -138,6 +139,13 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         return _http_response(exc)
 
+    async def on_database(request: Request, exc: Exception) -> Response:
+        # The database is down or restarting: the request can be sent again (orders with an
+        # externalId are never created twice).
+        log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
+        message = "the database is unavailable right now; retry shortly"
+        return error_response(503, body("store_unavailable", message), **{"Retry-After": "1"})
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, body("internal", "the server failed; see its log"))
@@ -145,4 +153,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(FabflowError, on_fabflow)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(OperationalError, on_database)
     app.add_exception_handler(Exception, on_unexpected)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import json
 import logging
 import ssl
 import time
@@ -20,6 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import aiohttp
+import orjson
 from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict
 from yarl import URL
@@ -98,7 +98,7 @@ class RestStep(StepExecutor):
         assert self._session is not None
         options: ConsumeRestApiOptions = ctx.options
         url = self._checked_url(options.uri)
-        body = json.dumps(ctx.order, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        body = orjson.dumps(ctx.order)  # compact UTF-8, several times faster than json
         headers, ignored = self._headers(ctx, options.headers, body)
         started = time.perf_counter()
         try:
