@@ -59,7 +59,9 @@ def receiver() -> Iterator[Receiver]:
     rec.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and the asyncio tests of later modules cannot start theirs then.
+@pytest.fixture(scope="module")
 def browser(chromium: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
