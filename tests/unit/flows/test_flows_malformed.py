@@ -427,3 +427,19 @@ def test_parse_flow_raises_invalid_flow_with_every_problem() -> None:
     )
     assert [p.pointer for p in caught.value.problems] == ["/0/timeout", "/2/onError"]
     assert caught.value.code == "invalid_flow"
+
+
+def test_wait_for_callback_is_refused_until_it_is_supported(
+    cli: RunCli, write_flow: Callable[..., str]
+) -> None:
+    step = {
+        "stepDefinitionId": "erp",
+        "type": "consume-rest-api",
+        "successStatus": "Sent",
+        "options": {"uri": "https://erp.example.com/orders", "waitForCallback": True},
+    }
+    result = cli("validate", "--json", write_flow([step]))
+    assert result.exit_code == 1
+    (problem,) = json.loads(result.stdout)
+    assert problem["pointer"] == "/0/options/waitForCallback"
+    assert "not supported" in problem["message"]

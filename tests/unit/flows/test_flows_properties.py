@@ -54,7 +54,7 @@ OPTIONS = {
     ),
     "consume-rest-api": st.fixed_dictionaries(
         {"uri": uris},
-        optional={"method": st.sampled_from(["POST", "PUT"]), "waitForCallback": st.booleans()},
+        optional={"method": st.sampled_from(["POST", "PUT"]), "waitForCallback": st.just(False)},
     ),
     "send-email": st.fixed_dictionaries(
         {"recipients": st.lists(emails, min_size=1, max_size=3), "subject": st.text(max_size=30),
