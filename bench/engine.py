@@ -84,7 +84,7 @@ def fill(settings: Settings, n: int) -> str:
 
 
 def worker_process(settings: Settings, concurrency: int, out: Any) -> None:
-    store = Store.open(settings)
+    store = Store.open(settings, pre_ping=False)  # as `fabflow worker` opens it
     worker = Worker(store, {"bench-noop": Noop(settings)}, concurrency=concurrency)
     asyncio.run(worker.run(burst=True))
     out.put((worker.stats.completed, worker.stats.transition_ms))
@@ -118,7 +118,7 @@ async def measure_wakeups(settings: Settings, tenant: str, samples: int) -> list
     The worker runs in this process but is woken only the way other processes are (LISTEN on
     PostgreSQL, polling on SQLite): the in-process shortcut is disabled.
     """
-    store = Store.open(settings)
+    store = Store.open(settings, pre_ping=False)  # as `fabflow worker` opens it
     worker = Worker(store, {"bench-noop": Noop(settings)}, concurrency=8)
     task = asyncio.create_task(worker.run())
     await asyncio.sleep(0.5)

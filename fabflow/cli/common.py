@@ -25,9 +25,9 @@ def settings_from_env(**overrides: Any) -> Settings:
     return settings
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings, pre_ping: bool = True) -> Store:
     try:
-        return Store.open(settings)
+        return Store.open(settings, pre_ping)
     except (StoreError, OSError) as exc:
         typer.echo(f"error: cannot open the store: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None

@@ -31,7 +31,7 @@ def worker(
     releases the rest to other workers, then exits.
     """
     settings = settings_from_env(concurrency=concurrency)
-    store = open_store(settings)
+    store = open_store(settings, pre_ping=False)  # the worker retries lost connections itself
     try:
         asyncio.run(_work(store, burst))
     finally:

@@ -40,17 +40,21 @@ def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def open_engine(settings: Settings) -> Engine:
-    """An Engine for the configured store, migrated to the latest schema."""
+def open_engine(settings: Settings, pre_ping: bool = True) -> Engine:
+    """An Engine for the configured store, migrated to the latest schema.
+
+    ``pre_ping`` checks a pooled connection before each use, so that the first request after
+    a database restart does not fail. Workers turn it off: it costs a round trip on every
+    transaction, and they retry a lost connection themselves.
+    """
     url = settings.effective_database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = _sqlite_engine(url, settings.sqlite_synchronous)
     else:
-        # No pre-ping: it costs a round trip on every transaction. After a database restart
-        # the first statement on a stale connection fails, SQLAlchemy drops the whole pool,
-        # and callers retry (workers with backoff; API clients get one 503 and retry).
-        engine = create_engine(url, pool_size=10, max_overflow=20, **_JSON_CODEC)
+        engine = create_engine(
+            url, pool_size=10, max_overflow=20, pool_pre_ping=pre_ping, **_JSON_CODEC
+        )
     migrate(engine)
     return engine
 

@@ -42,8 +42,9 @@ class Store:
         self.on_enqueue: list[Callable[[], None]] = []
 
     @classmethod
-    def open(cls, settings: Settings) -> Store:
-        return cls(db.open_engine(settings), settings)
+    def open(cls, settings: Settings, pre_ping: bool = True) -> Store:
+        """The store of ``settings``; see ``db.open_engine`` for ``pre_ping``."""
+        return cls(db.open_engine(settings, pre_ping), settings)
 
     def close(self) -> None:
         self.engine.dispose()
