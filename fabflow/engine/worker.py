@@ -114,6 +114,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outbox: list[Completion] = []
         self._ready: deque[tuple[queue.Claimed, dict[str, Any]]] = deque()
+        self._next_takeover = 0.0  # when to look for expired leases next
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -236,7 +237,9 @@ class Worker:
             if not batch:
                 claims_only(conn)
             won = queue.apply(conn, [item.transition for item in batch], now)
-            claims = queue.claim(conn, self.id, limit, now, self.settings.lease_seconds)
+            claims = queue.claim(
+                conn, self.id, limit, now, self.settings.lease_seconds, self._takeover_due(now)
+            )
             if any(item.transition.decision.next is not None for item in batch):
                 self.store.notify_enqueued(conn)
             if claims and not self.store.is_sqlite:
@@ -247,6 +250,14 @@ class Worker:
             return won, [], {}
         with self.store.read() as conn:
             return won, claims, self._load(conn, claims)
+
+    def _takeover_due(self, now: float) -> bool:
+        """Look for expired leases on the first cycle, then once per heartbeat interval: they
+        are rare, and the query would otherwise cost a round trip on every cycle."""
+        if now < self._next_takeover:
+            return False
+        self._next_takeover = now + max(self.settings.lease_seconds / 3, 0.05)
+        return True
 
     def _load(self, conn: Any, claims: list[queue.Claimed]) -> dict[str, dict[str, Any]]:
         """The flows and order resources the claimed attempts need."""

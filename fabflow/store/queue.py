@@ -189,22 +189,31 @@ class Claimed:
         return self.claims > 1
 
 
-def claim(conn: Connection, worker: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
-    """Claim up to ``limit`` runnable attempts (expired leases first). Caller commits."""
+def claim(
+    conn: Connection,
+    worker: str,
+    limit: int,
+    now: float,
+    lease_s: float,
+    take_over: bool = True,
+) -> list[Claimed]:
+    """Claim up to ``limit`` runnable attempts, with ``take_over`` expired leases first.
+    Caller commits."""
     params: dict[str, Any] = {
         "now": now,
         "limit": limit,
         "lease_until": now + lease_s,
         "worker": worker,
     }
-    rows = _take_over(conn, params) if limit > 0 else []
+    rows = _take_over(conn, params) if take_over and limit > 0 else []
     if len(rows) < limit:
         params["limit"] = limit - len(rows)
         rows += list(conn.execute(_CLAIM_QUEUED, params))
     claimed = [Claimed(*row) for row in rows]
-    if claimed:
-        ids = list({c.execution_id for c in claimed})
-        conn.execute(_START_EXECUTIONS, {"ids": ids, "now": now})
+    # Only an execution's very first attempt finds it pending: skip the update otherwise.
+    starting = list({c.execution_id for c in claimed if c.visit == 1 and c.attempt == 1})
+    if starting:
+        conn.execute(_START_EXECUTIONS, {"ids": starting, "now": now})
     return claimed
 
 
