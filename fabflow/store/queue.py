@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from fabflow.engine.states import AttemptState, ExecutionState
 from fabflow.engine.transition import Decision
+from fabflow.store import db
 from fabflow.store.schema import attempts, events, executions, orders, status_history
 
 _ENDED = [
@@ -398,7 +399,7 @@ class _Rows:
             (_ADD_EVENT, self.events),
         ):
             if rows:
-                conn.execute(statement, rows)
+                db.executemany(conn, statement, rows)
 
 
 def new_attempt(
