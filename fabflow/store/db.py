@@ -90,8 +90,16 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
 
 
 def reader(conn: Connection) -> Connection:
-    """A connection whose transactions begin deferred (read-only work on SQLite)."""
-    return conn.execution_options(sqlite_begin="DEFERRED")
+    """A connection for read-only transactions that see one consistent snapshot.
+
+    SQLite: a deferred transaction (a snapshot, without the write lock). PostgreSQL: REPEATABLE
+    READ; under its default READ COMMITTED each statement sees the latest commits, so an order
+    read in several queries could show a finished execution without the files its last step
+    stored in the same commit.
+    """
+    if is_sqlite(conn):
+        return conn.execution_options(sqlite_begin="DEFERRED")
+    return conn.execution_options(isolation_level="REPEATABLE READ")
 
 
 def claims_only(conn: Connection) -> None:
