@@ -32,7 +32,7 @@ from fabflow.flows.model import Flow, StepDefinition
 from fabflow.flows.validate import parse_flow
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext, StepExecutor, StepResult
-from fabflow.store import queue
+from fabflow.store import db, queue
 from fabflow.store.db import Listener, claims_only
 from fabflow.store.files import FileStore, LocalFileStore
 from fabflow.store.ids import new_id
@@ -262,12 +262,13 @@ class Worker:
     def _load(self, conn: Any, claims: list[queue.Claimed]) -> dict[str, dict[str, Any]]:
         """The flows and order resources the claimed attempts need."""
         ids = {"ids": [c.execution_id for c in claims]}
-        rows = {r.id: r for r in conn.execute(_EXECUTIONS, ids)}
+        rows = {r["id"]: r for r in db.fetch(conn, _EXECUTIONS, ids)}
         for c in claims:
             row = rows[c.execution_id]
-            c.extra.update(flow_key=(row.flow_pk, row.flow_version), had_error=row.had_error)
-            self._flow(conn, row.flow_pk, row.flow_version)
-        order_ids = {e: r.order_id for e, r in rows.items()}
+            key = (row["flow_pk"], row["flow_version"])
+            c.extra.update(flow_key=key, had_error=row["had_error"])
+            self._flow(conn, *key)
+        order_ids = {e: r["order_id"] for e, r in rows.items()}
         needed = [order_ids[c.execution_id] for c in claims if self._needs_order(c)]
         stored: dict[str, list[dict[str, Any]]] = {}
         resources = load_resources(self.store, conn, needed, stored_files=stored) if needed else []

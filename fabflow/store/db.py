@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import JSON, Boolean, Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from fabflow.errors import StoreError
 from fabflow.settings import Settings
@@ -201,36 +204,120 @@ class Listener:
                 delay = min(delay * 2, 5.0)
 
 
+# -- the hot path on SQLite -----------------------------------------------------------------
+#
+# A worker's database cycle runs the same few statements thousands of times a second. On
+# SQLite, SQLAlchemy's per-execution work (cache key, parameter and result processing) costs
+# more than SQLite itself; these helpers compile a statement once and go straight through the
+# driver, inside the Connection's transaction. PostgreSQL takes SQLAlchemy's usual path.
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """A statement compiled once for SQLite, with what it takes to bind and decode."""
+
+    sql: str
+    names: tuple[str, ...]  # parameter names in placeholder order
+    constants: dict[str, Any]  # the statement's own literal parameters
+    json_params: frozenset[str]
+    expanding: frozenset[str]  # IN lists, bound as one JSON array each
+    keys: tuple[str, ...]  # result column keys (empty: no result)
+    json_keys: tuple[str, ...]  # result columns decoded from JSON
+    bool_keys: tuple[str, ...]
+
+    def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            self._value(n, params[n]) if n in params else self.constants[n] for n in self.names
+        )
+
+    def _value(self, name: str, value: Any) -> Any:
+        if name in self.expanding:
+            return _dumps(list(value))
+        if name in self.json_params and value is not None:
+            return _dumps(value)
+        return value
+
+    def rows(self, cursor: Any) -> list[dict[str, Any]]:
+        keys = self.keys
+        out = [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+        for key in self.json_keys:
+            for row in out:
+                if row[key] is not None:
+                    row[key] = orjson.loads(row[key])
+        for key in self.bool_keys:
+            for row in out:
+                if row[key] is not None:
+                    row[key] = bool(row[key])
+        return out
+
+
+_RAW: dict[tuple[int, tuple[str, ...] | None], _Raw] = {}
+_EXPANDING = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
+
+
+def _raw(statement: Any, dialect: Any, keys: tuple[str, ...] | None = None) -> _Raw:
+    """``statement`` compiled for SQLite (once per statement and, for inserts, row keys)."""
+    cached = _RAW.get((id(statement), keys))
+    if cached is not None:
+        return cached
+    compiled = statement.compile(
+        dialect=dialect, column_keys=list(keys) if keys is not None else None
+    )
+    assert compiled.positiontup is not None  # pysqlite uses the qmark style
+    binds = compiled.binds
+    expanding = frozenset(n for n, b in binds.items() if b.expanding)
+    # An IN list becomes one parameter: its values as a JSON array, read back by json_each.
+    sql = _EXPANDING.sub(r"SELECT value FROM json_each(?)", str(compiled))
+    columns = list(getattr(statement, "exported_columns", ()))
+    raw = _Raw(
+        sql=sql,
+        names=tuple(compiled.positiontup),
+        constants=dict(compiled.params),
+        json_params=frozenset(n for n, b in binds.items() if isinstance(b.type, JSON)),
+        expanding=expanding,
+        keys=tuple(c.key for c in columns),
+        json_keys=tuple(c.key for c in columns if isinstance(c.type, JSON)),
+        bool_keys=tuple(c.key for c in columns if isinstance(c.type, Boolean)),
+    )
+    _RAW[(id(statement), keys)] = raw
+    return raw
+
+
+def _driver_cursor(conn: Connection) -> Any:
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+@contextmanager
+def _wrapped_errors(conn: Connection, sql: str, params: Any) -> Iterator[None]:
+    """Driver errors as SQLAlchemy's (callers retry on ``DBAPIError``, as on the usual path)."""
+    dbapi = conn.dialect.dbapi
+    assert dbapi is not None
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+
+
+def fetch(conn: Connection, statement: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rows ``statement`` returns, as dicts by column key (JSON decoded, booleans as bool).
+    Also runs statements that return nothing (an empty list)."""
+    if not is_sqlite(conn):
+        result = conn.execute(statement, dict(params))
+        return [dict(r) for r in result.mappings()] if result.returns_rows else []
+    raw = _raw(statement, conn.dialect)
+    values = raw.bind(params)
+    with _wrapped_errors(conn, raw.sql, values):
+        cursor = _driver_cursor(conn)
+        cursor.execute(raw.sql, values)
+        return raw.rows(cursor) if raw.keys else []
+
+
 def executemany(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    """Run ``statement`` once per row. On SQLite, straight through the driver with SQL compiled
-    once: SQLAlchemy's per-row parameter processing is a third of a transition's cost there.
-    Rows hold plain values and all have the same keys; dicts and lists go to JSON columns."""
+    """Run ``statement`` once per row (rows hold plain values and all have the same keys)."""
     if not is_sqlite(conn):
         conn.execute(statement, rows)
         return
-    sql, names, constants = _compiled_sqlite(statement, conn.dialect, tuple(rows[0]))
-    values = [
-        tuple(_sqlite_value(row[n]) if n in row else constants[n] for n in names) for row in rows
-    ]
-    conn.exec_driver_sql(sql, values)
-
-
-_Compiled = tuple[str, tuple[str, ...], dict[str, Any]]
-_COMPILED: dict[tuple[int, tuple[str, ...]], _Compiled] = {}
-
-
-def _compiled_sqlite(statement: Any, dialect: Any, keys: tuple[str, ...]) -> _Compiled:
-    """SQL, parameter order and the statement's own constants, per statement and row keys."""
-    cached = _COMPILED.get((id(statement), keys))
-    if cached is None:
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-        assert compiled.positiontup is not None  # pysqlite uses the qmark style
-        cached = (str(compiled), tuple(compiled.positiontup), dict(compiled.params))
-        _COMPILED[(id(statement), keys)] = cached
-    return cached
-
-
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return _dumps(value)
-    return value
+    raw = _raw(statement, conn.dialect, tuple(rows[0]))
+    values = [raw.bind(row) for row in rows]
+    with _wrapped_errors(conn, raw.sql, values[:1]):
+        _driver_cursor(conn).executemany(raw.sql, values)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from fabflow.engine.states import AttemptState, ExecutionState
 from fabflow.engine.transition import Next
 from fabflow.errors import Conflict, NotFound
+from fabflow.store import db
 from fabflow.store.ids import new_id
 from fabflow.store.queue import new_attempt
 from fabflow.store.repository import Store
@@ -133,24 +134,22 @@ def load_resources(
     ``stored_files``, when given, receives each order's file records as stored (with their
     store keys, which the resource does not show)."""
     if tenant_id is None:
-        found = conn.execute(_ORDERS_BY_ID, {"ids": list(order_ids)})
+        found = db.fetch(conn, _ORDERS_BY_ID, {"ids": order_ids})
     else:
-        found = conn.execute(
-            _ORDERS_BY_ID_FOR_TENANT, {"ids": list(order_ids), "tenant_id": tenant_id}
-        )
-    order_rows = {r["id"]: r for r in found.mappings()}
+        found = db.fetch(conn, _ORDERS_BY_ID_FOR_TENANT, {"ids": order_ids, "tenant_id": tenant_id})
+    order_rows = {r["id"]: r for r in found}
     if stored_files is not None:
         stored_files.update({oid: list(r["files"] or []) for oid, r in order_rows.items()})
     if not order_rows:
         return []
     ids = {"ids": list(order_rows)}
-    exec_rows = {r["order_id"]: r for r in conn.execute(_EXECUTIONS_BY_ORDER, ids).mappings()}
+    exec_rows = {r["order_id"]: r for r in db.fetch(conn, _EXECUTIONS_BY_ORDER, ids)}
     by_exec: dict[str, list[Any]] = {}
     exec_ids = {"ids": [e["id"] for e in exec_rows.values()]}
-    for a in conn.execute(_ATTEMPTS_BY_EXECUTION, exec_ids).mappings():
+    for a in db.fetch(conn, _ATTEMPTS_BY_EXECUTION, exec_ids):
         by_exec.setdefault(a["execution_id"], []).append(a)
     history: dict[str, list[Any]] = {}
-    for h in conn.execute(_HISTORY_BY_ORDER, ids).mappings():
+    for h in db.fetch(conn, _HISTORY_BY_ORDER, ids):
         history.setdefault(h["order_id"], []).append(h)
     out = []
     for oid in order_ids:

@@ -209,38 +209,40 @@ def claim(
     rows = _take_over(conn, params) if take_over and limit > 0 else []
     if len(rows) < limit:
         params["limit"] = limit - len(rows)
-        rows += list(conn.execute(_CLAIM_QUEUED, params))
-    claimed = [Claimed(*row) for row in rows]
+        rows += db.fetch(conn, _CLAIM_QUEUED, params)
+    claimed = [Claimed(*row.values()) for row in rows]
     # Only an execution's very first attempt finds it pending: skip the update otherwise.
     starting = list({c.execution_id for c in claimed if c.visit == 1 and c.attempt == 1})
     if starting:
-        conn.execute(_START_EXECUTIONS, {"ids": starting, "now": now})
+        db.fetch(conn, _START_EXECUTIONS, {"ids": starting, "now": now})
     return claimed
 
 
-def _take_over(conn: Connection, params: dict[str, Any]) -> list[Any]:
+def _take_over(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Claim attempts whose lease expired (their worker died or stalled), with an event each."""
-    expired = conn.execute(_EXPIRED, params).all()
+    expired = db.fetch(conn, _EXPIRED, params)
     if not expired:
         return []
-    rows = list(conn.execute(_TAKE_OVER, {**params, "ids": [e.id for e in expired]}))
-    held_by = {e.id: e for e in expired}
-    events_ = [_takeover_event(row, held_by[row.id], params) for row in rows]
+    rows = db.fetch(conn, _TAKE_OVER, {**params, "ids": [e["id"] for e in expired]})
+    held_by = {e["id"]: e for e in expired}
+    events_ = [_takeover_event(row, held_by[row["id"]], params) for row in rows]
     conn.execute(_ADD_EVENT, events_)
     return rows
 
 
-def _takeover_event(row: Any, expired: Any, params: dict[str, Any]) -> dict[str, Any]:
+def _takeover_event(
+    row: dict[str, Any], expired: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
     data = {
-        "stepDefinitionId": row.step_id,
-        "attempt": row.attempt,
-        "previousWorker": expired.worker_id,
+        "stepDefinitionId": row["step_id"],
+        "attempt": row["attempt"],
+        "previousWorker": expired["worker_id"],
         "worker": params["worker"],
-        "claims": row.claims,
+        "claims": row["claims"],
     }
     return {
-        "tenant_id": row.tenant_id,
-        "order_id": expired.order_id,
+        "tenant_id": row["tenant_id"],
+        "order_id": expired["order_id"],
         "kind": "attempt_taken_over",
         "data": data,
         "at": params["now"],
@@ -310,24 +312,24 @@ def apply(conn: Connection, transitions: Sequence[Transition], now: float) -> li
     if not transitions:
         return []
     ids = [t.held.attempt_id for t in transitions]
-    current = {r.id: r for r in conn.execute(_GUARD, {"ids": ids})}
+    current = {r["id"]: r for r in db.fetch(conn, _GUARD, {"ids": ids})}
     won = [_holds(current.get(t.held.attempt_id), t.held) for t in transitions]
     rows = _Rows()
     for t, ok in zip(transitions, won, strict=True):
         if ok:
-            rows.add(t, current[t.held.attempt_id].visits, now)
+            rows.add(t, current[t.held.attempt_id]["visits"], now)
             if t.record.files:
                 _merge_files(conn, t.order_id, t.record.files, now)
     rows.write(conn)
     return won
 
 
-def _holds(row: Any, held: Claimed) -> bool:
+def _holds(row: dict[str, Any] | None, held: Claimed) -> bool:
     return (
         row is not None
-        and row.lease_version == held.lease_version
-        and row.state == AttemptState.RUNNING.value
-        and row.execution_state not in _ENDED
+        and row["lease_version"] == held.lease_version
+        and row["state"] == AttemptState.RUNNING.value
+        and row["execution_state"] not in _ENDED
     )
 
 
