@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -52,14 +53,20 @@ _EXECUTIONS = select(
 ).where(executions.c.id.in_(bindparam("ids", expanding=True)))
 
 
-@dataclass
+@dataclass(eq=False)
 class Running:
-    """An attempt in progress on this worker."""
+    """An attempt in progress on this worker: one task, and a timer for its deadline."""
 
     claim: queue.Claimed
-    task: asyncio.Task[None]
+    resource: dict[str, Any]
+    flow: Flow
     cancelled: asyncio.Event
-    lost: bool = False
+    started: float  # perf_counter
+    step: StepDefinition | None = None
+    task: asyncio.Task[StepResult] | None = None
+    timer: asyncio.TimerHandle | None = None
+    lost: bool = False  # the lease is gone: nothing of this attempt may be recorded
+    ended: bool = False  # its end (result, error or timeout) is decided
 
 
 @dataclass
@@ -67,7 +74,7 @@ class Completion:
     """A finished attempt waiting for the next database cycle to record it."""
 
     transition: queue.Transition
-    won: asyncio.Future[bool]
+    queued: float  # perf_counter when it joined the outbox
 
 
 @dataclass
@@ -115,6 +122,7 @@ class Worker:
         self._outbox: list[Completion] = []
         self._ready: deque[tuple[queue.Claimed, dict[str, Any]]] = deque()
         self._next_takeover = 0.0  # when to look for expired leases next
+        self._filling = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -195,13 +203,12 @@ class Worker:
         if self.running:
             log.warning("grace period over: releasing %d attempt(s) to others", len(self.running))
             held = [r.claim for r in self.running.values()]
-            for r in self.running.values():
-                r.lost = True
-                r.cancelled.set()
-                r.task.cancel()
+            for r in list(self.running.values()):
+                self._abandon(r)
             await self._db_call(self._release, held)
         for item in self._outbox:
-            item.won.set_result(False)
+            self._recorded(item, False)
+        self._outbox.clear()
 
     # -- the database cycle --------------------------------------------------------------
 
@@ -210,8 +217,7 @@ class Worker:
             return 0
         won, claims, resources = await self._db_call(self._cycle_sync, batch, min(max(free, 0), 32))
         for item, result in zip(batch, won, strict=True):
-            if not item.won.done():
-                item.won.set_result(result)
+            self._recorded(item, result)
         now = time.time()
         for c in claims:
             self.stats.claimed += 1
@@ -224,10 +230,16 @@ class Worker:
 
     def _fill(self) -> None:
         """Start claimed attempts while there are free slots."""
-        while self._ready and len(self.running) < self.concurrency:
-            if self._stopping.is_set():
-                return
-            self._start(*self._ready.popleft())
+        if self._filling:  # an attempt that ends as it starts calls back in here
+            return
+        self._filling = True
+        try:
+            while self._ready and len(self.running) < self.concurrency:
+                if self._stopping.is_set():
+                    return
+                self._start(*self._ready.popleft())
+        finally:
+            self._filling = False
 
     def _cycle_sync(
         self, batch: list[Completion], limit: int
@@ -295,75 +307,105 @@ class Worker:
             self._flow_meta[key] = meta
         return flow
 
-    def _start(self, claim: queue.Claimed, resource: dict[str, Any]) -> None:
-        cancelled = asyncio.Event()
-        task = asyncio.create_task(self._attempt(claim, resource, cancelled))
-        self.running[claim.attempt_id] = Running(claim, task, cancelled)
-        task.add_done_callback(lambda _t: self._finished(claim.attempt_id))
-
-    def _finished(self, attempt_id: int) -> None:
-        self.running.pop(attempt_id, None)
-        self._fill()
-        self._wake.set()
-
     # -- one attempt ---------------------------------------------------------------------
 
-    async def _attempt(
-        self, claim: queue.Claimed, resource: dict[str, Any], cancelled: asyncio.Event
-    ) -> None:
+    def _start(self, claim: queue.Claimed, resource: dict[str, Any]) -> None:
+        """Start one attempt: its executor runs as one task, cut off by a timer at its deadline
+        (the deadline holds even for a step that swallows cancellation)."""
+        assert self._loop is not None
         flow = self._flows[claim.extra["flow_key"]]
+        running = Running(claim, resource, flow, asyncio.Event(), time.perf_counter())
+        self.running[claim.attempt_id] = running
         if claim.step_id not in flow:
-            end = AttemptEnd(Outcome.ERROR, claim.attempt, "internal", f"no step {claim.step_id!r}")
-            await self._complete(
-                claim, resource, flow, None, end, queue.AttemptRecord(0.0, "internal")
-            )
+            message = f"no step {claim.step_id!r}"
+            self._end(running, AttemptEnd(Outcome.ERROR, claim.attempt, "internal", message))
             return
-        step = flow.step(claim.step_id)
+        step = running.step = flow.step(claim.step_id)
         if claim.taken_over:
             log.warning(
                 "taking over attempt %s of step %r (lease expired)",
                 claim.attempt_id,
                 step.step_definition_id,
             )
-        started = time.perf_counter()
-        end, result, details = await self._execute(claim, resource, flow, step, cancelled)
-        duration = (time.perf_counter() - started) * 1000
-        record = queue.AttemptRecord(
-            duration_ms=duration,
-            error_type=end.error_type,
-            error_message=end.error_message,
-            details=details,
-            files=result.files if result is not None else None,
-        )
-        await self._complete(claim, resource, flow, step, end, record)
-
-    async def _execute(
-        self,
-        claim: queue.Claimed,
-        resource: dict[str, Any],
-        flow: Flow,
-        step: StepDefinition,
-        cancelled: asyncio.Event,
-    ) -> tuple[AttemptEnd, StepResult | None, dict[str, Any]]:
         executor = self.executors.get(step.type)
         if executor is None:
             message = (
                 f"no executor for step type {step.type!r}: is its plugin installed on this worker?"
             )
-            return AttemptEnd(Outcome.ERROR, claim.attempt, "internal", message), None, {}
+            self._end(running, AttemptEnd(Outcome.ERROR, claim.attempt, "internal", message))
+            return
         timeout_s = step.timeout_s or self.settings.default_step_timeout_ms / 1000
-        ctx = self._context(claim, resource, flow, step, timeout_s, cancelled)
-        task = asyncio.ensure_future(executor.execute(ctx))
-        # asyncio.wait (not wait_for): a step that swallows cancellation is still cut off at
-        # its deadline; the abandoned task's eventual result is ignored.
-        done, _ = await asyncio.wait({task}, timeout=timeout_s)
-        if not done:
-            cancelled.set()
-            task.cancel()
-            task.add_done_callback(_consume_result)
-            message = f"step {step.step_definition_id!r} did not finish within {timeout_s:g} s"
-            return AttemptEnd(Outcome.TIMEOUT, claim.attempt, "timeout", message), None, {}
-        return _outcome(task, claim.attempt)
+        ctx = self._context(claim, resource, flow, step, timeout_s, running.cancelled)
+        running.task = self._loop.create_task(executor.execute(ctx))
+        running.timer = self._loop.call_later(timeout_s, self._timed_out, running, timeout_s)
+        running.task.add_done_callback(functools.partial(self._done, running))
+
+    def _done(self, running: Running, task: asyncio.Task[StepResult]) -> None:
+        """The executor's task finished: its outcome decides the attempt, unless the deadline
+        or a lost lease already did."""
+        if task.cancelled():
+            if not running.ended and not running.lost:
+                log.warning(
+                    "attempt %s was cancelled; its lease will expire", running.claim.attempt_id
+                )
+                self._forget(running)
+            return
+        if running.ended or running.lost:
+            task.exception()  # retrieved: the result no longer matters
+            return
+        assert running.timer is not None
+        running.timer.cancel()
+        self._end(running, *_outcome(task, running.claim.attempt))
+
+    def _timed_out(self, running: Running, timeout_s: float) -> None:
+        if running.ended or running.lost:
+            return
+        running.cancelled.set()
+        assert running.task is not None and running.step is not None
+        running.task.cancel()
+        step_id = running.step.step_definition_id
+        message = f"step {step_id!r} did not finish within {timeout_s:g} s"
+        self._end(running, AttemptEnd(Outcome.TIMEOUT, running.claim.attempt, "timeout", message))
+
+    def _end(
+        self,
+        running: Running,
+        end: AttemptEnd,
+        result: StepResult | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Decide the transition; the next database cycle records it. The slot is free now."""
+        running.ended = True
+        claim = running.claim
+        record = queue.AttemptRecord(
+            duration_ms=(time.perf_counter() - running.started) * 1000,
+            error_type=end.error_type,
+            error_message=end.error_message,
+            details=details or {},
+            files=result.files if result is not None else None,
+        )
+        decision = _decide(running.step, end, claim, self.default_policy)
+        next_type = ""
+        if decision.next is not None and decision.next.step_id in running.flow:
+            next_type = running.flow.step(decision.next.step_id).type
+        transition = queue.Transition(claim, running.resource["id"], decision, record, next_type)
+        self._outbox.append(Completion(transition, time.perf_counter()))
+        self._forget(running)
+
+    def _forget(self, running: Running) -> None:
+        self.running.pop(running.claim.attempt_id, None)
+        self._fill()
+        self._wake.set()
+
+    def _abandon(self, running: Running) -> None:
+        """The lease is lost (or given back): stop the attempt, record nothing of it."""
+        running.lost = True
+        running.cancelled.set()
+        if running.timer is not None:
+            running.timer.cancel()
+        if running.task is not None:
+            running.task.cancel()
+        self.running.pop(running.claim.attempt_id, None)
 
     def _context(
         self,
@@ -393,36 +435,13 @@ class Worker:
             stored_files=claim.extra.get("stored_files", ()),
         )
 
-    async def _complete(
-        self,
-        claim: queue.Claimed,
-        resource: dict[str, Any],
-        flow: Flow,
-        step: StepDefinition | None,
-        end: AttemptEnd,
-        record: queue.AttemptRecord,
-    ) -> None:
-        running = self.running.get(claim.attempt_id)
-        if running is not None and running.lost:
-            return
-        decision = _decide(step, end, claim, self.default_policy)
-        next_type = ""
-        if decision.next is not None and decision.next.step_id in flow:
-            next_type = flow.step(decision.next.step_id).type
-        # The attempt's slot is free from here: the next cycle records the transition.
-        transition = queue.Transition(claim, resource["id"], decision, record, next_type)
-        item = Completion(transition, asyncio.get_running_loop().create_future())
-        started = time.perf_counter()
-        item.won.add_done_callback(lambda won: self._recorded(claim, won, started))
-        self._outbox.append(item)
-        self._wake.set()
-
-    def _recorded(self, claim: queue.Claimed, won: asyncio.Future[bool], started: float) -> None:
-        self.stats.transition_ms.append((time.perf_counter() - started) * 1000)
-        if not won.cancelled() and won.result():
+    def _recorded(self, item: Completion, won: bool) -> None:
+        self.stats.transition_ms.append((time.perf_counter() - item.queued) * 1000)
+        if won:
             self.stats.completed += 1
             return
         self.stats.lost += 1
+        claim = item.transition.held
         log.warning(
             "attempt %s of step %r: lease lost (taken over or cancelled); result not recorded",
             claim.attempt_id,
@@ -449,9 +468,8 @@ class Worker:
                 running = self.running.get(attempt_id)
                 if running is not None:
                     log.warning("attempt %s: lease lost, abandoning it", attempt_id)
-                    running.lost = True
-                    running.cancelled.set()
-                    running.task.cancel()
+                    self._abandon(running)
+                    self._fill()
 
     def _heartbeat_sync(self, held: list[queue.Claimed]) -> list[int]:
         now = time.time()
@@ -523,8 +541,3 @@ def _outcome(
         return end, None, exc.details
     log.error("step raised an unexpected error", exc_info=exc)
     return AttemptEnd(Outcome.ERROR, attempt, "internal", f"{type(exc).__name__}: {exc}"), None, {}
-
-
-def _consume_result(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
