@@ -7,7 +7,9 @@ PostgreSQL needs nothing special to open; its claim query and wake-ups are chose
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
+import operator
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -218,28 +220,28 @@ class _Raw:
 
     sql: str
     names: tuple[str, ...]  # parameter names in placeholder order
-    constants: dict[str, Any]  # the statement's own literal parameters
-    json_params: frozenset[str]
-    expanding: frozenset[str]  # IN lists, bound as one JSON array each
+    constants: dict[str, Any]  # every parameter's default (the statement's own literals)
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # JSON and IN-list positions
     keys: tuple[str, ...]  # result column keys (empty: no result)
     json_keys: tuple[str, ...]  # result columns decoded from JSON
     bool_keys: tuple[str, ...]
 
-    def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            self._value(n, params[n]) if n in params else self.constants[n] for n in self.names
-        )
+    @functools.cached_property
+    def _getter(self) -> Callable[[Mapping[str, Any]], Any]:
+        return operator.itemgetter(*self.names) if self.names else lambda _params: ()
 
-    def _value(self, name: str, value: Any) -> Any:
-        if name in self.expanding:
-            return _dumps(list(value))
-        if name in self.json_params and value is not None:
-            return _dumps(value)
-        return value
+    def bind(self, params: Mapping[str, Any]) -> list[Any]:
+        merged = {**self.constants, **params} if self.constants else params
+        values = self._getter(merged)
+        values = [values] if len(self.names) == 1 else list(values)
+        for i, convert in self.converters:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        return values
 
     def rows(self, cursor: Any) -> list[dict[str, Any]]:
         keys = self.keys
-        out = [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+        out = [dict(zip(keys, row)) for row in cursor.fetchall()]  # noqa: B905 - same length
         for key in self.json_keys:
             for row in out:
                 if row[key] is not None:
@@ -249,6 +251,10 @@ class _Raw:
                 if row[key] is not None:
                     row[key] = bool(row[key])
         return out
+
+
+def _json_list(values: Any) -> str:
+    return _dumps(list(values))
 
 
 _RAW: dict[tuple[int, tuple[str, ...] | None], _Raw] = {}
@@ -269,12 +275,18 @@ def _raw(statement: Any, dialect: Any, keys: tuple[str, ...] | None = None) -> _
     # An IN list becomes one parameter: its values as a JSON array, read back by json_each.
     sql = _EXPANDING.sub(r"SELECT value FROM json_each(?)", str(compiled))
     columns = list(getattr(statement, "exported_columns", ()))
+    names = tuple(compiled.positiontup)
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, name in enumerate(names):
+        if name in expanding:
+            converters.append((i, _json_list))
+        elif isinstance(binds[name].type, JSON):
+            converters.append((i, _dumps))
     raw = _Raw(
         sql=sql,
-        names=tuple(compiled.positiontup),
+        names=names,
         constants=dict(compiled.params),
-        json_params=frozenset(n for n, b in binds.items() if isinstance(b.type, JSON)),
-        expanding=expanding,
+        converters=tuple(converters),
         keys=tuple(c.key for c in columns),
         json_keys=tuple(c.key for c in columns if isinstance(c.type, JSON)),
         bool_keys=tuple(c.key for c in columns if isinstance(c.type, Boolean)),

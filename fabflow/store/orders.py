@@ -128,11 +128,13 @@ def load_resources(
     order_ids: Sequence[str],
     tenant_id: str | None = None,
     stored_files: dict[str, list[dict[str, Any]]] | None = None,
+    executions: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Order resources for ``order_ids`` (in that order), with four queries whatever their count.
 
     ``stored_files``, when given, receives each order's file records as stored (with their
-    store keys, which the resource does not show)."""
+    store keys, which the resource does not show). ``executions``, when given, holds the
+    orders' execution rows by order id, already read in this transaction."""
     if tenant_id is None:
         found = db.fetch(conn, _ORDERS_BY_ID, {"ids": order_ids})
     else:
@@ -143,9 +145,12 @@ def load_resources(
     if not order_rows:
         return []
     ids = {"ids": list(order_rows)}
-    exec_rows = {r["order_id"]: r for r in db.fetch(conn, _EXECUTIONS_BY_ORDER, ids)}
+    if executions is not None and all(oid in executions for oid in order_rows):
+        exec_rows = executions
+    else:
+        exec_rows = {r["order_id"]: r for r in db.fetch(conn, _EXECUTIONS_BY_ORDER, ids)}
     by_exec: dict[str, list[Any]] = {}
-    exec_ids = {"ids": [e["id"] for e in exec_rows.values()]}
+    exec_ids = {"ids": [exec_rows[oid]["id"] for oid in order_rows]}
     for a in db.fetch(conn, _ATTEMPTS_BY_EXECUTION, exec_ids):
         by_exec.setdefault(a["execution_id"], []).append(a)
     history: dict[str, list[Any]] = {}

@@ -3,12 +3,14 @@ consume-rest-api step POSTs."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 
+@functools.lru_cache(maxsize=4096)  # a batch's rows share their timestamps
 def iso(ts: float | None) -> str | None:
     """UNIX seconds as an ISO 8601 UTC timestamp with milliseconds (``...T12:00:00.123Z``)."""
     if ts is None:
