@@ -43,13 +43,14 @@ from fabflow.store.schema import executions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+DEADLINE_TICK_S = 0.05  # how often running attempts are checked against their deadline
 
 _EXECUTIONS = select(executions).where(executions.c.id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(eq=False)
 class Running:
-    """An attempt in progress on this worker: one task, and a timer for its deadline."""
+    """An attempt in progress on this worker: one task, and its deadline."""
 
     claim: queue.Claimed
     resource: dict[str, Any]
@@ -58,7 +59,8 @@ class Running:
     started: float  # perf_counter
     step: StepDefinition | None = None
     task: asyncio.Task[StepResult] | None = None
-    timer: asyncio.TimerHandle | None = None
+    deadline: float = float("inf")  # loop time
+    timeout_s: float = 0.0
     lost: bool = False  # the lease is gone: nothing of this attempt may be recorded
     ended: bool = False  # its end (result, error or timeout) is decided
 
@@ -139,6 +141,7 @@ class Worker:
             self.store.register_worker, self.id, socket.gethostname(), os.getpid(), self.concurrency
         )
         heartbeat = asyncio.create_task(self._heartbeat_loop())
+        deadlines = asyncio.create_task(self._deadline_loop())
         listener = None
         if not self.store.is_sqlite:
             listener = Listener(self.store.settings.effective_database_url, self.wake)
@@ -148,6 +151,7 @@ class Worker:
             await self._drain()
         finally:
             heartbeat.cancel()
+            deadlines.cancel()
             if listener is not None:
                 await asyncio.get_running_loop().run_in_executor(None, listener.stop)
             with contextlib.suppress(ValueError):
@@ -304,8 +308,8 @@ class Worker:
     # -- one attempt ---------------------------------------------------------------------
 
     def _start(self, claim: queue.Claimed, resource: dict[str, Any]) -> None:
-        """Start one attempt: its executor runs as one task, cut off by a timer at its deadline
-        (the deadline holds even for a step that swallows cancellation)."""
+        """Start one attempt: its executor runs as one task, cut off at its deadline (see
+        ``_deadline_loop``), even if the step swallows cancellation."""
         assert self._loop is not None
         flow = self._flows[claim.extra["flow_key"]]
         running = Running(claim, resource, flow, asyncio.Event(), time.perf_counter())
@@ -331,7 +335,8 @@ class Worker:
         timeout_s = step.timeout_s or self.settings.default_step_timeout_ms / 1000
         ctx = self._context(claim, resource, flow, step, timeout_s, running.cancelled)
         running.task = self._loop.create_task(executor.execute(ctx))
-        running.timer = self._loop.call_later(timeout_s, self._timed_out, running, timeout_s)
+        running.timeout_s = timeout_s
+        running.deadline = self._loop.time() + timeout_s
         running.task.add_done_callback(functools.partial(self._done, running))
 
     def _done(self, running: Running, task: asyncio.Task[StepResult]) -> None:
@@ -347,13 +352,22 @@ class Worker:
         if running.ended or running.lost:
             task.exception()  # retrieved: the result no longer matters
             return
-        assert running.timer is not None
-        running.timer.cancel()
         self._end(running, *_outcome(task, running.claim.attempt))
 
-    def _timed_out(self, running: Running, timeout_s: float) -> None:
+    async def _deadline_loop(self) -> None:
+        """Cut off attempts past their deadline, checked every 50 ms: one timer for all
+        attempts costs less than one each, and steps' deadlines are seconds long."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(DEADLINE_TICK_S)
+            now = loop.time()
+            for running in [r for r in self.running.values() if r.deadline <= now]:
+                self._timed_out(running)
+
+    def _timed_out(self, running: Running) -> None:
         if running.ended or running.lost:
             return
+        timeout_s = running.timeout_s
         running.cancelled.set()
         assert running.task is not None and running.step is not None
         running.task.cancel()
@@ -395,8 +409,6 @@ class Worker:
         """The lease is lost (or given back): stop the attempt, record nothing of it."""
         running.lost = True
         running.cancelled.set()
-        if running.timer is not None:
-            running.timer.cancel()
         if running.task is not None:
             running.task.cancel()
         self.running.pop(running.claim.attempt_id, None)
