@@ -268,6 +268,11 @@ def main() -> None:
     parser.add_argument(
         "--wakeups", type=int, default=100, help="single orders for wake-up latency"
     )
+    parser.add_argument(
+        "--with-order",
+        action="store_true",
+        help="the no-op step asks for the full order resource, as the REST step does",
+    )
     args = parser.parse_args()
     args.workers = [int(w) for w in args.workers.split(",")]
     bench_postgres(args) if args.db == "postgres" else bench_sqlite(args)

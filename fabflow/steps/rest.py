@@ -165,7 +165,7 @@ class RestStep(StepExecutor):
         url: URL,
         headers: CIMultiDict[str],
         body: bytes,
-    ) -> tuple[int, CIMultiDict[str], bytes]:
+    ) -> tuple[int, Mapping[str, str], bytes]:
         async with session.request(
             method, url, data=body, headers=headers, allow_redirects=False
         ) as resp:
@@ -173,7 +173,7 @@ class RestStep(StepExecutor):
             if len(excerpt) > EXCERPT_BYTES:
                 # Stop here: closing drops the connection instead of downloading the rest.
                 resp.close()
-            return resp.status, CIMultiDict(resp.headers), excerpt
+            return resp.status, resp.headers, excerpt  # read-only, valid after release
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
