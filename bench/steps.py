@@ -1,6 +1,6 @@
 """consume-rest-api and send-email through the real engine, beside their clients alone.
 
-    python -m bench.steps [--orders 2000] [--concurrency 32] [--rounds 3]
+    python -m bench.steps [--orders 5000] [--concurrency 32] [--rounds 3]
 
 Prints ``rest_steps_per_s=`` and ``email_steps_per_s=`` (steps completed per second by one
 worker on the embedded store, each step a real request to a local server), beside
@@ -104,7 +104,7 @@ async def main(n: int, concurrency: int, seconds: float, rounds: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each raw run")
     parser.add_argument("--rounds", type=int, default=3, help="engine-then-raw rounds")
