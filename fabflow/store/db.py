@@ -7,9 +7,7 @@ PostgreSQL needs nothing special to open; its claim query and wake-ups are chose
 from __future__ import annotations
 
 import fcntl
-import functools
 import logging
-import operator
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -226,14 +224,9 @@ class _Raw:
     json_keys: tuple[str, ...]  # result columns decoded from JSON
     bool_keys: tuple[str, ...]
 
-    @functools.cached_property
-    def _getter(self) -> Callable[[Mapping[str, Any]], Any]:
-        return operator.itemgetter(*self.names) if self.names else lambda _params: ()
-
     def bind(self, params: Mapping[str, Any]) -> list[Any]:
         merged = {**self.constants, **params} if self.constants else params
-        values = self._getter(merged)
-        values = [values] if len(self.names) == 1 else list(values)
+        values = [merged[name] for name in self.names]
         for i, convert in self.converters:
             if values[i] is not None:
                 values[i] = convert(values[i])

@@ -145,9 +145,8 @@ def load_resources(
     if not order_rows:
         return []
     ids = {"ids": list(order_rows)}
-    if executions is not None and all(oid in executions for oid in order_rows):
-        exec_rows = executions
-    else:
+    exec_rows = executions
+    if exec_rows is None:
         exec_rows = {r["order_id"]: r for r in db.fetch(conn, _EXECUTIONS_BY_ORDER, ids)}
     by_exec: dict[str, list[Any]] = {}
     exec_ids = {"ids": [exec_rows[oid]["id"] for oid in order_rows]}

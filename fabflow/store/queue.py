@@ -226,7 +226,7 @@ def _take_over(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]
     rows = db.fetch(conn, _TAKE_OVER, {**params, "ids": [e["id"] for e in expired]})
     held_by = {e["id"]: e for e in expired}
     events_ = [_takeover_event(row, held_by[row["id"]], params) for row in rows]
-    conn.execute(_ADD_EVENT, events_)
+    db.executemany(conn, _ADD_EVENT, events_)
     return rows
 
 
