@@ -7,6 +7,11 @@ worker on the embedded store, each step a real request to a local server), besid
 ``raw_rest_per_s=`` and ``raw_smtp_per_s=`` (the same client alone, same concurrency, same
 run), and the ratios ``rest_ratio=`` and ``email_ratio=``.
 
+Beside them, where the time goes: ``rest_cpu_us_per_step=`` (CPU of the whole engine process
+per step: event loop, database thread, SQLite), ``rest_loop_cpu_us_per_step=`` (the event loop's
+thread alone) and ``raw_rest_cpu_us_per_request=`` (the client alone), and the same for email.
+The engine's threads share one interpreter lock, so the process's CPU per step bounds its rate.
+
 Each round measures the engine, then the client alone, back to back; the figures printed are
 the medians over the rounds (a shared machine's noise moves single runs by 20 %), with each
 round's ratio on a ``# round`` line.
@@ -16,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.steps_raw import raw_rest_per_s, raw_smtp_per_s, start_http_server, start_smtp_server
 from fabflow.engine.runtime import started_executors
@@ -31,7 +38,23 @@ from fabflow.store import orders
 from fabflow.store.repository import Store
 
 
-async def engine_rate(settings: Settings, step: dict[str, Any], n: int) -> float:
+class Rate(NamedTuple):
+    per_s: float
+    cpu_us: float  # CPU of this process per step or request
+    loop_cpu_us: float  # CPU of the event loop's thread alone
+
+
+def _cpu() -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, time.thread_time()
+
+
+def _rate(done: int, elapsed: float, before: tuple[float, float]) -> Rate:
+    process, thread = (now - then for now, then in zip(_cpu(), before, strict=True))
+    return Rate(done / elapsed, process / done * 1e6, thread / done * 1e6)
+
+
+async def engine_rate(settings: Settings, step: dict[str, Any], n: int) -> Rate:
     """Steps per second for ``n`` one-step orders, queued first, then run by one worker."""
     store = Store.open(settings)
     tenant = store.ensure_tenant("bench")
@@ -41,21 +64,29 @@ async def engine_rate(settings: Settings, step: dict[str, Any], n: int) -> float
     wanted = {k: v for k, v in registered().items() if k == step["type"]}
     async with started_executors(settings, wanted) as executors:
         worker = Worker(store, executors)
-        started = time.perf_counter()
+        cpu, started = _cpu(), time.perf_counter()
         await worker.run(burst=True)
         elapsed = time.perf_counter() - started
+        rate = _rate(worker.stats.completed, elapsed, cpu)
     failed = orders.state_counts(store, tenant)["failed"]
     store.close()
     if failed:
         raise SystemExit(f"{failed} executions failed: the benchmark is not measuring success")
-    return worker.stats.completed / elapsed
+    return rate
+
+
+async def client_rate(run: Awaitable[float], seconds: float) -> Rate:
+    """The rate a raw client run reports, with the CPU it took (the client runs here)."""
+    cpu = _cpu()
+    per_s = await run
+    return _rate(max(round(per_s * seconds), 1), seconds, cpu)
 
 
 async def main(n: int, concurrency: int, seconds: float, rounds: int) -> None:
     url, _, stop_http = await start_http_server()
     host, port, stop_smtp = await start_smtp_server()
-    rest: list[tuple[float, float]] = []
-    email: list[tuple[float, float]] = []
+    rest: list[tuple[Rate, Rate]] = []
+    email: list[tuple[Rate, Rate]] = []
     try:
         for r in range(rounds):
             with tempfile.TemporaryDirectory() as tmp:
@@ -83,23 +114,29 @@ async def main(n: int, concurrency: int, seconds: float, rounds: int) -> None:
                     },
                 }
                 engine = await engine_rate(base.with_(data_dir=Path(tmp) / "r"), rest_step, n)
-                rest.append((engine, await raw_rest_per_s(url, concurrency, seconds)))
+                raw = await client_rate(raw_rest_per_s(url, concurrency, seconds), seconds)
+                rest.append((engine, raw))
                 engine = await engine_rate(base.with_(data_dir=Path(tmp) / "e"), email_step, n // 2)
-                raw = await raw_smtp_per_s(host, port, min(concurrency, 16), seconds)
-                email.append((engine, raw))
+                smtp = raw_smtp_per_s(host, port, min(concurrency, 16), seconds)
+                email.append((engine, await client_rate(smtp, seconds)))
+            (rest_engine, rest_raw), (email_engine, email_raw) = rest[-1], email[-1]
             print(
-                f"# round {r + 1}: rest {rest[-1][0]:.0f}/{rest[-1][1]:.0f}="
-                f"{rest[-1][0] / rest[-1][1]:.2f} email {email[-1][0]:.0f}/{email[-1][1]:.0f}="
-                f"{email[-1][0] / email[-1][1]:.2f}",
+                f"# round {r + 1}: rest {rest_engine.per_s:.0f}/{rest_raw.per_s:.0f}="
+                f"{rest_engine.per_s / rest_raw.per_s:.2f} email {email_engine.per_s:.0f}/"
+                f"{email_raw.per_s:.0f}={email_engine.per_s / email_raw.per_s:.2f}",
                 flush=True,
             )
     finally:
         await stop_http()
         await stop_smtp()
     for name, raw_name, pairs in (("rest", "raw_rest", rest), ("email", "raw_smtp", email)):
-        print(f"{name}_steps_per_s={median(p[0] for p in pairs):.0f}")
-        print(f"{raw_name}_per_s={median(p[1] for p in pairs):.0f}")
-        print(f"{name}_ratio={median(p[0] / p[1] for p in pairs):.2f}")
+        print(f"{name}_steps_per_s={median(e.per_s for e, _ in pairs):.0f}")
+        print(f"{raw_name}_per_s={median(r.per_s for _, r in pairs):.0f}")
+        print(f"{name}_ratio={median(e.per_s / r.per_s for e, r in pairs):.2f}")
+    for name, raw_name, pairs in (("rest", "raw_rest", rest), ("email", "raw_smtp", email)):
+        print(f"{name}_cpu_us_per_step={median(e.cpu_us for e, _ in pairs):.0f}")
+        print(f"{name}_loop_cpu_us_per_step={median(e.loop_cpu_us for e, _ in pairs):.0f}")
+        print(f"{raw_name}_cpu_us_per_request={median(r.cpu_us for _, r in pairs):.0f}")
 
 
 if __name__ == "__main__":
