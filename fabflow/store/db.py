@@ -216,6 +216,7 @@ class Listener:
 class _Raw:
     """A statement compiled once for SQLite, with what it takes to bind and decode."""
 
+    statement: Any  # held, so that its id (the cache key) cannot be reused by another
     sql: str
     names: tuple[str, ...]  # parameter names in placeholder order
     constants: dict[str, Any]  # every parameter's default (the statement's own literals)
@@ -276,6 +277,7 @@ def _raw(statement: Any, dialect: Any, keys: tuple[str, ...] | None = None) -> _
         elif isinstance(binds[name].type, JSON):
             converters.append((i, _dumps))
     raw = _Raw(
+        statement=statement,
         sql=sql,
         names=names,
         constants=dict(compiled.params),
