@@ -74,6 +74,15 @@ class Completion:
 
 
 @dataclass
+class Ahead:
+    """An attempt claimed ahead, waiting for a free slot."""
+
+    claim: queue.Claimed
+    resource: dict[str, Any]
+    leased_at: float  # wall clock, no later than the claim's lease began
+
+
+@dataclass
 class WorkerStats:
     claimed: int = 0
     completed: int = 0
@@ -116,7 +125,12 @@ class Worker:
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outbox: list[Completion] = []
-        self._ready: deque[tuple[queue.Claimed, dict[str, Any]]] = deque()
+        self._ready: deque[Ahead] = deque()
+        # Finished attempts whose transitions are not committed yet. Each holds its slot until
+        # its commit: a worker that dies (or loses the database) then leaves at most one
+        # unrecorded side effect per slot to be repeated, never a finished one plus the next.
+        self._unrecorded = 0
+        self._renewed_at = 0.0  # wall clock when the last heartbeat renewed the leases held
         self._next_takeover = 0.0  # when to look for expired leases next
         self._filling = False
 
@@ -170,7 +184,8 @@ class Worker:
             batch, self._outbox = self._outbox, []
             # Claim ahead (up to one more round of ``concurrency``): an attempt that ends
             # starts the next one at once, without waiting for a database round trip.
-            room = 2 * self.concurrency - len(self.running) - len(self._ready)
+            held = len(self.running) + self._unrecorded + len(self._ready)
+            room = 2 * self.concurrency - held
             claimed = await self._cycle(batch, room)
             idle = not (self.running or self._ready or self._outbox)
             if burst and claimed == 0 and idle:
@@ -186,7 +201,7 @@ class Worker:
         """Let running attempts finish within the grace period; release the rest."""
         deadline = time.monotonic() + self.settings.shutdown_grace_seconds
         if self._ready:  # claimed ahead but never started: give them back now
-            ahead = [claim for claim, _ in self._ready]
+            ahead = [a.claim for a in self._ready]
             self._ready.clear()
             await self._db_call(self._release, ahead)
         if self.running:
@@ -213,6 +228,7 @@ class Worker:
     async def _cycle(self, batch: list[Completion], free: int) -> int:
         if not batch and free <= 0:
             return 0
+        leased_at = time.time()
         won, claims, resources = await self._db_call(self._cycle_sync, batch, min(max(free, 0), 32))
         for item, result in zip(batch, won, strict=True):
             self._recorded(item, result)
@@ -222,7 +238,7 @@ class Worker:
             self.stats.wakeup_ms.append(max(0.0, (now - c.run_after) * 1000))
             resource = resources.get(c.execution_id)
             if resource is not None:  # None: the order vanished, nothing to run
-                self._ready.append((c, resource))
+                self._ready.append(Ahead(c, resource, leased_at))
         self._fill()
         return len(claims)
 
@@ -232,12 +248,21 @@ class Worker:
             return
         self._filling = True
         try:
-            while self._ready and len(self.running) < self.concurrency:
-                if self._stopping.is_set():
+            while self._ready and len(self.running) + self._unrecorded < self.concurrency:
+                if self._stopping.is_set() or not self._lease_fresh(self._ready[0]):
                     return
-                self._start(*self._ready.popleft())
+                ahead = self._ready.popleft()
+                self._start(ahead.claim, ahead.resource)
         finally:
             self._filling = False
+
+    def _lease_fresh(self, ahead: Ahead) -> bool:
+        """Start an attempt claimed ahead only while its lease is surely ours: with at most
+        one heartbeat missed. Once the database has been out of reach for longer, another
+        worker may have taken it over; the next heartbeat tells (renewed, or lost)."""
+        renewed = max(ahead.leased_at, self._renewed_at)
+        left = renewed + self.settings.lease_seconds - time.time()
+        return left > self.settings.lease_seconds / 3
 
     def _cycle_sync(
         self, batch: list[Completion], limit: int
@@ -398,6 +423,7 @@ class Worker:
             next_type = running.flow.step(decision.next.step_id).type
         transition = queue.Transition(claim, running.resource["id"], decision, record, next_type)
         self._outbox.append(Completion(transition, time.perf_counter()))
+        self._unrecorded += 1
         self._forget(running)
 
     def _forget(self, running: Running) -> None:
@@ -442,6 +468,7 @@ class Worker:
         )
 
     def _recorded(self, item: Completion, won: bool) -> None:
+        self._unrecorded -= 1
         self.stats.transition_ms.append((time.perf_counter() - item.queued) * 1000)
         if won:
             self.stats.completed += 1
@@ -461,29 +488,30 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             held = [r.claim for r in self.running.values() if not r.lost]
-            held += [claim for claim, _ in self._ready]
+            held += [a.claim for a in self._ready]
             try:
-                lost = await self._db_call(self._heartbeat_sync, held)
+                lost, self._renewed_at = await self._db_call(self._heartbeat_sync, held)
             except Exception:
                 log.exception("heartbeat failed; will try again")
                 continue
             if lost:
                 gone = set(lost)
-                self._ready = deque(item for item in self._ready if item[0].attempt_id not in gone)
+                self._ready = deque(a for a in self._ready if a.claim.attempt_id not in gone)
             for attempt_id in lost:
                 running = self.running.get(attempt_id)
                 if running is not None:
                     log.warning("attempt %s: lease lost, abandoning it", attempt_id)
                     self._abandon(running)
-                    self._fill()
+            self._fill()  # claims held back while their leases were in doubt may start
 
-    def _heartbeat_sync(self, held: list[queue.Claimed]) -> list[int]:
+    def _heartbeat_sync(self, held: list[queue.Claimed]) -> tuple[list[int], float]:
+        """Renew the leases held; return the ones lost, and when the others were renewed."""
         now = time.time()
         state = "draining" if self._stopping.is_set() else "running"
         with self.store.write() as conn:
             lost = queue.heartbeat(conn, held, now, self.settings.lease_seconds)
             self.store.worker_heartbeat(conn, self.id, state, now)
-        return lost
+        return lost, now
 
     def _release(self, held: list[queue.Claimed]) -> None:
         with self.store.write() as conn:

@@ -4,11 +4,14 @@ error paths, timeouts, leases and operators' actions."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection
 
 from fabflow.engine.worker import Worker
 from fabflow.errors import Conflict
@@ -218,6 +221,101 @@ async def test_grace_period_over_releases_the_attempt(store: Store) -> None:
     await asyncio.wait_for(task, 10)
     attempt = orders.get_order(store, tenant, order_id)["execution"]["attempts"][0]
     assert attempt["outcome"] == "queued"  # back in the queue for another worker
+
+
+async def test_a_slot_waits_for_the_commit_of_its_last_attempt(store: Store) -> None:
+    """The next attempt is claimed ahead, but starts only once the one before it in the slot
+    is recorded: a worker that dies (or loses its database) then leaves at most one
+    unrecorded side effect per slot, never a finished one plus the next."""
+    tenant = setup_flow(store, [step("a", "done", options={"sleep": 0.2})])
+    first, second = new_order(store, tenant), new_order(store, tenant)
+    test_steps.CALLS.clear()
+    worker = Worker(store, {"test-script": test_steps.ScriptStep(store.settings)}, concurrency=1)
+    task = asyncio.create_task(worker.run())
+    await _wait_for(lambda: len(test_steps.CALLS) == 1)
+    assert _outcomes(store, tenant, first, second) == ["running", "running"]  # claimed ahead
+    with _database_locked(store):
+        await asyncio.sleep(1.0)  # the first step ended long ago; its commit waits
+        assert len(test_steps.CALLS) == 1, "the next attempt started before the commit"
+        assert _outcomes(store, tenant, first, second) == ["running", "running"]
+    await _wait_for(lambda: _outcomes(store, tenant, first, second) == ["success"] * 2)
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    assert len(test_steps.CALLS) == 2
+
+
+async def test_an_attempt_claimed_ahead_is_not_started_once_its_lease_is_in_doubt(
+    store: Store,
+) -> None:
+    """The database is out of reach for longer than a lease, and meanwhile another worker
+    takes over what this one held: the attempt this one had claimed ahead is not started
+    when the database comes back (its lease may be gone); the next heartbeat drops it."""
+    tenant = setup_flow(store, [step("a", "done", options={"sleep": 0.1})])
+    first, second = new_order(store, tenant), new_order(store, tenant)
+    settings = store.settings.with_(lease_seconds=1.5)
+    test_steps.CALLS.clear()
+    worker = Worker(
+        store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings, concurrency=1
+    )
+    task = asyncio.create_task(worker.run())
+    await _wait_for(lambda: len(test_steps.CALLS) == 1)
+
+    def take_over(conn: Connection) -> None:  # as another worker would, the leases expired
+        later = time.time() + 10
+        assert len(queue.claim(conn, "worker-b", 10, later, lease_s=60)) == 2
+
+    with _database_locked(store, then=take_over):
+        await asyncio.sleep(1.2)  # longer than two heartbeat intervals: leases in doubt
+    await _wait_for(lambda: worker.stats.lost == 1)  # the first attempt's commit refused
+    await asyncio.sleep(0.6)  # a heartbeat or more after the database came back
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    assert [c["key"] for c in test_steps.CALLS] == [test_steps.CALLS[0]["key"]]
+    assert worker.stats.lost == 1 and worker.stats.completed == 0
+    held = [_attempts(store, tenant, o)[0]["worker"] for o in (first, second)]
+    assert held == ["worker-b", "worker-b"]
+
+
+def _attempts(store: Store, tenant: str, order_id: str) -> list[dict[str, Any]]:
+    return list(orders.get_order(store, tenant, order_id)["execution"]["attempts"])
+
+
+def _outcomes(store: Store, tenant: str, *order_ids: str) -> list[str]:
+    return [_attempts(store, tenant, o)[0]["outcome"] for o in order_ids]
+
+
+@contextmanager
+def _database_locked(
+    store: Store, then: Callable[[Connection], None] | None = None
+) -> Iterator[None]:
+    """Hold the write lock on the attempts from another connection for the block (writers
+    wait, readers do not); ``then`` runs in that transaction before it commits."""
+    locked, release = threading.Event(), threading.Event()
+    failure: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            with store.write() as conn:  # SQLite: BEGIN IMMEDIATE holds the write lock
+                if not store.is_sqlite:
+                    conn.exec_driver_sql("LOCK TABLE attempts IN EXCLUSIVE MODE")
+                locked.set()
+                release.wait(30)
+                if then is not None:
+                    then(conn)
+        except BaseException as exc:
+            failure.append(exc)
+            locked.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    locked.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(10)
+    if failure:
+        raise failure[0]
 
 
 async def _wait_until_started() -> None:
