@@ -229,9 +229,13 @@ class Worker:
         if not batch and free <= 0:
             return 0
         leased_at = time.time()
-        won, claims, resources = await self._db_call(self._cycle_sync, batch, min(max(free, 0), 32))
+        won, claims = await self._db_call(self._cycle_sync, batch, min(max(free, 0), 32))
+        # Committed: the slots these attempts held are free now, before the claimed attempts'
+        # orders are read (a slot waits for its attempt's commit, no longer).
         for item, result in zip(batch, won, strict=True):
             self._recorded(item, result)
+        self._fill()
+        resources = await self._db_call(self._load_sync, claims) if claims else {}
         now = time.time()
         for c in claims:
             self.stats.claimed += 1
@@ -266,7 +270,8 @@ class Worker:
 
     def _cycle_sync(
         self, batch: list[Completion], limit: int
-    ) -> tuple[list[bool], list[queue.Claimed], dict[str, dict[str, Any]]]:
+    ) -> tuple[list[bool], list[queue.Claimed]]:
+        """Record ``batch`` and claim up to ``limit`` attempts, in one transaction."""
         now = time.time()
         with self.store.write() as conn:
             if not batch:
@@ -277,9 +282,11 @@ class Worker:
             )
             if any(item.transition.decision.next is not None for item in batch):
                 self.store.notify_enqueued(conn)
-            # Read in the same transaction: on PostgreSQL one round trip less per wake-up; on
-            # SQLite a transaction less per cycle, for a write lock held a millisecond longer.
-            return won, claims, self._load(conn, claims) if claims else {}
+        return won, claims
+
+    def _load_sync(self, claims: list[queue.Claimed]) -> dict[str, dict[str, Any]]:
+        with self.store.read() as conn:
+            return self._load(conn, claims)
 
     def _takeover_due(self, now: float) -> bool:
         """Look for expired leases on the first cycle, then once per heartbeat interval: they
