@@ -22,6 +22,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from fabflow.engine.cpu import unpin
+
 T = TypeVar("T")
 
 
@@ -119,6 +121,7 @@ def _child_start(owner: int, initializer: Callable[[], None] | None) -> None:
     A worker killed with SIGKILL cannot stop its pool, and the pool's processes are children
     of the forkserver, not of the worker (``getppid`` does not tell): they watch its pid.
     """
+    unpin()  # a worker pinned to one CPU (--cpu) builds its files on all of them
     threading.Thread(target=_watch_owner, args=(owner,), daemon=True).start()
     if initializer is not None:
         initializer()
