@@ -182,8 +182,8 @@ class Worker:
                 return
             self._wake.clear()
             batch, self._outbox = self._outbox, []
-            # Claim ahead (up to one more round of ``concurrency``): an attempt that ends
-            # starts the next one at once, without waiting for a database round trip.
+            # Claim ahead (up to one more round of ``concurrency``): when a slot frees (its
+            # attempt's transition committed), its next attempt is already at hand.
             held = len(self.running) + self._unrecorded + len(self._ready)
             room = 2 * self.concurrency - held
             claimed = await self._cycle(batch, room)
