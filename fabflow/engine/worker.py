@@ -79,7 +79,7 @@ class Ahead:
 
     claim: queue.Claimed
     resource: dict[str, Any]
-    leased_at: float  # wall clock, no later than the claim's lease began
+    leased_at: float  # wall clock, no later than its lease last began (claim or heartbeat)
 
 
 @dataclass
@@ -130,7 +130,6 @@ class Worker:
         # its commit: a worker that dies (or loses the database) then leaves at most one
         # unrecorded side effect per slot to be repeated, never a finished one plus the next.
         self._unrecorded = 0
-        self._renewed_at = 0.0  # wall clock when the last heartbeat renewed the leases held
         self._next_takeover = 0.0  # when to look for expired leases next
         self._filling = False
 
@@ -263,9 +262,10 @@ class Worker:
     def _lease_fresh(self, ahead: Ahead) -> bool:
         """Start an attempt claimed ahead only while its lease is surely ours: with at most
         one heartbeat missed. Once the database has been out of reach for longer, another
-        worker may have taken it over; the next heartbeat tells (renewed, or lost)."""
-        renewed = max(ahead.leased_at, self._renewed_at)
-        left = renewed + self.settings.lease_seconds - time.time()
+        worker may have taken it over; the next heartbeat that includes it tells (renewed, or
+        lost). Only a heartbeat that renewed this very claim counts: one claimed while a
+        heartbeat was under way is not in it."""
+        left = ahead.leased_at + self.settings.lease_seconds - time.time()
         return left > self.settings.lease_seconds / 3
 
     def _cycle_sync(
@@ -495,14 +495,18 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             held = [r.claim for r in self.running.values() if not r.lost]
-            held += [a.claim for a in self._ready]
+            ahead = list(self._ready)
+            held += [a.claim for a in ahead]
             try:
-                lost, self._renewed_at = await self._db_call(self._heartbeat_sync, held)
+                lost, renewed_at = await self._db_call(self._heartbeat_sync, held)
             except Exception:
                 log.exception("heartbeat failed; will try again")
                 continue
+            gone = set(lost)
+            for a in ahead:
+                if a.claim.attempt_id not in gone:
+                    a.leased_at = renewed_at
             if lost:
-                gone = set(lost)
                 self._ready = deque(a for a in self._ready if a.claim.attempt_id not in gone)
             for attempt_id in lost:
                 running = self.running.get(attempt_id)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 
 from fabflow.engine.worker import Worker
 from fabflow.errors import Conflict
@@ -272,6 +273,42 @@ async def test_an_attempt_claimed_ahead_is_not_started_once_its_lease_is_in_doub
     await asyncio.wait_for(task, 10)
     assert [c["key"] for c in test_steps.CALLS] == [test_steps.CALLS[0]["key"]]
     assert worker.stats.lost == 1 and worker.stats.completed == 0
+    held = [_attempts(store, tenant, o)[0]["worker"] for o in (first, second)]
+    assert held == ["worker-b", "worker-b"]
+
+
+async def test_a_claim_whose_orders_were_read_through_an_outage_waits_for_its_own_renewal(
+    store: Store,
+) -> None:
+    """The claims commit, then reading their orders fails for longer than two heartbeat
+    intervals (the database went away; injected here, as that instant cannot be hit for
+    real), while heartbeats carry on without those claims, not held yet; meanwhile another
+    worker takes them over. Heartbeats that renewed other leases must not vouch for these:
+    nothing starts."""
+    tenant = setup_flow(store, [step("a", "done", options={"sleep": 0.1})])
+    first, second = new_order(store, tenant), new_order(store, tenant)
+    settings = store.settings.with_(lease_seconds=1.5)
+    test_steps.CALLS.clear()
+    worker = Worker(
+        store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings, concurrency=1
+    )
+    real_load, reads = worker._load_sync, []
+
+    def load_through_an_outage(claims: list[queue.Claimed]) -> dict[str, dict[str, Any]]:
+        reads.append(time.monotonic())
+        if reads[-1] - reads[0] < 1.3:
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        with store.write() as conn:  # another worker, once the leases look expired to it
+            claimed = queue.claim(conn, "worker-b", 10, time.time() + 10, lease_s=60)
+            assert len(claimed) == 2
+        return real_load(claims)
+
+    worker._load_sync = load_through_an_outage  # type: ignore[method-assign]
+    task = asyncio.create_task(worker.run())
+    await _wait_for(lambda: reads and time.monotonic() - reads[0] > 2.5)
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    assert test_steps.CALLS == [], "a claim taken over meanwhile was started"
     held = [_attempts(store, tenant, o)[0]["worker"] for o in (first, second)]
     assert held == ["worker-b", "worker-b"]
 
