@@ -251,21 +251,11 @@ async def test_an_attempt_claimed_ahead_is_not_started_once_its_lease_is_in_doub
     """The database is out of reach for longer than a lease, and meanwhile another worker
     takes over what this one held: the attempt this one had claimed ahead is not started
     when the database comes back (its lease may be gone); the next heartbeat drops it."""
-    tenant = setup_flow(store, [step("a", "done", options={"sleep": 0.1})])
-    first, second = new_order(store, tenant), new_order(store, tenant)
-    settings = store.settings.with_(lease_seconds=1.5)
-    test_steps.CALLS.clear()
-    worker = Worker(
-        store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings, concurrency=1
-    )
+    tenant, first, second, worker = _two_orders_one_slot(store)
     task = asyncio.create_task(worker.run())
     await _wait_for(lambda: len(test_steps.CALLS) == 1)
 
-    def take_over(conn: Connection) -> None:  # as another worker would, the leases expired
-        later = time.time() + 10
-        assert len(queue.claim(conn, "worker-b", 10, later, lease_s=60)) == 2
-
-    with _database_locked(store, then=take_over):
+    with _database_locked(store, then=_taken_over_by_another_worker):
         await asyncio.sleep(1.2)  # longer than two heartbeat intervals: leases in doubt
     await _wait_for(lambda: worker.stats.lost == 1)  # the first attempt's commit refused
     await asyncio.sleep(0.6)  # a heartbeat or more after the database came back
@@ -285,22 +275,15 @@ async def test_a_claim_whose_orders_were_read_through_an_outage_waits_for_its_ow
     real), while heartbeats carry on without those claims, not held yet; meanwhile another
     worker takes them over. Heartbeats that renewed other leases must not vouch for these:
     nothing starts."""
-    tenant = setup_flow(store, [step("a", "done", options={"sleep": 0.1})])
-    first, second = new_order(store, tenant), new_order(store, tenant)
-    settings = store.settings.with_(lease_seconds=1.5)
-    test_steps.CALLS.clear()
-    worker = Worker(
-        store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings, concurrency=1
-    )
+    tenant, first, second, worker = _two_orders_one_slot(store)
     real_load, reads = worker._load_sync, []
 
     def load_through_an_outage(claims: list[queue.Claimed]) -> dict[str, dict[str, Any]]:
         reads.append(time.monotonic())
         if reads[-1] - reads[0] < 1.3:
             raise OperationalError("SELECT", {}, Exception("server closed the connection"))
-        with store.write() as conn:  # another worker, once the leases look expired to it
-            claimed = queue.claim(conn, "worker-b", 10, time.time() + 10, lease_s=60)
-            assert len(claimed) == 2
+        with store.write() as conn:
+            _taken_over_by_another_worker(conn)
         return real_load(claims)
 
     worker._load_sync = load_through_an_outage  # type: ignore[method-assign]
@@ -311,6 +294,23 @@ async def test_a_claim_whose_orders_were_read_through_an_outage_waits_for_its_ow
     assert test_steps.CALLS == [], "a claim taken over meanwhile was started"
     held = [_attempts(store, tenant, o)[0]["worker"] for o in (first, second)]
     assert held == ["worker-b", "worker-b"]
+
+
+def _two_orders_one_slot(store: Store) -> tuple[str, str, str, Worker]:
+    """Two orders of a one-step flow, and a worker of one slot with a 1.5 s lease."""
+    tenant = setup_flow(store, [step("a", "done", options={"sleep": 0.1})])
+    first, second = new_order(store, tenant), new_order(store, tenant)
+    settings = store.settings.with_(lease_seconds=1.5)
+    test_steps.CALLS.clear()
+    worker = Worker(
+        store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings, concurrency=1
+    )
+    return tenant, first, second, worker
+
+
+def _taken_over_by_another_worker(conn: Connection) -> None:
+    """``worker-b`` takes both attempts over, as it would once their leases look expired."""
+    assert len(queue.claim(conn, "worker-b", 10, time.time() + 10, lease_s=60)) == 2
 
 
 def _attempts(store: Store, tenant: str, order_id: str) -> list[dict[str, Any]]:
