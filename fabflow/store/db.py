@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from fabflow.settings import Settings
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 30000  # how long an SQLite writer waits for another to finish
 CHANNEL = "fabflow_attempts"  # PostgreSQL NOTIFY channel: an attempt became runnable
 
 
@@ -78,7 +80,7 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         # NORMAL: a commit survives a process crash; FULL also survives power loss (slower).
         cur.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         # Wait for a competing writer instead of failing at once with "database is locked".
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -86,8 +88,18 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     def _on_begin(conn: Connection) -> None:
         # Writers take the write lock up front: a deferred transaction that upgrades from read
         # to write can fail with SQLITE_BUSY regardless of busy_timeout.
-        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        options = conn.get_execution_options()
+        mode = options.get("sqlite_begin", "IMMEDIATE")
+        if not options.get("sqlite_nowait"):
+            conn.exec_driver_sql(f"BEGIN {mode}")
+            return
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     return engine
 
@@ -103,6 +115,20 @@ def reader(conn: Connection) -> Connection:
     if is_sqlite(conn):
         return conn.execution_options(sqlite_begin="DEFERRED")
     return conn.execution_options(isolation_level="REPEATABLE READ")
+
+
+def nowait(conn: Connection) -> Connection:
+    """A connection whose SQLite write transaction fails at once (``is_busy``) when another
+    writer holds the lock, instead of waiting for it: for a caller that must not block, such
+    as a worker's event loop, and has somewhere else to wait. No effect on PostgreSQL."""
+    if is_sqlite(conn):
+        return conn.execution_options(sqlite_nowait=True)
+    return conn
+
+
+def is_busy(exc: DBAPIError) -> bool:
+    """SQLite's "database is locked": another writer held the lock (see ``nowait``)."""
+    return getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
 
 
 def claims_only(conn: Connection) -> None:
