@@ -1,13 +1,24 @@
-"""The SQLite hot path (``db.fetch``): statements compiled once, never confused with another."""
+"""The SQLite hot path: statements compiled once (``db.fetch``), never confused with another;
+writes that must not wait for the lock (``Store.write(wait=False)``)."""
 
 from __future__ import annotations
 
 import gc
+import time
 
-from sqlalchemy import literal, select
+import pytest
+from sqlalchemy import insert, literal, select
+from sqlalchemy.exc import DBAPIError
 
 from fabflow.store import db
 from fabflow.store.repository import Store
+from fabflow.store.schema import tenants
+
+_INSERT = insert(tenants)
+
+
+def _tenant(name: str) -> dict[str, object]:
+    return {"id": f"t_{name}", "name": name, "created_at": 0.0}
 
 
 def test_fresh_statements_each_get_their_own_sql(store: Store) -> None:
@@ -19,3 +30,26 @@ def test_fresh_statements_each_get_their_own_sql(store: Store) -> None:
             assert db.fetch(conn, statement, {}) == [{"v": i, "s": f"s{i}"}]
             del statement
             gc.collect(0)
+
+
+def test_a_write_that_must_not_wait_fails_at_once_when_another_writer_holds_the_lock(
+    store: Store,
+) -> None:
+    """``write(wait=False)`` (the worker's event loop uses it on SQLite) fails at once with
+    "database is locked", having written nothing; the lock released, it writes as usual."""
+    if not store.is_sqlite:
+        pytest.skip("PostgreSQL writers do not take one lock for the whole database")
+    with store.write() as holder:  # BEGIN IMMEDIATE: the write lock, until the block ends
+        holder.execute(_INSERT, _tenant("held"))
+        started = time.monotonic()
+        with pytest.raises(DBAPIError) as caught, store.write(wait=False) as conn:
+            conn.execute(_INSERT, _tenant("refused"))
+        assert db.is_busy(caught.value)
+        assert time.monotonic() - started < 1.0, "it waited for the lock"
+    with store.write(wait=False) as conn:
+        conn.execute(_INSERT, _tenant("later"))
+        # The busy timeout is back for the connection's next user: a writer that may wait does.
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
+    with store.read() as conn:
+        names = conn.execute(select(tenants.c.name).order_by(tenants.c.name)).scalars().all()
+    assert [n for n in names if n in ("held", "refused", "later")] == ["held", "later"]

@@ -245,6 +245,34 @@ async def test_a_slot_waits_for_the_commit_of_its_last_attempt(store: Store) -> 
     assert len(test_steps.CALLS) == 2
 
 
+async def test_the_event_loop_runs_on_while_another_writer_holds_the_lock(store: Store) -> None:
+    """On SQLite the worker's transactions run on its event loop; one that finds the write
+    lock held (the API or another worker is writing) must not wait there, or every step in
+    flight, timer and heartbeat would stop with it. It waits on the database thread instead,
+    and the attempt is recorded once the lock is free."""
+    tenant, first, second, worker = _two_orders_one_slot(store)
+    task = asyncio.create_task(worker.run())
+    await _wait_for(lambda: len(test_steps.CALLS) == 1)
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            gaps.append(time.monotonic() - last)
+            last = time.monotonic()
+
+    ticker = asyncio.create_task(tick())
+    with _database_locked(store):
+        await asyncio.sleep(1.0)  # the first step ends meanwhile: its commit needs the lock
+        assert _outcomes(store, tenant, first, second) == ["running", "running"]
+    ticker.cancel()
+    assert max(gaps) < 0.3, f"the event loop stood still for {max(gaps):.2f} s"
+    await _wait_for(lambda: _outcomes(store, tenant, first, second) == ["success"] * 2)
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+
+
 async def test_an_attempt_claimed_ahead_is_not_started_once_its_lease_is_in_doubt(
     store: Store,
 ) -> None:
