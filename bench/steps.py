@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 from bench.steps_raw import raw_rest_per_s, raw_smtp_per_s, start_http_server, start_smtp_server
 from fabflow.engine.cpu import pin_to, unpin
-from fabflow.engine.runtime import freeze_startup_heap, started_executors
+from fabflow.engine.runtime import started_executors, tune_collector
 from fabflow.engine.worker import Worker
 from fabflow.settings import Settings
 from fabflow.steps.registry import executors as registered
@@ -70,7 +70,7 @@ async def engine_rate(settings: Settings, step: dict[str, Any], n: int) -> Rate:
     wanted = {k: v for k, v in registered().items() if k == step["type"]}
     async with started_executors(settings, wanted) as executors:
         worker = Worker(store, executors)
-        freeze_startup_heap()  # as ``fabflow worker`` does
+        tune_collector()  # as ``fabflow worker`` does
         cpu, started = _cpu(), time.perf_counter()
         await worker.run(burst=True)
         elapsed = time.perf_counter() - started

@@ -11,7 +11,7 @@ import typer
 from fabflow.cli.app import EXIT_CONFIG, app
 from fabflow.cli.common import open_store, settings_from_env
 from fabflow.engine.cpu import pin_to
-from fabflow.engine.runtime import freeze_startup_heap, started_executors
+from fabflow.engine.runtime import started_executors, tune_collector
 from fabflow.engine.worker import Worker
 from fabflow.errors import ConfigError
 from fabflow.store.repository import Store
@@ -58,7 +58,7 @@ def worker(
 async def _work(store: Store, burst: bool, cpu: int | None) -> None:
     async with started_executors(store.settings) as executors:
         w = Worker(store, executors)
-        freeze_startup_heap()
+        tune_collector()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, w.stop)

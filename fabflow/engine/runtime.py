@@ -35,14 +35,18 @@ async def started_executors(
                 log.exception("closing executor %s failed", type(instance).__name__)
 
 
-def freeze_startup_heap() -> None:
-    """Leave what start-up allocated out of the garbage collector's scans from now on.
+def tune_collector() -> None:
+    """Tune the garbage collector for a long-lived, busy worker process; call once, at start-up.
 
-    A worker process lives long, and what it holds once started (modules, flows, clients:
-    about 100,000 objects) lives as long as it does. A busy worker allocates fast, so full
-    collections come every second or so, and each walks every one of those objects: measured,
-    about 60 ms a time and 6 % of a busy worker's CPU. Frozen objects are never collected, so
-    this is for a process's start-up, once: not for code that starts workers over and over in
-    one process (tests), where it would keep their garbage alive.
+    What the process holds once started (modules, flows, clients: about 100,000 objects)
+    lives as long as it does: frozen, it leaves the collector's scans, which each walked all
+    of it (about 60 ms per full collection, every second or so when busy). And the youngest
+    generation is collected after 10,000 allocations instead of 700: steps in flight hold a
+    few thousand objects, which die by reference counting (a run of 4,000 REST steps left 8
+    objects for the collector), so the default threshold only rescanned them, 300 times a run.
+    Measured together: the collector's time fell from 4 % of a busy worker's to under 0.1 %.
+    Frozen objects are never collected: this is for a process that runs one worker, not for
+    code that starts workers over and over in one process (tests), whose garbage it would keep.
     """
     gc.freeze()
+    gc.set_threshold(10_000, *gc.get_threshold()[1:])

@@ -178,6 +178,8 @@ class RestStep(StepExecutor):
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     """At most ``limit`` bytes of the body, without reading further."""
+    if resp.content_length is not None and resp.content_length <= limit:
+        return await resp.read()  # the usual small answer: one read
     chunks: list[bytes] = []
     remaining = limit
     while remaining > 0:
@@ -201,9 +203,12 @@ def _refuse_injection(name: str, value: str) -> None:
 
 def _details(status: int, started: float, excerpt: bytes) -> dict[str, Any]:
     truncated = len(excerpt) > EXCERPT_BYTES
-    # An incremental decoder drops a multi-byte character cut in half by the cap.
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    text = decoder.decode(excerpt[:EXCERPT_BYTES], final=not truncated)
+    if truncated:
+        # An incremental decoder drops a multi-byte character cut in half by the cap.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = decoder.decode(excerpt[:EXCERPT_BYTES], final=False)
+    else:
+        text = excerpt.decode("utf-8", errors="replace")
     return {
         "httpStatus": status,
         "latencyMs": round((time.perf_counter() - started) * 1000, 1),
