@@ -87,7 +87,7 @@ def worker_process(settings: Settings, concurrency: int, out: Any) -> None:
     store = Store.open(settings, pre_ping=False)  # as `fabflow worker` opens it
     worker = Worker(store, {"bench-noop": Noop(settings)}, concurrency=concurrency)
     asyncio.run(worker.run(burst=True))
-    out.put((worker.stats.completed, worker.stats.transition_ms))
+    out.put((worker.stats.completed, list(worker.stats.transition_ms)))
     store.close()
 
 
@@ -134,7 +134,8 @@ async def measure_wakeups(settings: Settings, tenant: str, samples: int) -> list
     await task
     store.close()
     # Only first attempts: later steps are scheduled by the worker itself.
-    return worker.stats.wakeup_ms[before:][::3] or worker.stats.wakeup_ms[before:]
+    wakeups = list(worker.stats.wakeup_ms)[before:]  # far fewer than the samples kept
+    return wakeups[::3] or wakeups
 
 
 # -- raw loops -------------------------------------------------------------------------------

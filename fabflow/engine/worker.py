@@ -87,13 +87,17 @@ class Ahead:
     leased_at: float  # wall clock, no later than its lease last began (claim or heartbeat)
 
 
+STATS_SAMPLES = 100_000  # latency samples kept: the latest, so a worker's memory stays flat
+
+
 @dataclass
 class WorkerStats:
     claimed: int = 0
     completed: int = 0
     lost: int = 0
-    wakeup_ms: list[float] = field(default_factory=list)
-    transition_ms: list[float] = field(default_factory=list)
+    # From an attempt's run_after to its claim, and from its end to its commit.
+    wakeup_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_SAMPLES))
+    transition_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_SAMPLES))
 
 
 class Worker:
