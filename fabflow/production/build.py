@@ -22,6 +22,7 @@ from fabflow.production.mesh import (
     check,
     from_manifold,
     snapped,
+    without_slivers,
 )
 from fabflow.production.preview import render_png
 from fabflow.production.products.base import ParameterError, Product
@@ -84,16 +85,29 @@ def run_line(job: LineJob) -> list[PartOutput] | LineFailure:
 
 
 def checked_mesh(part: str, solid: Manifold) -> tuple[TriMesh, MeshStats]:
-    """The part's triangles once they pass every check; raises ``MeshCheckFailed``."""
-    mesh = snapped(from_manifold(solid))
-    stats = check(mesh)
+    """The part's triangles once they pass every check; raises ``MeshCheckFailed``.
+
+    Repairs, in order, while the checks fail: edges shorter than float32 can hold collapsed
+    (``without_slivers``: the shape is unchanged), then the solid simplified by each of
+    ``REPAIR_TOLERANCES`` (it moves by at most that many millimetres)."""
+    mesh, stats = _checked(solid)
     for tolerance in REPAIR_TOLERANCES:
         if stats.ok or solid.is_empty():
             break
-        mesh = snapped(from_manifold(solid.simplify(tolerance)))
-        stats = check(mesh)
+        mesh, stats = _checked(solid.simplify(tolerance))
     if not stats.ok:
         raise MeshCheckFailed(part, stats.problems)
+    return mesh, stats
+
+
+def _checked(solid: Manifold) -> tuple[TriMesh, MeshStats]:
+    mesh = snapped(from_manifold(solid))
+    stats = check(mesh)
+    if not stats.ok:
+        collapsed = without_slivers(mesh)
+        collapsed_stats = check(collapsed)
+        if collapsed_stats.ok:
+            return collapsed, collapsed_stats
     return mesh, stats
 
 

@@ -79,6 +79,21 @@ def snapped(mesh: TriMesh, decimals: int = 8) -> TriMesh:
     return TriMesh(vertices, mesh.faces)
 
 
+def without_slivers(mesh: TriMesh) -> TriMesh:
+    """The mesh welded, without the triangles that welding left with a repeated corner.
+
+    A boolean can leave an edge shorter than float32 can tell apart: two vertices 1e-8 mm
+    apart (seen where a ring's engraving crossed the band's edge). Written as float32, its
+    ends are one point, and the two slivers along it become triangles with a repeated corner,
+    each of their other edges then shared by three triangles. Dropping them collapses the
+    edge, as a mesh editor would; they enclose no volume. Whether the result is a printable
+    solid is still for ``check`` to say.
+    """
+    vertices, faces = weld(mesh)
+    a, b, c = faces[:, 0], faces[:, 1], faces[:, 2]
+    return TriMesh(vertices, faces[(a != b) & (b != c) & (c != a)])
+
+
 def weld(mesh: TriMesh) -> tuple[Float32Array, IndexArray]:
     """Vertices merged by exact position, and the faces re-indexed onto them."""
     # Adding 0.0 turns -0.0 into 0.0, so equal positions have equal bits.

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import trimesh
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from fabflow.production.build import checked_mesh
@@ -102,6 +102,9 @@ def test_nameplates_are_printable(parameters: dict[str, Any], tmp_path: Path) ->
 
 @FAST
 @given(parameters=rings)
+# Found by this test on 2026-11-27: the 'y' crosses the band's edge, and the boolean left an
+# edge 1e-8 mm long there, which float32 files cannot hold (see mesh.without_slivers).
+@example(parameters={"sizeSystem": "us", "size": 1.5, "text": "0000ALyä"})
 def test_rings_are_printable(parameters: dict[str, Any], tmp_path: Path) -> None:
     assert_printable(Ring, parameters, tmp_path)
 
