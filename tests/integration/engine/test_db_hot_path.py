@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import insert, literal, select
 from sqlalchemy.exc import DBAPIError
 
+from fabflow.settings import Settings
 from fabflow.store import db
 from fabflow.store.repository import Store
 from fabflow.store.schema import tenants
@@ -32,13 +34,19 @@ def test_fresh_statements_each_get_their_own_sql(store: Store) -> None:
             gc.collect(0)
 
 
+@pytest.fixture
+def sqlite_store(settings: Settings) -> Iterator[Store]:
+    store = Store.open(settings)  # SQLite: one write lock for the whole database
+    yield store
+    store.close()
+
+
 def test_a_write_that_must_not_wait_fails_at_once_when_another_writer_holds_the_lock(
-    store: Store,
+    sqlite_store: Store,
 ) -> None:
     """``write(wait=False)`` (the worker's event loop uses it on SQLite) fails at once with
     "database is locked", having written nothing; the lock released, it writes as usual."""
-    if not store.is_sqlite:
-        pytest.skip("PostgreSQL writers do not take one lock for the whole database")
+    store = sqlite_store
     with store.write() as holder:  # BEGIN IMMEDIATE: the write lock, until the block ends
         holder.execute(_INSERT, _tenant("held"))
         started = time.monotonic()
