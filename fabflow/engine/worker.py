@@ -22,12 +22,12 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import DBAPIError
 
 from fabflow.engine.retry import RetryPolicy
@@ -39,7 +39,7 @@ from fabflow.flows.validate import parse_flow
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext, StepExecutor, StepResult
 from fabflow.store import db, queue
-from fabflow.store.db import Listener, claims_only, is_busy
+from fabflow.store.db import Listener, claims_only, connect_no_wait, is_busy
 from fabflow.store.files import FileStore, LocalFileStore
 from fabflow.store.ids import new_id
 from fabflow.store.orders import load_resources
@@ -131,7 +131,8 @@ class Worker:
         self._flow_meta: dict[tuple[int, int], dict[str, Any]] = {}
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fabflow-db-{self.id}")
         self._inline_db = store.is_sqlite  # see _db_call
-        self._loop_thread = 0  # the event loop's thread: its transactions never wait for a lock
+        self._loop_thread = 0  # the event loop's thread
+        self._loop_conn: Connection | None = None  # its connection: never waits for a lock
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -165,6 +166,8 @@ class Worker:
         await self._db_call(
             self.store.register_worker, self.id, socket.gethostname(), os.getpid(), self.concurrency
         )
+        if self._inline_db:
+            self._loop_conn = connect_no_wait(self.store.engine)
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         deadlines = asyncio.create_task(self._deadline_loop())
         listener = None
@@ -177,6 +180,9 @@ class Worker:
         finally:
             heartbeat.cancel()
             deadlines.cancel()
+            if self._loop_conn is not None:
+                self._loop_conn.close()
+                self._loop_conn = None
             if listener is not None:
                 await asyncio.get_running_loop().run_in_executor(None, listener.stop)
             with contextlib.suppress(ValueError):
@@ -300,7 +306,7 @@ class Worker:
         return won, claims
 
     def _load_sync(self, claims: list[queue.Claimed]) -> dict[str, dict[str, Any]]:
-        with self.store.read() as conn:
+        with self._read() as conn:
             return self._load(conn, claims)
 
     def _takeover_due(self, now: float) -> bool:
@@ -549,9 +555,24 @@ class Worker:
 
     # -- database calls ------------------------------------------------------------------
 
-    def _write(self) -> contextlib.AbstractContextManager[Any]:
+    def _write(self) -> contextlib.AbstractContextManager[Connection]:
         """A write transaction: on the event loop's thread, one that never waits for a lock."""
-        return self.store.write(wait=threading.get_ident() != self._loop_thread)
+        return self._loop_transaction("IMMEDIATE") if self._on_loop() else self.store.write()
+
+    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+        return self._loop_transaction("DEFERRED") if self._on_loop() else self.store.read()
+
+    def _on_loop(self) -> bool:
+        return self._loop_conn is not None and threading.get_ident() == self._loop_thread
+
+    @contextlib.contextmanager
+    def _loop_transaction(self, mode: str) -> Iterator[Connection]:
+        """A transaction on the event loop's own connection (held for the worker's life: no
+        pool checkout, and its pages stay cached between the loop's transactions)."""
+        assert self._loop_conn is not None
+        conn = self._loop_conn.execution_options(sqlite_begin=mode)
+        with conn.begin():
+            yield conn
 
     async def _db_call(self, fn: Callable[..., T], *args: Any, inline: bool = False) -> T:
         """Run ``fn`` on the database thread, retrying with backoff while the database is down.

@@ -88,18 +88,10 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     def _on_begin(conn: Connection) -> None:
         # Writers take the write lock up front: a deferred transaction that upgrades from read
         # to write can fail with SQLITE_BUSY regardless of busy_timeout.
-        options = conn.get_execution_options()
-        mode = options.get("sqlite_begin", "IMMEDIATE")
-        if not options.get("sqlite_nowait"):
-            conn.exec_driver_sql(f"BEGIN {mode}")
-            return
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        driver.execute("PRAGMA busy_timeout=0")
-        try:
-            conn.exec_driver_sql(f"BEGIN {mode}")
-        finally:
-            driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        sql = f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}"
+        # Straight to the driver: SQLAlchemy's execution path costs more than the BEGIN.
+        with _wrapped_errors(conn, sql, ()):
+            _driver_cursor(conn).execute(sql)
 
     return engine
 
@@ -117,17 +109,19 @@ def reader(conn: Connection) -> Connection:
     return conn.execution_options(isolation_level="REPEATABLE READ")
 
 
-def nowait(conn: Connection) -> Connection:
-    """A connection whose SQLite write transaction fails at once (``is_busy``) when another
-    writer holds the lock, instead of waiting for it: for a caller that must not block, such
-    as a worker's event loop, and has somewhere else to wait. No effect on PostgreSQL."""
-    if is_sqlite(conn):
-        return conn.execution_options(sqlite_nowait=True)
+def connect_no_wait(engine: Engine) -> Connection:
+    """A SQLite connection of the caller's own (out of the pool, closed with it) whose write
+    transactions fail at once (``is_busy``) when another writer holds the lock, instead of
+    waiting for it: for a caller that must not block, such as a worker's event loop, and has
+    somewhere else to wait."""
+    conn = engine.connect()
+    conn.detach()  # its busy timeout must not reach the pool's next user
+    _driver_cursor(conn).execute("PRAGMA busy_timeout=0")
     return conn
 
 
 def is_busy(exc: DBAPIError) -> bool:
-    """SQLite's "database is locked": another writer held the lock (see ``nowait``)."""
+    """SQLite's "database is locked": another writer held the lock (see ``connect_no_wait``)."""
     return getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
 
 
@@ -317,7 +311,7 @@ def _raw(statement: Any, dialect: Any, keys: tuple[str, ...] | None = None) -> _
 
 
 def _driver_cursor(conn: Connection) -> Any:
-    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 @contextmanager

@@ -54,13 +54,10 @@ class Store:
         return db.is_sqlite(self.engine)
 
     @contextmanager
-    def write(self, *, wait: bool = True) -> Iterator[Connection]:
-        """A write transaction (SQLite: BEGIN IMMEDIATE), committed on success. Without
-        ``wait``, SQLite fails at once when another writer holds the lock (``db.nowait``)."""
-        with self.engine.connect() as raw:
-            conn = raw if wait else db.nowait(raw)
-            with conn.begin():
-                yield conn
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE), committed on success."""
+        with self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -1,5 +1,5 @@
 """The SQLite hot path: statements compiled once (``db.fetch``), never confused with another;
-writes that must not wait for the lock (``Store.write(wait=False)``)."""
+a connection that must not wait for the lock (``db.connect_no_wait``)."""
 
 from __future__ import annotations
 
@@ -41,23 +41,27 @@ def sqlite_store(settings: Settings) -> Iterator[Store]:
     store.close()
 
 
-def test_a_write_that_must_not_wait_fails_at_once_when_another_writer_holds_the_lock(
+def test_a_connection_that_must_not_wait_fails_at_once_when_another_writer_holds_the_lock(
     sqlite_store: Store,
 ) -> None:
-    """``write(wait=False)`` (the worker's event loop uses it on SQLite) fails at once with
-    "database is locked", having written nothing; the lock released, it writes as usual."""
+    """``connect_no_wait`` (the worker's event loop uses it on SQLite): its write transaction
+    fails at once with "database is locked", having written nothing, and works once the lock
+    is free. The pool's connections still wait for the lock."""
     store = sqlite_store
+    own = db.connect_no_wait(store.engine)
     with store.write() as holder:  # BEGIN IMMEDIATE: the write lock, until the block ends
         holder.execute(_INSERT, _tenant("held"))
         started = time.monotonic()
-        with pytest.raises(DBAPIError) as caught, store.write(wait=False) as conn:
-            conn.execute(_INSERT, _tenant("refused"))
+        with pytest.raises(DBAPIError) as caught, own.begin():
+            own.execute(_INSERT, _tenant("refused"))
         assert db.is_busy(caught.value)
         assert time.monotonic() - started < 1.0, "it waited for the lock"
-    with store.write(wait=False) as conn:
-        conn.execute(_INSERT, _tenant("later"))
-        # The busy timeout is back for the connection's next user: a writer that may wait does.
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
+    with own.begin():
+        own.execute(_INSERT, _tenant("later"))
+    own.close()  # out of the pool: its busy timeout of 0 must not reach another user
+    for _ in range(3):  # every connection the pool holds
+        with store.write() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
     with store.read() as conn:
         names = conn.execute(select(tenants.c.name).order_by(tenants.c.name)).scalars().all()
     assert [n for n in names if n in ("held", "refused", "later")] == ["held", "later"]
