@@ -493,6 +493,7 @@ class Worker:
             error=claim.error_context,
             tenant=claim.tenant_id,
             stored_files=claim.extra.get("stored_files", ()),
+            deadline_enforced=True,  # _deadline_loop
         )
 
     def _recorded(self, item: Completion, won: bool) -> None:

@@ -31,7 +31,7 @@ class StepContext:
     step_type: str
     success_status: str
     options: Any  # an instance of the executor's options_model
-    timeout_s: float  # the attempt's deadline; the worker enforces it too
+    timeout_s: float  # the attempt's deadline
     idempotency_key: str  # the same for every attempt of one step visit
     attempt: int  # 1-based attempt number within the visit
     settings: Settings
@@ -40,6 +40,10 @@ class StepContext:
     error: dict[str, Any] | None = None  # on an error path: stepDefinitionId, type, message
     tenant: str = ""  # the tenant id (for file keys); never sent to receivers
     stored_files: tuple[dict[str, Any], ...] = ()  # the order's file records, with store keys
+    # True when the caller cuts the attempt off at ``timeout_s`` itself (the worker does, with
+    # one timer for all its attempts, and records the attempt as timed out): an executor then
+    # need not keep a timer of its own. Called directly (tests, tools), it must.
+    deadline_enforced: bool = False
 
     @property
     def template_context(self) -> dict[str, Any]:

@@ -15,12 +15,15 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 import fabflow
+from fabflow.engine.worker import Worker
 from fabflow.errors import PermanentStepError, TransientStepError
 from fabflow.flows.options import ConsumeRestApiOptions
 from fabflow.settings import Settings
 from fabflow.steps import signing
 from fabflow.steps.base import StepContext
 from fabflow.steps.rest import RestStep
+from fabflow.store import orders
+from fabflow.store.repository import Store
 from tests.integration.steps.step_servers import Receiver
 
 MakeCtx = Callable[..., StepContext]
@@ -331,3 +334,49 @@ async def test_only_allowed_addresses_of_a_name_are_connected(
     assert result.details["httpStatus"] == 200
     assert len(good.seen) == 1 and bad.seen == []
     assert good.seen[0].headers["Host"] == f"shop.example:{good.port}"
+
+
+async def test_under_the_worker_a_slow_response_is_cut_at_the_step_timeout(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The worker cuts every attempt off at its deadline with one timer for all, so the step
+    keeps none of its own there (``StepContext.deadline_enforced``): a slow receiver still
+    ends the attempt at the step's timeout, recorded as timed out, not seconds later."""
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(3)
+        return web.Response(text="too late")
+
+    receiver.handler = slow
+    settings = LOCAL.with_(data_dir=tmp_path)
+    store = Store.open(settings)
+    tenant = store.ensure_tenant("acme")
+    erp = {
+        "stepDefinitionId": "erp",
+        "type": "consume-rest-api",
+        "successStatus": "sent",
+        "timeout": 300,
+        "retry": {"maxAttempts": 1},
+        "options": {"uri": receiver.url},
+    }
+    store.save_flow(tenant, "f", [erp], "F")
+    order, _ = orders.create_order(store, tenant, {"customer": {"name": "Ada"}, "lines": []}, "f")
+    executor = RestStep(settings)
+    await executor.start()
+    worker = Worker(store, {"consume-rest-api": executor})
+
+    def execution() -> dict[str, Any]:
+        return dict(orders.get_order(store, tenant, order["id"])["execution"])
+
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(worker.run(until=lambda: execution()["state"] == "failed"), 10)
+    finally:
+        await executor.close()
+        store.close()
+    assert time.perf_counter() - started < 2.0, "the request ran past the step's timeout"
+    [attempt] = execution()["attempts"]
+    assert attempt["outcome"] == "timeout"
+    assert attempt["error"]["type"] == "timeout"
+    assert "'erp'" in attempt["error"]["message"] and "0.3 s" in attempt["error"]["message"]
+    assert len(receiver.seen) == 1
