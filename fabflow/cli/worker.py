@@ -29,9 +29,9 @@ def worker(
         int | None,
         typer.Option(
             min=0,
-            help="Pin this worker to CPU N (Linux). Its threads share one interpreter lock, so "
-            "it uses about one CPU anyway; pinned, it ran REST steps 20 to 30 % faster here. "
-            "Run one pinned worker per CPU.",
+            help="Pin this worker to CPU N (Linux), to place one worker per CPU. It runs Python "
+            "on about one CPU anyway (one interpreter lock); production files are still built "
+            "on every CPU.",
         ),
     ] = None,
 ) -> None:

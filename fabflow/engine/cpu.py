@@ -1,11 +1,10 @@
 """Pinning a worker process to one CPU (``fabflow worker --cpu N``), opt-in.
 
-A worker's event loop and database thread share one interpreter lock, so the process runs
-Python on about one CPU at a time whatever the machine has. Left to the scheduler, the two
-threads land on different CPUs and every hand-over of the lock crosses between them (a wake-up
-on the other CPU, and the objects both touch moving between caches). Pinned to one CPU, the
-hand-overs stay on it: `python -m bench.steps --cpu 0` measured 20 to 30 % more REST steps per
-second on a 2-CPU machine (docs/steps.md, "Measuring"). Run one pinned worker per CPU.
+A worker runs Python on about one CPU at a time (one interpreter lock), so pinning costs it
+little and lets an operator place one worker per CPU. It paid 20 to 30 % more REST steps per
+second while the database work ran on a second thread, every hand-over of the lock then
+crossing CPUs; since SQLite's hot path runs on the event loop itself, `python -m bench.steps
+--cpu 0` measures no difference, on PostgreSQL neither (docs/steps.md, "Measuring").
 
 Production files are built in child processes, which must not inherit the pin: they get back
 the CPUs the worker had before (through ``UNPINNED_ENV``, which spawned children inherit).
