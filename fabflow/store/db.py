@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import operator
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Boolean, Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 
 from fabflow.errors import StoreError
 from fabflow.settings import Settings
@@ -244,14 +245,46 @@ class _Raw:
     keys: tuple[str, ...]  # result column keys (empty: no result)
     json_keys: tuple[str, ...]  # result columns decoded from JSON
     bool_keys: tuple[str, ...]
+    binders: dict[tuple[str, ...], Callable[[Mapping[str, Any]], Sequence[Any]]] = field(
+        default_factory=dict
+    )
 
-    def bind(self, params: Mapping[str, Any]) -> list[Any]:
-        merged = {**self.constants, **params} if self.constants else params
-        values = [merged[name] for name in self.names]
-        for i, convert in self.converters:
-            if values[i] is not None:
-                values[i] = convert(values[i])
-        return values
+    def binder(self, given: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
+        """What turns parameters with the keys ``given`` into placeholder values: made once
+        per set of keys (a statement is called with the same keys every time)."""
+        bind = self.binders.get(given)
+        if bind is None:
+            bind = self.binders[given] = self._make_binder(frozenset(given))
+        return bind
+
+    def _make_binder(self, given: frozenset[str]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
+        missing = [n for n in self.names if n not in given and n not in self.constants]
+        if missing:  # as SQLAlchemy says it
+            raise InvalidRequestError(f"A value is required for bind parameter {missing[0]!r}")
+        slots = [i for i, n in enumerate(self.names) if n in given]
+        template = [None if n in given else self.constants[n] for n in self.names]
+        converters = self.converters
+        if not slots:
+            return lambda _params: list(template)
+        getter: Callable[[Mapping[str, Any]], Sequence[Any]]
+        if len(slots) == 1:
+            name = self.names[slots[0]]
+            getter = lambda params: (params[name],)  # noqa: E731
+        else:
+            getter = operator.itemgetter(*(self.names[i] for i in slots))
+        if len(slots) == len(self.names) and not converters:
+            return getter  # every value from the parameters, as they are: one C call
+
+        def bind(params: Mapping[str, Any]) -> Sequence[Any]:
+            values = list(template)
+            for i, value in zip(slots, getter(params), strict=True):
+                values[i] = value
+            for i, convert in converters:
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+            return values
+
+        return bind
 
     def rows(self, cursor: Any) -> list[dict[str, Any]]:
         keys = self.keys
@@ -300,7 +333,8 @@ def _raw(statement: Any, dialect: Any, keys: tuple[str, ...] | None = None) -> _
         statement=statement,
         sql=sql,
         names=names,
-        constants=dict(compiled.params),
+        # The statement's own values; a parameter made without one must be given.
+        constants={n: v for n, v in compiled.params.items() if not binds[n].required},
         converters=tuple(converters),
         keys=tuple(c.key for c in columns),
         json_keys=tuple(c.key for c in columns if isinstance(c.type, JSON)),
@@ -332,7 +366,7 @@ def fetch(conn: Connection, statement: Any, params: Mapping[str, Any]) -> list[d
         result = conn.execute(statement, dict(params))
         return [dict(r) for r in result.mappings()] if result.returns_rows else []
     raw = _raw(statement, conn.dialect)
-    values = raw.bind(params)
+    values = raw.binder(tuple(params))(params)
     with _wrapped_errors(conn, raw.sql, values):
         cursor = _driver_cursor(conn)
         cursor.execute(raw.sql, values)
@@ -344,7 +378,8 @@ def executemany(conn: Connection, statement: Any, rows: list[dict[str, Any]]) ->
     if not is_sqlite(conn):
         conn.execute(statement, rows)
         return
-    raw = _raw(statement, conn.dialect, tuple(rows[0]))
-    values = [raw.bind(row) for row in rows]
+    keys = tuple(rows[0])
+    raw = _raw(statement, conn.dialect, keys)
+    values = list(map(raw.binder(keys), rows))
     with _wrapped_errors(conn, raw.sql, values[:1]):
         _driver_cursor(conn).executemany(raw.sql, values)

@@ -17,7 +17,15 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from fabflow.engine.states import AttemptState, ExecutionState
 from fabflow.engine.transition import Decision
 from fabflow.store import db
-from fabflow.store.schema import attempts, events, executions, orders, status_history
+from fabflow.store.schema import (
+    ATTEMPT_QUEUED,
+    ATTEMPT_RUNNING,
+    attempts,
+    events,
+    executions,
+    orders,
+    status_history,
+)
 
 _ENDED = [
     s.value for s in (ExecutionState.SUCCEEDED, ExecutionState.FAILED, ExecutionState.CANCELLED)
@@ -57,7 +65,7 @@ _CLAIM_QUEUED = (
         attempts.c.id.in_(
             select(attempts.c.id)
             .where(
-                attempts.c.state == AttemptState.QUEUED.value,
+                ATTEMPT_QUEUED,
                 attempts.c.run_after <= bindparam("now"),
             )
             .order_by(attempts.c.run_after)
@@ -75,7 +83,7 @@ _EXPIRED = (
     select(attempts.c.id, attempts.c.worker_id, executions.c.order_id)
     .join(executions, executions.c.id == attempts.c.execution_id)
     .where(
-        attempts.c.state == AttemptState.RUNNING.value,
+        ATTEMPT_RUNNING,
         attempts.c.lease_until < bindparam("now"),
     )
     .limit(bindparam("limit"))

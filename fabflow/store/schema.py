@@ -19,6 +19,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -116,6 +118,9 @@ executions = Table(
     Index("ix_executions_tenant_state", "tenant_id", "state"),
 )
 
+_QUEUED = text("state = 'queued'")
+_RUNNING = text("state = 'running'")
+
 attempts = Table(
     "attempts",
     metadata,
@@ -141,10 +146,16 @@ attempts = Table(
     Column("error_type", String(60)),
     Column("error_message", Text),
     Column("details", Json),
-    Index("ix_attempts_runnable", "state", "run_after"),
-    Index("ix_attempts_lease", "state", "lease_until"),
+    # Partial: only open attempts (see migration 0002).
+    Index("ix_attempts_queued", "run_after", sqlite_where=_QUEUED, postgresql_where=_QUEUED),
+    Index("ix_attempts_running", "lease_until", sqlite_where=_RUNNING, postgresql_where=_RUNNING),
     Index("ix_attempts_execution", "execution_id", "id"),
 )
+
+# The conditions of the partial indexes, as literals: a query must say them word for word
+# (a bound parameter in their place keeps the planner from using the index).
+ATTEMPT_QUEUED = attempts.c.state == literal_column("'queued'")
+ATTEMPT_RUNNING = attempts.c.state == literal_column("'running'")
 
 status_history = Table(
     "status_history",

@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import insert, literal, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import JSON, bindparam, insert, literal, select, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from fabflow.settings import Settings
 from fabflow.store import db
@@ -32,6 +32,24 @@ def test_fresh_statements_each_get_their_own_sql(store: Store) -> None:
             assert db.fetch(conn, statement, {}) == [{"v": i, "s": f"s{i}"}]
             del statement
             gc.collect(0)
+
+
+def test_parameters_bind_by_name_whatever_keys_a_call_gives(store: Store) -> None:
+    # One statement called with different sets of keys: values the call leaves out come
+    # from the statement's own literals, JSON parameters are encoded, IN lists expanded.
+    ids = bindparam("ids", expanding=True)
+    with store.write() as conn:
+        db.executemany(conn, _INSERT, [_tenant("a"), _tenant("b"), _tenant("c")])
+        rename = update(tenants).where(tenants.c.id == bindparam("tid")).values(name="renamed")
+        db.fetch(conn, rename, {"tid": "t_a"})
+        db.fetch(conn, rename, {"tid": "t_b", "name": "given"})
+        names = select(tenants.c.id, tenants.c.name).where(tenants.c.id.in_(ids))
+        rows = db.fetch(conn, names.order_by(tenants.c.id), {"ids": ["t_a", "t_b", "t_c"]})
+        assert [r["name"] for r in rows] == ["renamed", "given", "c"]
+        echo = select(bindparam("doc", type_=JSON).label("doc"))
+        assert db.fetch(conn, echo, {"doc": {"k": [1, "é"]}}) == [{"doc": {"k": [1, "é"]}}]
+        with pytest.raises(SQLAlchemyError, match="tid"):
+            db.fetch(conn, rename, {"name": "no id"})
 
 
 @pytest.fixture
