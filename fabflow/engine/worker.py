@@ -42,7 +42,7 @@ from fabflow.store import db, queue
 from fabflow.store.db import Listener, claims_only, connect_no_wait, is_busy
 from fabflow.store.files import FileStore, LocalFileStore
 from fabflow.store.ids import new_id
-from fabflow.store.orders import load_resources
+from fabflow.store.orders import EXECUTION_COLUMNS, load_resources
 from fabflow.store.repository import Store
 from fabflow.store.schema import executions
 
@@ -50,10 +50,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEADLINE_TICK_S = 0.05  # how often running attempts are checked against their deadline
 
-_EXECUTIONS = select(executions).where(executions.c.id.in_(bindparam("ids", expanding=True)))
+_EXECUTIONS = select(*EXECUTION_COLUMNS).where(
+    executions.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Running:
     """An attempt in progress on this worker: one task, and its deadline."""
 
@@ -70,7 +72,7 @@ class Running:
     ended: bool = False  # its end (result, error or timeout) is decided
 
 
-@dataclass
+@dataclass(slots=True)
 class Completion:
     """A finished attempt waiting for the next database cycle to record it."""
 
@@ -78,7 +80,7 @@ class Completion:
     queued: float  # perf_counter when it joined the outbox
 
 
-@dataclass
+@dataclass(slots=True)
 class Ahead:
     """An attempt claimed ahead, waiting for a free slot."""
 

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from fabflow.store.files import FileStore
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StepContext:
-    """Everything one attempt of one step may use."""
+    """Everything one attempt of one step may use. Read it, never change it (it is not
+    ``frozen`` only because a frozen dataclass costs three times as much to make)."""
 
     order: dict[str, Any]  # the order resource (DESIGN section 5), JSON-ready
     flow: dict[str, Any]  # {"id", "name", "version"}
@@ -52,7 +53,7 @@ class StepContext:
         return {"order": self.order, "error": self.error, "step": step, "flow": self.flow}
 
 
-@dataclass
+@dataclass(slots=True)
 class StepResult:
     """What a successful attempt reports."""
 

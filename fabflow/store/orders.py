@@ -21,7 +21,13 @@ from fabflow.store import db
 from fabflow.store.ids import new_id
 from fabflow.store.queue import new_attempt
 from fabflow.store.repository import Store
-from fabflow.store.resources import order_resource
+from fabflow.store.resources import (
+    ATTEMPT_COLUMNS,
+    HISTORY_COLUMNS,
+    ORDER_COLUMNS,
+    RESOURCE_EXECUTION_COLUMNS,
+    order_resource,
+)
 from fabflow.store.schema import (
     ATTEMPT_QUEUED,
     ATTEMPT_RUNNING,
@@ -118,15 +124,27 @@ def get_order(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
     return resources[0]
 
 
+# The columns the order resource shows, and no more: the worker reads them for every step it
+# runs, and each column read costs (SQLite builds a Python object for every one).
 _IDS: Any = bindparam("ids", expanding=True)
-_ORDERS_BY_ID = select(orders).where(orders.c.id.in_(_IDS))
+_ORDERS_BY_ID = select(*(orders.c[k] for k in ORDER_COLUMNS)).where(orders.c.id.in_(_IDS))
 _ORDERS_BY_ID_FOR_TENANT = _ORDERS_BY_ID.where(orders.c.tenant_id == bindparam("tenant_id"))
-_EXECUTIONS_BY_ORDER = select(executions).where(executions.c.order_id.in_(_IDS))
+EXECUTION_COLUMNS = (
+    *(executions.c[k] for k in RESOURCE_EXECUTION_COLUMNS),
+    executions.c.order_id,
+    executions.c.flow_pk,
+    executions.c.had_error,  # the worker's, for the transition
+)
+_EXECUTIONS_BY_ORDER = select(*EXECUTION_COLUMNS).where(executions.c.order_id.in_(_IDS))
 _ATTEMPTS_BY_EXECUTION = (
-    select(attempts).where(attempts.c.execution_id.in_(_IDS)).order_by(attempts.c.id)
+    select(*(attempts.c[k] for k in ATTEMPT_COLUMNS), attempts.c.execution_id)
+    .where(attempts.c.execution_id.in_(_IDS))
+    .order_by(attempts.c.id)
 )
 _HISTORY_BY_ORDER = (
-    select(status_history).where(status_history.c.order_id.in_(_IDS)).order_by(status_history.c.id)
+    select(*(status_history.c[k] for k in HISTORY_COLUMNS), status_history.c.order_id)
+    .where(status_history.c.order_id.in_(_IDS))
+    .order_by(status_history.c.id)
 )
 
 

@@ -173,7 +173,7 @@ _GUARD = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Claimed:
     """An attempt this worker holds, with the lease version that proves it."""
 
@@ -291,7 +291,7 @@ def release(conn: Connection, held: Sequence[Claimed], now: float) -> None:
         conn.execute(_RELEASE, {"attempt_id": c.attempt_id, "version": c.lease_version, "now": now})
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AttemptRecord:
     """What is recorded on the attempt row when it ends."""
 
@@ -302,7 +302,7 @@ class AttemptRecord:
     files: list[dict[str, Any]] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Transition:
     """One attempt's end, decided, ready to be recorded."""
 

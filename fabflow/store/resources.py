@@ -27,6 +27,46 @@ def iso(ts: float | None) -> str | None:
     return f"{seconds}.{ms:03d}Z"
 
 
+# The columns each part of the resource reads (see ``orders.load_resources``).
+ATTEMPT_COLUMNS = (
+    "id",
+    "step_id",
+    "step_type",
+    "visit",
+    "attempt",
+    "state",
+    "run_after",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "worker_id",
+    "claims",
+    "error_type",
+    "error_message",
+    "details",
+)
+ORDER_COLUMNS = (
+    "id",
+    "external_id",
+    "status",
+    "customer",
+    "lines",
+    "data",
+    "files",
+    "created_at",
+    "updated_at",
+)
+RESOURCE_EXECUTION_COLUMNS = (
+    "id",
+    "flow_version",
+    "state",
+    "current_step",
+    "last_error",
+    "ended_at",
+)
+HISTORY_COLUMNS = ("status", "step_id", "at")
+
+
 def attempt_resource(row: Mapping[Any, Any]) -> dict[str, Any]:
     error = None
     if row["error_type"] is not None:
