@@ -272,8 +272,18 @@ class _Raw:
             getter = lambda params: (params[name],)  # noqa: E731
         else:
             getter = operator.itemgetter(*(self.names[i] for i in slots))
-        if len(slots) == len(self.names) and not converters:
-            return getter  # every value from the parameters, as they are: one C call
+        if len(slots) == len(self.names):  # every value from the parameters
+            if not converters:
+                return getter  # as they are: one C call
+
+            def bind_converted(params: Mapping[str, Any]) -> Sequence[Any]:
+                values = list(getter(params))
+                for i, convert in converters:
+                    if values[i] is not None:
+                        values[i] = convert(values[i])
+                return values
+
+            return bind_converted
 
         def bind(params: Mapping[str, Any]) -> Sequence[Any]:
             values = list(template)
