@@ -21,8 +21,7 @@ from fabflow.flows.options import SendEmailOptions
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext
 from fabflow.steps.email import EmailStep
-from fabflow.store import orders
-from fabflow.store.repository import Store
+from tests.integration.steps.one_step import OneStepShop
 from tests.integration.steps.step_servers import USERS, MailServer
 
 MakeCtx = Callable[..., StepContext]
@@ -394,45 +393,27 @@ async def test_under_the_worker_a_slow_server_is_cut_at_the_step_timeout(
     own: the worker's cancellation at the deadline ends the attempt as timed out, and the
     connection it cut mid-message is dropped, not handed to the next message."""
     settings = smtp_settings(mail_server, tmp_path, poll_seconds=0.05)
-    store = Store.open(settings)
-    tenant = store.ensure_tenant("acme")
-    mail = {
-        "stepDefinitionId": "mail",
-        "type": "send-email",
-        "successStatus": "mailed",
-        "timeout": 300,
-        "retry": {"maxAttempts": 1},
-        "options": opts().model_dump(by_alias=True),
-    }
-    store.save_flow(tenant, "f", [mail], "F")
+    shop = OneStepShop.open(settings, "mail", "send-email", opts().model_dump(by_alias=True))
     executor = EmailStep(settings)
     await executor.start()
-    worker = Worker(store, {"send-email": executor})
-
-    def execution(order_id: str) -> dict[str, Any]:
-        return dict(orders.get_order(store, tenant, order_id)["execution"])
-
-    def new_order() -> str:
-        order, _ = orders.create_order(
-            store, tenant, {"customer": {"name": "Ada"}, "lines": []}, "f"
-        )
-        return str(order["id"])
+    worker = Worker(shop.store, {"send-email": executor})
+    execution = shop.execution
 
     try:
         mail_server.handler.data_delay = 3.0
-        slow = new_order()
+        slow = shop.new_order()
         started = time.perf_counter()
         await asyncio.wait_for(worker.run(until=lambda: execution(slow)["state"] == "failed"), 10)
         assert time.perf_counter() - started < 2.0, "the message ran past the step's timeout"
         [attempt] = execution(slow)["attempts"]
         assert attempt["outcome"] == "timeout"
         mail_server.handler.data_delay = 0.0
-        fine = new_order()
-        worker = Worker(store, {"send-email": executor})
+        fine = shop.new_order()
+        worker = Worker(shop.store, {"send-email": executor})
         ended = ("succeeded", "failed")
         await asyncio.wait_for(worker.run(until=lambda: execution(fine)["state"] in ended), 10)
         assert execution(fine)["state"] == "succeeded"
         assert len(mail_server.handler.sessions) == 2  # a fresh connection for the second
     finally:
         await executor.close()
-        store.close()
+        shop.store.close()

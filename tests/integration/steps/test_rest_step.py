@@ -22,8 +22,7 @@ from fabflow.settings import Settings
 from fabflow.steps import signing
 from fabflow.steps.base import StepContext
 from fabflow.steps.rest import RestStep
-from fabflow.store import orders
-from fabflow.store.repository import Store
+from tests.integration.steps.one_step import OneStepShop
 from tests.integration.steps.step_servers import Receiver
 
 MakeCtx = Callable[..., StepContext]
@@ -349,31 +348,21 @@ async def test_under_the_worker_a_slow_response_is_cut_at_the_step_timeout(
 
     receiver.handler = slow
     settings = LOCAL.with_(data_dir=tmp_path)
-    store = Store.open(settings)
-    tenant = store.ensure_tenant("acme")
-    erp = {
-        "stepDefinitionId": "erp",
-        "type": "consume-rest-api",
-        "successStatus": "sent",
-        "timeout": 300,
-        "retry": {"maxAttempts": 1},
-        "options": {"uri": receiver.url},
-    }
-    store.save_flow(tenant, "f", [erp], "F")
-    order, _ = orders.create_order(store, tenant, {"customer": {"name": "Ada"}, "lines": []}, "f")
+    shop = OneStepShop.open(settings, "erp", "consume-rest-api", {"uri": receiver.url})
+    order_id = shop.new_order()
     executor = RestStep(settings)
     await executor.start()
-    worker = Worker(store, {"consume-rest-api": executor})
+    worker = Worker(shop.store, {"consume-rest-api": executor})
 
     def execution() -> dict[str, Any]:
-        return dict(orders.get_order(store, tenant, order["id"])["execution"])
+        return shop.execution(order_id)
 
     started = time.perf_counter()
     try:
         await asyncio.wait_for(worker.run(until=lambda: execution()["state"] == "failed"), 10)
     finally:
         await executor.close()
-        store.close()
+        shop.store.close()
     assert time.perf_counter() - started < 2.0, "the request ran past the step's timeout"
     [attempt] = execution()["attempts"]
     assert attempt["outcome"] == "timeout"
