@@ -40,7 +40,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from fabflow.errors import ConfigError, PermanentStepError, TransientStepError
 from fabflow.flows.options import SendEmailOptions
-from fabflow.steps.base import StepContext, StepExecutor, StepResult
+from fabflow.steps.base import StepContext, StepExecutor, StepResult, within_deadline
 from fabflow.steps.templates import render
 from fabflow.store.files import safe_part
 
@@ -274,12 +274,8 @@ class EmailStep(StepExecutor):
             log.info("step %s: no SMTP configured, wrote the email to %s", ctx.step_id, path)
             return {"outbox": str(path)}
         sending = self._pool.send(data, self._sender, recipients)
-        try:
-            if ctx.deadline_enforced:  # the worker cancels us at the deadline: the pool then
-                refused, reply = await sending  # closes the connection mid-message
-            else:
-                async with asyncio.timeout(ctx.timeout_s):
-                    refused, reply = await sending
+        try:  # cut off mid-message, the pool closes the connection
+            refused, reply = await within_deadline(ctx, sending)
         except Exception as exc:  # CancelledError passes: the worker is stopping us
             _raise_smtp_error(exc, ctx.timeout_s)
         details: dict[str, Any] = {"smtpReply": reply, "recipients": len(recipients) - len(refused)}

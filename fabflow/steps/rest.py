@@ -8,7 +8,6 @@ environment variables never read (a proxy would connect on our behalf, past the 
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import logging
 import ssl
@@ -28,7 +27,7 @@ import fabflow
 from fabflow.errors import PermanentStepError, StepError, TransientStepError
 from fabflow.flows.options import ConsumeRestApiOptions
 from fabflow.steps import signing
-from fabflow.steps.base import StepContext, StepExecutor, StepResult
+from fabflow.steps.base import StepContext, StepExecutor, StepResult, within_deadline
 from fabflow.steps.outbound import OutboundPolicy, OutboundRefused, PolicyResolver, literal_ip
 
 if TYPE_CHECKING:
@@ -103,11 +102,7 @@ class RestStep(StepExecutor):
         started = time.perf_counter()
         sending = self._send(self._session, options.method, url, headers, body)
         try:
-            if ctx.deadline_enforced:  # one timer per request costs 3 % of a worker's CPU
-                status, resp_headers, excerpt = await sending
-            else:
-                async with asyncio.timeout(ctx.timeout_s):
-                    status, resp_headers, excerpt = await sending
+            status, resp_headers, excerpt = await within_deadline(ctx, sending)
         except StepError:
             raise
         except Exception as exc:  # CancelledError passes: the worker is stopping us
