@@ -264,8 +264,15 @@ class _Raw:
         slots = [i for i, n in enumerate(self.names) if n in given]
         template = [None if n in given else self.constants[n] for n in self.names]
         converters = self.converters
+
+        def convert(values: list[Any]) -> list[Any]:  # JSON and IN-list parameters
+            for i, to_sql in converters:
+                if values[i] is not None:
+                    values[i] = to_sql(values[i])
+            return values
+
         if not slots:
-            return lambda _params: list(template)
+            return lambda _params: convert(list(template))
         getter: Callable[[Mapping[str, Any]], Sequence[Any]]
         if len(slots) == 1:
             name = self.names[slots[0]]
@@ -275,24 +282,13 @@ class _Raw:
         if len(slots) == len(self.names):  # every value from the parameters
             if not converters:
                 return getter  # as they are: one C call
-
-            def bind_converted(params: Mapping[str, Any]) -> Sequence[Any]:
-                values = list(getter(params))
-                for i, convert in converters:
-                    if values[i] is not None:
-                        values[i] = convert(values[i])
-                return values
-
-            return bind_converted
+            return lambda params: convert(list(getter(params)))
 
         def bind(params: Mapping[str, Any]) -> Sequence[Any]:
             values = list(template)
             for i, value in zip(slots, getter(params), strict=True):
                 values[i] = value
-            for i, convert in converters:
-                if values[i] is not None:
-                    values[i] = convert(values[i])
-            return values
+            return convert(values)
 
         return bind
 
