@@ -20,8 +20,9 @@ from prometheus_client.core import (
 from sqlalchemy import Connection, case, func, select
 
 from fabflow.engine.states import AttemptState, ExecutionState
+from fabflow.store import queue
 from fabflow.store.repository import Store
-from fabflow.store.schema import ATTEMPT_QUEUED, ATTEMPT_RUNNING, attempts, executions
+from fabflow.store.schema import attempts, executions
 
 # Seconds; steps range from a millisecond (a local REST call) to minutes (big meshes).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -66,16 +67,6 @@ def duration_buckets(conn: Connection, tenant_id: str) -> dict[str, tuple[list[i
     return out
 
 
-def queue_depth(conn: Connection, tenant_id: str) -> dict[str, int]:
-    # Each count reads its state's partial index: the open attempts only, not the history.
-    counts = [
-        select(func.count()).where(open_, attempts.c.tenant_id == tenant_id).scalar_subquery()
-        for open_ in (ATTEMPT_QUEUED, ATTEMPT_RUNNING)
-    ]
-    queued, running = conn.execute(select(*counts)).one()
-    return {AttemptState.QUEUED.value: int(queued), AttemptState.RUNNING.value: int(running)}
-
-
 class _Snapshot:
     """A collector over numbers read once, in one read transaction."""
 
@@ -84,7 +75,7 @@ class _Snapshot:
             self.states = executions_by_state(conn, tenant_id)
             self.outcomes = attempts_by_outcome(conn, tenant_id)
             self.durations = duration_buckets(conn, tenant_id)
-            self.queue = queue_depth(conn, tenant_id)
+            self.queue = queue.depth(conn, tenant_id)
 
     def collect(self) -> Iterator[Metric]:
         orders = GaugeMetricFamily("fabflow_orders", "Orders by execution state", labels=["state"])

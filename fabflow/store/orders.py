@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from fabflow.engine.states import AttemptState, ExecutionState
 from fabflow.engine.transition import Next
 from fabflow.errors import Conflict, NotFound
-from fabflow.store import db
+from fabflow.store import db, queue
 from fabflow.store.ids import new_id
 from fabflow.store.queue import new_attempt
 from fabflow.store.repository import Store
@@ -29,7 +29,6 @@ from fabflow.store.resources import (
     order_resource,
 )
 from fabflow.store.schema import (
-    ATTEMPT_QUEUED,
     ATTEMPT_RUNNING,
     attempts,
     events,
@@ -400,13 +399,8 @@ def _execution(conn: Connection, tenant_id: str, order_id: str) -> Any:
 
 def queue_depth(store: Store) -> dict[str, int]:
     """Attempts waiting to run and running now (for /metrics and ``fabflow workers``)."""
-    # One count per state, each from its own partial index (a count by state over the whole
-    # table would read every attempt ever made).
-    queued = select(func.count()).where(ATTEMPT_QUEUED).scalar_subquery()
-    running = select(func.count()).where(ATTEMPT_RUNNING).scalar_subquery()
     with store.read() as conn:
-        found = conn.execute(select(queued, running)).one()
-    return {AttemptState.QUEUED.value: int(found[0]), AttemptState.RUNNING.value: int(found[1])}
+        return queue.depth(conn)
 
 
 __all__ = [

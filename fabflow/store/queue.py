@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from fabflow.engine.states import AttemptState, ExecutionState
 from fabflow.engine.transition import Decision
@@ -255,6 +255,19 @@ def _takeover_event(
         "data": data,
         "at": params["now"],
     }
+
+
+def depth(conn: Connection, tenant_id: str | None = None) -> dict[str, int]:
+    """Attempts queued and running now (of one tenant, or all). Each count reads its state's
+    partial index: the open attempts only, never the history."""
+    counts = []
+    for open_ in (ATTEMPT_QUEUED, ATTEMPT_RUNNING):
+        count = select(func.count()).where(open_)
+        if tenant_id is not None:
+            count = count.where(attempts.c.tenant_id == tenant_id)
+        counts.append(count.scalar_subquery())
+    queued, running = conn.execute(select(*counts)).one()
+    return {AttemptState.QUEUED.value: int(queued), AttemptState.RUNNING.value: int(running)}
 
 
 def heartbeat(conn: Connection, held: Sequence[Claimed], now: float, lease_s: float) -> list[int]:

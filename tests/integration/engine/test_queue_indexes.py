@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Connection, text, update
 
-from fabflow.api.metrics import queue_depth as tenant_queue_depth
 from fabflow.store import db, orders, queue
 from fabflow.store.repository import Store
 from fabflow.store.schema import attempts
@@ -51,8 +50,8 @@ def test_queue_depth_counts_the_queued_and_running_attempts_of_each_tenant(store
         )
     assert orders.queue_depth(store) == {"queued": 4, "running": 2}
     with store.read() as conn:
-        assert tenant_queue_depth(conn, acme) == {"queued": 2, "running": 2}
-        assert tenant_queue_depth(conn, other) == {"queued": 2, "running": 0}
+        assert queue.depth(conn, acme) == {"queued": 2, "running": 2}
+        assert queue.depth(conn, other) == {"queued": 2, "running": 0}
 
 
 def test_claims_and_lease_checks_read_only_the_open_attempts(store: Store) -> None:
