@@ -64,6 +64,7 @@ class Running:
     flow: Flow
     cancelled: asyncio.Event
     started: float  # perf_counter
+    leased_at: float  # wall clock, no later than its lease last began (claim or heartbeat)
     step: StepDefinition | None = None
     task: asyncio.Task[StepResult] | None = None
     deadline: float = float("inf")  # loop time
@@ -278,7 +279,7 @@ class Worker:
                 if self._stopping.is_set() or not self._lease_fresh(self._ready[0]):
                     return
                 ahead = self._ready.popleft()
-                self._start(ahead.claim, ahead.resource)
+                self._start(ahead.claim, ahead.resource, ahead.leased_at)
         finally:
             self._filling = False
 
@@ -362,12 +363,12 @@ class Worker:
 
     # -- one attempt ---------------------------------------------------------------------
 
-    def _start(self, claim: queue.Claimed, resource: dict[str, Any]) -> None:
+    def _start(self, claim: queue.Claimed, resource: dict[str, Any], leased_at: float) -> None:
         """Start one attempt: its executor runs as one task, cut off at its deadline (see
         ``_deadline_loop``), even if the step swallows cancellation."""
         assert self._loop is not None
         flow = self._flows[claim.extra["flow_key"]]
-        running = Running(claim, resource, flow, asyncio.Event(), time.perf_counter())
+        running = Running(claim, resource, flow, asyncio.Event(), time.perf_counter(), leased_at)
         self.running[claim.attempt_id] = running
         if claim.step_id not in flow:
             message = f"no step {claim.step_id!r}"
@@ -410,14 +411,34 @@ class Worker:
         self._end(running, *_outcome(task, running.claim.attempt))
 
     async def _deadline_loop(self) -> None:
-        """Cut off attempts past their deadline, checked every 50 ms: one timer for all
-        attempts costs less than one each, and steps' deadlines are seconds long."""
+        """Cut off attempts past their deadline, and stop those whose lease ran out without
+        a renewal, checked every 50 ms: one timer for all attempts costs less than one each,
+        and steps' deadlines and leases are seconds long."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(DEADLINE_TICK_S)
             now = loop.time()
             for running in [r for r in self.running.values() if r.deadline <= now]:
                 self._timed_out(running)
+            # A tick early: another worker may take the attempt over once the lease is out.
+            doubt = time.time() - self.settings.lease_seconds + DEADLINE_TICK_S
+            for running in [r for r in self.running.values() if r.leased_at <= doubt]:
+                self._lease_ran_out(running)
+
+    def _lease_ran_out(self, running: Running) -> None:
+        """The lease was not renewed in time (the database is out of reach, or this process
+        stalled): another worker may take the attempt over now and run it again. Stop it
+        here, so that the two do not run at once; it is not recorded, the other run is."""
+        if running.ended or running.lost:
+            return
+        log.warning(
+            "attempt %s: lease not renewed within %g s (database out of reach?); stopping it,"
+            " another worker will run it again",
+            running.claim.attempt_id,
+            self.settings.lease_seconds,
+        )
+        self._abandon(running)
+        self._fill()
 
     def _timed_out(self, running: Running) -> None:
         if running.ended or running.lost:
@@ -518,15 +539,18 @@ class Worker:
         interval = max(self.settings.lease_seconds / 3, 0.05)
         while True:
             await asyncio.sleep(interval)
-            held = [r.claim for r in self.running.values() if not r.lost]
+            started = [r for r in self.running.values() if not r.lost]
             ahead = list(self._ready)
-            held += [a.claim for a in ahead]
+            held = [r.claim for r in started] + [a.claim for a in ahead]
             try:
                 lost, renewed_at = await self._db_call(self._heartbeat_sync, held, inline=True)
             except Exception:
                 log.exception("heartbeat failed; will try again")
                 continue
             gone = set(lost)
+            for r in started:
+                if r.claim.attempt_id not in gone:
+                    r.leased_at = renewed_at
             for a in ahead:
                 if a.claim.attempt_id not in gone:
                     a.leased_at = renewed_at

@@ -40,10 +40,15 @@ class ScriptStep(StepExecutor):
                 "key": ctx.idempotency_key,
                 "attempt": ctx.attempt,
                 "error": ctx.error,
+                "at": time.monotonic(),
             }
         )
         if opts.sleep:
-            await _sleep(opts.sleep, opts.ignore_cancel)
+            try:
+                await _sleep(opts.sleep, opts.ignore_cancel)
+            except asyncio.CancelledError:
+                CALLS[-1]["cancelled_at"] = time.monotonic()
+                raise
         if opts.permanent or BROKEN.get(opts.broken_while, False):
             raise PermanentStepError("told to fail", error_type="scripted")
         if ctx.attempt <= opts.fail_attempts:

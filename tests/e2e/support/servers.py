@@ -40,8 +40,8 @@ class Hit:
 class RecordingHttp:
     """An HTTP receiver that answers 200 after ``delay(hit)`` seconds and records each hit.
 
-    ``in_flight`` counts requests per key that arrived and have not been answered (or dropped
-    by a client that went away) yet.
+    ``in_flight`` counts requests per key that arrived and have not been answered yet, nor
+    dropped by a client that went away.
     """
 
     delay: Callable[[Hit], float] = lambda _hit: 0.0
@@ -90,7 +90,12 @@ class RecordingHttp:
     async def _setup(self) -> None:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        # A handler whose client went away (killed, or its attempt stopped) is cancelled, so
+        # that it stops counting as in flight: two requests with one key in flight then mean
+        # two live senders.
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=0.1, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

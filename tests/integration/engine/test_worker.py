@@ -324,6 +324,34 @@ async def test_a_claim_whose_orders_were_read_through_an_outage_waits_for_its_ow
     assert held == ["worker-b", "worker-b"]
 
 
+async def test_a_running_attempt_is_stopped_when_its_lease_runs_out_unrenewed(
+    store: Store,
+) -> None:
+    """The database is out of reach for longer than a lease while a long step runs. Once the
+    lease is out another worker may take the attempt over and run it again, so this worker
+    stops its own run first: the two never run at once."""
+    tenant = setup_flow(store, [step("a", "done", options={"sleep": 30})])
+    order_id = new_order(store, tenant)
+    settings = store.settings.with_(lease_seconds=1.0)
+    test_steps.CALLS.clear()
+    worker = Worker(
+        store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings, concurrency=1
+    )
+    task = asyncio.create_task(worker.run())
+    await _wait_for(lambda: len(test_steps.CALLS) == 1)
+    (call,) = test_steps.CALLS
+    with _database_locked(store):  # no heartbeat can renew the lease from now on
+        await _wait_for(lambda: "cancelled_at" in call, timeout=3)
+        assert not worker.running
+    ran_for = call["cancelled_at"] - call["at"]
+    assert 0.5 < ran_for < settings.lease_seconds, f"stopped after {ran_for:.2f} s"
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    (attempt,) = _attempts(store, tenant, order_id)
+    assert attempt["outcome"] == "running"  # not recorded: left for the next holder to run
+    assert len(test_steps.CALLS) == 1
+
+
 def _two_orders_one_slot(store: Store) -> tuple[str, str, str, Worker]:
     """Two orders of a one-step flow, and a worker of one slot with a 1.5 s lease."""
     tenant = setup_flow(store, [step("a", "done", options={"sleep": 0.1})])
