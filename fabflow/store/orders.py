@@ -138,12 +138,13 @@ _EXECUTIONS_BY_ORDER = select(*EXECUTION_COLUMNS).where(executions.c.order_id.in
 _ATTEMPTS_BY_EXECUTION = (
     select(*(attempts.c[k] for k in ATTEMPT_COLUMNS), attempts.c.execution_id)
     .where(attempts.c.execution_id.in_(_IDS))
-    .order_by(attempts.c.id)
+    # By execution first, as the index is: no sort (each execution's attempts in order).
+    .order_by(attempts.c.execution_id, attempts.c.id)
 )
 _HISTORY_BY_ORDER = (
     select(*(status_history.c[k] for k in HISTORY_COLUMNS), status_history.c.order_id)
     .where(status_history.c.order_id.in_(_IDS))
-    .order_by(status_history.c.id)
+    .order_by(status_history.c.order_id, status_history.c.id)  # the index's order: no sort
 )
 
 
