@@ -420,8 +420,10 @@ class Worker:
             now = loop.time()
             for running in [r for r in self.running.values() if r.deadline <= now]:
                 self._timed_out(running)
-            # A tick early: another worker may take the attempt over once the lease is out.
-            doubt = time.time() - self.settings.lease_seconds + DEADLINE_TICK_S
+            # Early: another worker may take the attempt over once the lease is out, and this
+            # timer may itself run late on a busy machine.
+            lease = self.settings.lease_seconds
+            doubt = time.time() - lease + max(DEADLINE_TICK_S, lease / 10)
             for running in [r for r in self.running.values() if r.leased_at <= doubt]:
                 self._lease_ran_out(running)
 

@@ -48,6 +48,7 @@ class ScriptStep(StepExecutor):
                 await _sleep(opts.sleep, opts.ignore_cancel)
             except asyncio.CancelledError:
                 CALLS[-1]["cancelled_at"] = time.monotonic()
+                CALLS[-1]["cancelled_wall"] = time.time()
                 raise
         if opts.permanent or BROKEN.get(opts.broken_while, False):
             raise PermanentStepError("told to fail", error_type="scripted")

@@ -11,13 +11,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import OperationalError
 
 from fabflow.engine.worker import Worker
 from fabflow.errors import Conflict
 from fabflow.store import orders, queue
 from fabflow.store.repository import Store
+from fabflow.store.schema import attempts, executions
 from tests.support import executors as test_steps
 
 
@@ -341,10 +342,11 @@ async def test_a_running_attempt_is_stopped_when_its_lease_runs_out_unrenewed(
     await _wait_for(lambda: len(test_steps.CALLS) == 1)
     (call,) = test_steps.CALLS
     with _database_locked(store):  # no heartbeat can renew the lease from now on
+        lease_until = _lease_until(store, order_id)  # what another worker goes by
         await _wait_for(lambda: "cancelled_at" in call, timeout=3)
         assert not worker.running
-    ran_for = call["cancelled_at"] - call["at"]
-    assert 0.5 < ran_for < settings.lease_seconds, f"stopped after {ran_for:.2f} s"
+    early = lease_until - call["cancelled_wall"]
+    assert 0 < early < 0.5, f"stopped {early:.2f} s before the lease ran out"
     worker.stop()
     await asyncio.wait_for(task, 10)
     (attempt,) = _attempts(store, tenant, order_id)
@@ -367,6 +369,17 @@ def _two_orders_one_slot(store: Store) -> tuple[str, str, str, Worker]:
 def _taken_over_by_another_worker(conn: Connection) -> None:
     """``worker-b`` takes both attempts over, as it would once their leases look expired."""
     assert len(queue.claim(conn, "worker-b", 10, time.time() + 10, lease_s=60)) == 2
+
+
+def _lease_until(store: Store, order_id: str) -> float:
+    """The lease of the order's one running attempt, as the database holds it."""
+    query = (
+        select(attempts.c.lease_until)
+        .join(executions, executions.c.id == attempts.c.execution_id)
+        .where(executions.c.order_id == order_id, attempts.c.state == "running")
+    )
+    with store.read() as conn:
+        return float(conn.execute(query).scalar_one())
 
 
 def _attempts(store: Store, tenant: str, order_id: str) -> list[dict[str, Any]]:
