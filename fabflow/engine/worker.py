@@ -369,6 +369,15 @@ class Worker:
         assert self._loop is not None
         flow = self._flows[claim.extra["flow_key"]]
         running = Running(claim, resource, flow, asyncio.Event(), time.perf_counter(), leased_at)
+        earlier = self.running.get(claim.attempt_id)
+        if earlier is not None:
+            # This worker took its own attempt over: its lease ran out unnoticed (the loop
+            # stalled past the lease). The new claim is the one that holds it.
+            log.warning(
+                "attempt %s: taken over by this very worker; stopping its first run",
+                claim.attempt_id,
+            )
+            self._abandon(earlier)
         self.running[claim.attempt_id] = running
         if claim.step_id not in flow:
             message = f"no step {claim.step_id!r}"

@@ -354,6 +354,34 @@ async def test_a_running_attempt_is_stopped_when_its_lease_runs_out_unrenewed(
     assert len(test_steps.CALLS) == 1
 
 
+async def test_an_attempt_a_worker_takes_over_from_itself_stops_its_first_run(
+    store: Store,
+) -> None:
+    """A worker whose loop stalled past a lease may take its own running attempt over (the
+    lease looks expired to it as to anyone). The new claim holds the attempt: the first run
+    stops, and the attempt does not run twice at once in one worker."""
+    tenant = setup_flow(store, [step("a", "done", options={"sleep": 30})])
+    new_order(store, tenant)
+    settings = store.settings.with_(shutdown_grace_seconds=0.2)
+    test_steps.CALLS.clear()
+    worker = Worker(
+        store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings, concurrency=1
+    )
+    task = asyncio.create_task(worker.run())
+    await _wait_for(lambda: len(test_steps.CALLS) == 1)
+    (first,) = worker.running.values()
+    with store.write() as conn:  # the takeover, as the worker's cycle makes it once expired
+        (again,) = queue.claim(conn, worker.id, 1, time.time() + 60, lease_s=60)
+    again.extra.update(first.claim.extra)
+    worker._start(again, first.resource, time.time())
+    await _wait_for(lambda: len(test_steps.CALLS) == 2)
+    await _wait_for(lambda: "cancelled_at" in test_steps.CALLS[0])  # the first run stopped
+    (running,) = worker.running.values()
+    assert running.claim.lease_version == again.lease_version > first.claim.lease_version
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+
+
 def _two_orders_one_slot(store: Store) -> tuple[str, str, str, Worker]:
     """Two orders of a one-step flow, and a worker of one slot with a 1.5 s lease."""
     tenant = setup_flow(store, [step("a", "done", options={"sleep": 0.1})])
