@@ -268,7 +268,7 @@ def test_chaos_kills_and_a_postgres_restart_lose_nothing(
     dead_threads = [w for w in everyone if "Exception in thread" in w.log()]
     assert not dead_threads, tail(dead_threads)
 
-    repeats = side_effects(http, smtp, placed)
+    repeats = side_effects(http, smtp, placed, everyone)
     bound = sum(min(held, concurrency) for held in fleet.kills) + WORKERS * concurrency
     print(
         f"\norders={ORDERS} workers={WORKERS} concurrency={concurrency} "
@@ -345,7 +345,9 @@ def restart_postgres(fleet: Fleet, pg: PgCluster, db_url: str) -> Outage:
     return outage
 
 
-def side_effects(http: RecordingHttp, smtp: RecordingSmtp, placed: list[Placed]) -> Counter[str]:
+def side_effects(
+    http: RecordingHttp, smtp: RecordingSmtp, placed: list[Placed], workers: list[WorkerProcess]
+) -> Counter[str]:
     """Check every side effect arrived, and only with known keys; count the repeats."""
     expected = {
         "/orders": {p.key(1) for p in placed},
@@ -367,7 +369,16 @@ def side_effects(http: RecordingHttp, smtp: RecordingSmtp, placed: list[Placed])
     # A takeover comes a lease after the last heartbeat, long after the receiver answered the
     # dead worker: the same key twice at once would mean two live workers ran one attempt.
     overlapping = [h for h in http.snapshot() if h.in_flight_same_key > 1]
-    assert not overlapping, f"one attempt ran twice at the same time: {overlapping[:3]}"
+    if overlapping:  # say who held what: the workers' lines on leases and takeovers
+        leases = [
+            f"{w.id_prefix}: {line}"
+            for w in workers
+            for line in w.log().splitlines()
+            if "lease" in line or "taking over" in line or "taken over" in line
+        ]
+        raise AssertionError(
+            f"one attempt ran twice at the same time: {overlapping[:3]}\n" + "\n".join(leases)
+        )
     by_key = {p.key(n): p.order_id for p in placed for n in (1, 3)}
     wrong = [h for h in http.snapshot() if by_key.get(h.key or "") != h.order_id]
     assert not wrong, f"a key arrived with another order's body: {wrong[:3]}"
