@@ -146,6 +146,9 @@ class Worker:
         # unrecorded side effect per slot to be repeated, never a finished one plus the next.
         self._unrecorded = 0
         self._next_takeover = 0.0  # when to look for expired leases next
+        # Attempts stopped because their lease ran out unrenewed: given back to the queue by
+        # the next heartbeat that reaches the database, instead of waiting out the lease.
+        self._give_back: list[queue.Claimed] = []
         self._filling = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -222,9 +225,10 @@ class Worker:
     async def _drain(self) -> None:
         """Let running attempts finish within the grace period; release the rest."""
         deadline = time.monotonic() + self.settings.shutdown_grace_seconds
-        if self._ready:  # claimed ahead but never started: give them back now
-            ahead = [a.claim for a in self._ready]
+        if self._ready or self._give_back:  # claimed ahead but never started, or stopped
+            ahead = [a.claim for a in self._ready] + self._give_back
             self._ready.clear()
+            self._give_back = []
             await self._db_call(self._release, ahead)
         if self.running:
             log.info("stopping: waiting for %d running attempt(s)", len(self.running))
@@ -444,11 +448,12 @@ class Worker:
             return
         log.warning(
             "attempt %s: lease not renewed within %g s (database out of reach?); stopping it,"
-            " another worker will run it again",
+            " to run again once the database answers",
             running.claim.attempt_id,
             self.settings.lease_seconds,
         )
         self._abandon(running)
+        self._give_back.append(running.claim)
         self._fill()
 
     def _timed_out(self, running: Running) -> None:
@@ -553,10 +558,14 @@ class Worker:
             started = [r for r in self.running.values() if not r.lost]
             ahead = list(self._ready)
             held = [r.claim for r in started] + [a.claim for a in ahead]
+            give_back, self._give_back = self._give_back, []
             try:
-                lost, renewed_at = await self._db_call(self._heartbeat_sync, held, inline=True)
+                lost, renewed_at = await self._db_call(
+                    self._heartbeat_sync, held, give_back, inline=True
+                )
             except Exception:
                 log.exception("heartbeat failed; will try again")
+                self._give_back[:0] = give_back
                 continue
             gone = set(lost)
             for r in started:
@@ -574,12 +583,16 @@ class Worker:
                     self._abandon(running)
             self._fill()  # claims held back while their leases were in doubt may start
 
-    def _heartbeat_sync(self, held: list[queue.Claimed]) -> tuple[list[int], float]:
-        """Renew the leases held; return the ones lost, and when the others were renewed."""
+    def _heartbeat_sync(
+        self, held: list[queue.Claimed], give_back: list[queue.Claimed]
+    ) -> tuple[list[int], float]:
+        """Renew the leases held and give back ``give_back``; return the leases lost, and
+        when the others were renewed."""
         now = time.time()
         state = "draining" if self._stopping.is_set() else "running"
         with self._write() as conn:
             lost = queue.heartbeat(conn, held, now, self.settings.lease_seconds)
+            queue.release(conn, give_back, now)  # a no-op for any taken over meanwhile
             self.store.worker_heartbeat(conn, self.id, state, now)
         return lost, now
 
