@@ -33,7 +33,9 @@ class Hit:
     order_id: str | None
     status: str | None
     arrived: float  # time.monotonic()
-    in_flight_same_key: int  # requests with this key in flight when it arrived, itself included
+    # Requests with this key in flight when it arrived, itself included; 0 when its sender
+    # was already gone (see ``RecordingHttp._handle``).
+    in_flight_same_key: int
 
 
 @dataclass
@@ -112,19 +114,32 @@ class RecordingHttp:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        # A request whose sender died before it was handled (its bytes waited in the socket
+        # while this loop was held up) arrived all the same, but no live sender waits for
+        # it: a turn of the loop lets its closed connection show (and cancels this handler),
+        # and such a request is recorded without counting as in flight.
+        cancelled = False
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            cancelled = True
+        transport = request.transport
+        alive = not cancelled and transport is not None and not transport.is_closing()
         order = _json(body)
         key = request.headers.get("Idempotency-Key")
         with self._lock:
-            self.in_flight[key] += 1
+            self.in_flight[key] += alive
             hit = Hit(
                 request.path,
                 key,
                 order.get("id"),
                 order.get("status"),
                 time.monotonic(),
-                self.in_flight[key],
+                self.in_flight[key] if alive else 0,
             )
             self.hits.append(hit)
+        if not alive:
+            raise asyncio.CancelledError  # nobody to answer
         try:
             self.on_hit(hit)
             await asyncio.sleep(self.delay(hit))
