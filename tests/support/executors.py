@@ -34,21 +34,20 @@ class ScriptStep(StepExecutor):
 
     async def execute(self, ctx: StepContext) -> StepResult:
         opts: ScriptOptions = ctx.options
-        CALLS.append(
-            {
-                "step": ctx.step_id,
-                "key": ctx.idempotency_key,
-                "attempt": ctx.attempt,
-                "error": ctx.error,
-                "at": time.monotonic(),
-            }
-        )
+        call: dict[str, Any] = {
+            "step": ctx.step_id,
+            "key": ctx.idempotency_key,
+            "attempt": ctx.attempt,
+            "error": ctx.error,
+            "at": time.monotonic(),
+        }
+        CALLS.append(call)
         if opts.sleep:
             try:
                 await _sleep(opts.sleep, opts.ignore_cancel)
             except asyncio.CancelledError:
-                CALLS[-1]["cancelled_at"] = time.monotonic()
-                CALLS[-1]["cancelled_wall"] = time.time()
+                call["cancelled_at"] = time.monotonic()
+                call["cancelled_wall"] = time.time()
                 raise
         if opts.permanent or BROKEN.get(opts.broken_while, False):
             raise PermanentStepError("told to fail", error_type="scripted")
