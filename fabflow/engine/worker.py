@@ -555,9 +555,10 @@ class Worker:
         interval = max(self.settings.lease_seconds / 3, 0.05)
         while True:
             await asyncio.sleep(interval)
-            started = [r for r in self.running.values() if not r.lost]
-            ahead = list(self._ready)
-            held = [r.claim for r in started] + [a.claim for a in ahead]
+            # Running attempts and those claimed ahead alike: their leases, renewed here.
+            renewing: list[Running | Ahead] = [r for r in self.running.values() if not r.lost]
+            renewing += self._ready
+            held = [r.claim for r in renewing]
             give_back, self._give_back = self._give_back, []
             try:
                 lost, renewed_at = await self._db_call(
@@ -568,12 +569,9 @@ class Worker:
                 self._give_back[:0] = give_back
                 continue
             gone = set(lost)
-            for r in started:
+            for r in renewing:
                 if r.claim.attempt_id not in gone:
                     r.leased_at = renewed_at
-            for a in ahead:
-                if a.claim.attempt_id not in gone:
-                    a.leased_at = renewed_at
             if lost:
                 self._ready = deque(a for a in self._ready if a.claim.attempt_id not in gone)
             for attempt_id in lost:
