@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from fabflow.engine.worker import Worker
 from fabflow.errors import Conflict
+from fabflow.settings import Settings
 from fabflow.store import orders, queue
 from fabflow.store.repository import Store
 from fabflow.store.schema import attempts, executions
@@ -338,9 +339,7 @@ async def test_a_running_attempt_is_stopped_when_its_lease_runs_out_unrenewed(
     # one given back comes with the next heartbeat (a third of the lease) and the next claim.
     settings = store.settings.with_(lease_seconds=3.0, shutdown_grace_seconds=0.2)
     test_steps.CALLS.clear()
-    worker = Worker(
-        store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings, concurrency=1
-    )
+    worker = _one_slot_worker(store, settings)
     task = asyncio.create_task(worker.run())
     await _wait_for(lambda: len(test_steps.CALLS) == 1)
     first = test_steps.CALLS[0]
@@ -369,9 +368,7 @@ async def test_an_attempt_a_worker_takes_over_from_itself_stops_its_first_run(
     new_order(store, tenant)
     settings = store.settings.with_(shutdown_grace_seconds=0.2)
     test_steps.CALLS.clear()
-    worker = Worker(
-        store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings, concurrency=1
-    )
+    worker = _one_slot_worker(store, settings)
     task = asyncio.create_task(worker.run())
     await _wait_for(lambda: len(test_steps.CALLS) == 1)
     (first,) = worker.running.values()
@@ -393,10 +390,15 @@ def _two_orders_one_slot(store: Store) -> tuple[str, str, str, Worker]:
     first, second = new_order(store, tenant), new_order(store, tenant)
     settings = store.settings.with_(lease_seconds=1.5)
     test_steps.CALLS.clear()
-    worker = Worker(
+    worker = _one_slot_worker(store, settings)
+    return tenant, first, second, worker
+
+
+def _one_slot_worker(store: Store, settings: Settings) -> Worker:
+    """A worker of one slot running test-script steps with ``settings``."""
+    return Worker(
         store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings, concurrency=1
     )
-    return tenant, first, second, worker
 
 
 def _taken_over_by_another_worker(conn: Connection) -> None:
