@@ -17,9 +17,10 @@ With ``--cpu N``, each round also runs the engine with this process pinned to CP
 ``rest_pinned_ratio=`` (against the same round's client alone) and ``rest_pin_gain=`` (pinned
 over unpinned, same round), and the same for email.
 
-Each round measures the engine, then the client alone, back to back; the figures printed are
-the medians over the rounds (a shared machine's noise moves single runs by 20 %), with each
-round's ratio on a ``# round`` line.
+Each round measures the engine and the client alone back to back, the engine first in odd
+rounds and the client first in even ones (so that a drift of the host's speed cancels out);
+the figures printed are the medians over the rounds (a shared machine's noise moves single
+runs by 20 %), with each round's ratio on a ``# round`` line.
 """
 
 from __future__ import annotations
@@ -98,6 +99,18 @@ async def pinned_rate(cpu: int, settings: Settings, step: dict[str, Any], n: int
         unpin()
 
 
+async def _pair(
+    engine: Awaitable[Rate], client: Awaitable[Rate], client_first: bool
+) -> tuple[Rate, Rate]:
+    """The engine's rate and the client's alone, measured back to back in the order given
+    (each starts when awaited)."""
+    if client_first:
+        raw = await client
+        return await engine, raw
+    measured = await engine
+    return measured, await client
+
+
 async def main(n: int, concurrency: int, seconds: float, rounds: int, cpu: int | None) -> None:
     url, _, stop_http = await start_http_server()
     host, port, stop_smtp = await start_smtp_server()
@@ -130,12 +143,15 @@ async def main(n: int, concurrency: int, seconds: float, rounds: int, cpu: int |
                         "message": "Hello {{ order.customer.name }}",
                     },
                 }
-                engine = await engine_rate(base.with_(data_dir=Path(tmp) / "r"), rest_step, n)
-                raw = await client_rate(raw_rest_per_s(url, concurrency, seconds), seconds)
-                rest.append((engine, raw))
-                engine = await engine_rate(base.with_(data_dir=Path(tmp) / "e"), email_step, n // 2)
+                raw_first = r % 2 == 1  # alternate: a drift of the host's speed cancels out
+                rest_at = base.with_(data_dir=Path(tmp) / "r")
+                engine = engine_rate(rest_at, rest_step, n)
+                raw = client_rate(raw_rest_per_s(url, concurrency, seconds), seconds)
+                rest.append(await _pair(engine, raw, raw_first))
+                email_at = base.with_(data_dir=Path(tmp) / "e")
+                engine = engine_rate(email_at, email_step, n // 2)
                 smtp = raw_smtp_per_s(host, port, min(concurrency, 16), seconds)
-                email.append((engine, await client_rate(smtp, seconds)))
+                email.append(await _pair(engine, client_rate(smtp, seconds), raw_first))
                 if cpu is not None:
                     at = base.with_(data_dir=Path(tmp) / "rp")
                     pinned["rest"].append((await pinned_rate(cpu, at, rest_step, n), rest[-1][0]))
