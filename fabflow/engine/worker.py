@@ -332,7 +332,7 @@ class Worker:
         for c in claims:
             row = rows[c.execution_id]
             key = (row["flow_pk"], row["flow_version"])
-            c.extra.update(flow_key=key, had_error=row["had_error"])
+            c.extra.update(flow_key=key, had_error=row["had_error"], visits=row["visits"])
             self._flow(conn, *key)
         order_ids = {e: r["order_id"] for e, r in rows.items()}
         needed = [order_ids[c.execution_id] for c in claims if self._needs_order(c)]

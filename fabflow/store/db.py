@@ -379,13 +379,17 @@ def fetch(conn: Connection, statement: Any, params: Mapping[str, Any]) -> list[d
         return raw.rows(cursor) if raw.keys else []
 
 
-def executemany(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    """Run ``statement`` once per row (rows hold plain values and all have the same keys)."""
+def executemany(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> int:
+    """Run ``statement`` once per row (rows hold plain values and all have the same keys);
+    return the rows it changed in all (-1 where the driver does not tell)."""
+    if not rows:
+        return 0
     if not is_sqlite(conn):
-        conn.execute(statement, rows)
-        return
+        return int(conn.execute(statement, rows).rowcount)
     keys = tuple(rows[0])
     raw = _raw(statement, conn.dialect, keys)
     values = list(map(raw.binder(keys), rows))
     with _wrapped_errors(conn, raw.sql, values[:1]):
-        _driver_cursor(conn).executemany(raw.sql, values)
+        cursor = _driver_cursor(conn)
+        cursor.executemany(raw.sql, values)
+        return int(cursor.rowcount)

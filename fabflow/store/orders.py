@@ -133,6 +133,7 @@ EXECUTION_COLUMNS = (
     executions.c.order_id,
     executions.c.flow_pk,
     executions.c.had_error,  # the worker's, for the transition
+    executions.c.visits,  # the same
 )
 _EXECUTIONS_BY_ORDER = select(*EXECUTION_COLUMNS).where(executions.c.order_id.in_(_IDS))
 _ATTEMPTS_BY_EXECUTION = (

@@ -137,6 +137,13 @@ _SET_FILES = (
     .where(orders.c.id == bindparam("order_id"))
     .values(files=bindparam("files"), updated_at=bindparam("now"))
 )
+# What a batch's finished attempts hold now, when some finish changed nothing (SQLite).
+_FINISHED = select(
+    attempts.c.id, attempts.c.lease_version, attempts.c.state, attempts.c.ended_at
+).where(attempts.c.id.in_(bindparam("ids", expanding=True)))
+_VISITS = select(executions.c.id, executions.c.visits).where(
+    executions.c.id.in_(bindparam("ids", expanding=True))
+)
 _GET_FILES = select(orders.c.files).where(orders.c.id == bindparam("order_id"))
 _ADD_HISTORY = insert(status_history)
 _ADD_EVENT = insert(events)
@@ -156,9 +163,9 @@ _ADVANCE_EXECUTION = (
     )
 )
 
-# The guard of a batch: the attempts' fencing tokens and their executions' states, locked on
-# PostgreSQL (FOR UPDATE) so nothing moves between this check and the writes; SQLite's
-# immediate transaction already holds the database's write lock.
+# The guard of a batch on PostgreSQL: the attempts' fencing tokens and their executions'
+# states, locked (FOR UPDATE) so nothing moves between this check and the writes. SQLite's
+# immediate transaction already holds the database's write lock (see ``_finish_first``).
 _GUARD = (
     select(
         attempts.c.id,
@@ -332,17 +339,70 @@ def apply(conn: Connection, transitions: Sequence[Transition], now: float) -> li
     (executemany): the cost of a transition is a few rows, not a few round trips."""
     if not transitions:
         return []
-    ids = [t.held.attempt_id for t in transitions]
-    current = {r["id"]: r for r in db.fetch(conn, _GUARD, {"ids": ids})}
-    won = [_holds(current.get(t.held.attempt_id), t.held) for t in transitions]
+    finish = [_finish_row(t, now) for t in transitions]
+    if db.is_sqlite(conn):
+        won = _finish_first(conn, transitions, finish, now)
+        visits = _visits_held(conn, transitions, won)
+    else:
+        ids = [t.held.attempt_id for t in transitions]
+        current = {r["id"]: r for r in db.fetch(conn, _GUARD, {"ids": ids})}
+        won = [_holds(current.get(t.held.attempt_id), t.held) for t in transitions]
+        visits = {i: r["visits"] for i, r in current.items()}
+        db.executemany(conn, _FINISH_ATTEMPT, [f for f, ok in zip(finish, won, strict=True) if ok])
     rows = _Rows()
     for t, ok in zip(transitions, won, strict=True):
         if ok:
-            rows.add(t, current[t.held.attempt_id]["visits"], now)
+            rows.add(t, visits[t.held.attempt_id], now)
             if t.record.files:
                 _merge_files(conn, t.order_id, t.record.files, now)
     rows.write(conn)
     return won
+
+
+def _finish_first(
+    conn: Connection, transitions: Sequence[Transition], finish: list[dict[str, Any]], now: float
+) -> list[bool]:
+    """SQLite: finish the attempts first; a finish that changed its row is a transition that
+    won. Nothing moves meanwhile (this transaction holds the database's write lock), each
+    finish is guarded by the attempt's fencing token and state, and a running attempt's
+    execution cannot end under it (a cancel ends the open attempts with their execution).
+    So the guard read that PostgreSQL needs is only made when some finish changed nothing."""
+    if db.executemany(conn, _FINISH_ATTEMPT, finish) == len(finish):
+        return [True] * len(finish)
+    ids = [t.held.attempt_id for t in transitions]
+    now_held = {r["id"]: r for r in db.fetch(conn, _FINISHED, {"ids": ids})}
+    won, seen = [], set()
+    for t, row in zip(transitions, finish, strict=True):
+        found = now_held.get(t.held.attempt_id)
+        won.append(
+            t.held.attempt_id not in seen
+            and found is not None
+            and found["lease_version"] == t.held.lease_version
+            and found["state"] == row["state"]
+            and found["ended_at"] == now
+        )
+        seen.add(t.held.attempt_id)
+    return won
+
+
+def _visits_held(
+    conn: Connection, transitions: Sequence[Transition], won: list[bool]
+) -> dict[int, int]:
+    """The step visits of the winners' executions, as read when their attempts were claimed
+    (``Claimed.extra``): only the running attempt advances its execution, so they still hold.
+    Read here for a claim that does not carry them."""
+    visits: dict[int, int] = {}
+    missing: dict[str, list[int]] = {}  # execution id: attempt ids
+    for t, ok in zip(transitions, won, strict=True):
+        held = t.held.extra.get("visits")
+        if held is not None:
+            visits[t.held.attempt_id] = held
+        elif ok:
+            missing.setdefault(t.held.execution_id, []).append(t.held.attempt_id)
+    if missing:
+        for row in db.fetch(conn, _VISITS, {"ids": list(missing)}):
+            visits.update(dict.fromkeys(missing[row["id"]], row["visits"]))
+    return visits
 
 
 def _holds(row: dict[str, Any] | None, held: Claimed) -> bool:
@@ -354,11 +414,23 @@ def _holds(row: dict[str, Any] | None, held: Claimed) -> bool:
     )
 
 
+def _finish_row(t: Transition, now: float) -> dict[str, Any]:
+    return {
+        "attempt_id": t.held.attempt_id,
+        "version": t.held.lease_version,
+        "state": t.decision.attempt_state.value,
+        "now": now,
+        "duration_ms": t.record.duration_ms,
+        "error_type": t.record.error_type,
+        "error_message": t.record.error_message,
+        "details": t.record.details or {},
+    }
+
+
 class _Rows:
     """The rows a batch of transitions writes, statement by statement."""
 
     def __init__(self) -> None:
-        self.finish: list[dict[str, Any]] = []
         self.status: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         self.advance: list[dict[str, Any]] = []
@@ -367,18 +439,6 @@ class _Rows:
 
     def add(self, t: Transition, visits: int, now: float) -> None:
         held, decision, record = t.held, t.decision, t.record
-        self.finish.append(
-            {
-                "attempt_id": held.attempt_id,
-                "version": held.lease_version,
-                "state": decision.attempt_state.value,
-                "now": now,
-                "duration_ms": record.duration_ms,
-                "error_type": record.error_type,
-                "error_message": record.error_message,
-                "details": record.details or {},
-            }
-        )
         if decision.set_status is not None:
             self.status.append({"order_id": t.order_id, "status": decision.set_status, "now": now})
             self.history.append(
@@ -414,7 +474,6 @@ class _Rows:
 
     def write(self, conn: Connection) -> None:
         for statement, rows in (
-            (_FINISH_ATTEMPT, self.finish),
             (_SET_STATUS, self.status),
             (_ADD_HISTORY, self.history),
             (_ADVANCE_EXECUTION, self.advance),

@@ -149,6 +149,47 @@ async def test_a_worker_that_lost_its_lease_cannot_complete(store: Store) -> Non
     assert after["status"] == "done" and after["execution"]["state"] == "succeeded"
 
 
+async def test_a_batch_records_the_transitions_that_hold_their_lease_and_only_those(
+    store: Store,
+) -> None:
+    from fabflow.engine.states import AttemptState, ExecutionState
+    from fabflow.engine.transition import Decision
+
+    tenant = setup_flow(store, [step("a", "done")])
+    kept, cancelled, taken = (new_order(store, tenant) for _ in range(3))
+    with store.write() as conn:
+        claims = queue.claim(conn, "worker-a", 3, time.time(), lease_s=60)
+    by_order = dict(zip((kept, cancelled, taken), claims, strict=True))
+    orders.cancel(store, tenant, cancelled)  # an operator cancels one while it runs
+    with store.write() as conn:  # another worker takes one over (its fencing token moves on)
+        conn.execute(
+            attempts.update()
+            .where(attempts.c.id == by_order[taken].attempt_id)
+            .values(lease_version=attempts.c.lease_version + 1)
+        )
+    decision = Decision(
+        AttemptState.SUCCESS, "done", None, ExecutionState.SUCCEEDED, False, "step_succeeded"
+    )
+    batch = [
+        queue.Transition(by_order[o], o, decision, queue.AttemptRecord(1.0))
+        for o in (kept, cancelled, taken)
+    ]
+    with store.write() as conn:
+        assert queue.apply(conn, batch, time.time()) == [True, False, False]
+    won = orders.get_order(store, tenant, kept)
+    assert won["status"] == "done" and won["execution"]["state"] == "succeeded"
+    assert [h["status"] for h in won["statusHistory"]] == ["done"]
+    assert won["execution"]["attempts"][0]["outcome"] == "success"
+    lost = orders.get_order(store, tenant, cancelled)
+    assert lost["execution"]["state"] == "cancelled" and lost["statusHistory"] == []
+    assert lost["execution"]["attempts"][0]["outcome"] == "cancelled"
+    other = orders.get_order(store, tenant, taken)
+    assert other["statusHistory"] == [] and other["execution"]["state"] == "running"
+    assert other["execution"]["attempts"][0]["outcome"] == "running"
+    kinds = [e["kind"] for o in (cancelled, taken) for e in orders.order_events(store, tenant, o)]
+    assert "step_succeeded" not in kinds
+
+
 async def test_cancel_a_running_execution(store: Store) -> None:
     tenant = setup_flow(store, [step("a", "never", options={"sleep": 10})])
     order_id = new_order(store, tenant)
