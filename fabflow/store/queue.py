@@ -137,13 +137,6 @@ _SET_FILES = (
     .where(orders.c.id == bindparam("order_id"))
     .values(files=bindparam("files"), updated_at=bindparam("now"))
 )
-# What a batch's finished attempts hold now, when some finish changed nothing (SQLite).
-_FINISHED = select(
-    attempts.c.id, attempts.c.lease_version, attempts.c.state, attempts.c.ended_at
-).where(attempts.c.id.in_(bindparam("ids", expanding=True)))
-_VISITS = select(executions.c.id, executions.c.visits).where(
-    executions.c.id.in_(bindparam("ids", expanding=True))
-)
 _GET_FILES = select(orders.c.files).where(orders.c.id == bindparam("order_id"))
 _ADD_HISTORY = insert(status_history)
 _ADD_EVENT = insert(events)
@@ -165,7 +158,8 @@ _ADVANCE_EXECUTION = (
 
 # The guard of a batch on PostgreSQL: the attempts' fencing tokens and their executions'
 # states, locked (FOR UPDATE) so nothing moves between this check and the writes. SQLite's
-# immediate transaction already holds the database's write lock (see ``_finish_first``).
+# immediate transaction already holds the database's write lock: it reads the guard only
+# after the fact, when needed (see ``_finish_first``).
 _GUARD = (
     select(
         attempts.c.id,
@@ -341,8 +335,7 @@ def apply(conn: Connection, transitions: Sequence[Transition], now: float) -> li
         return []
     finish = [_finish_row(t, now) for t in transitions]
     if db.is_sqlite(conn):
-        won = _finish_first(conn, transitions, finish, now)
-        visits = _visits_held(conn, transitions, won)
+        won, visits = _finish_first(conn, transitions, finish)
     else:
         ids = [t.held.attempt_id for t in transitions]
         current = {r["id"]: r for r in db.fetch(conn, _GUARD, {"ids": ids})}
@@ -360,49 +353,39 @@ def apply(conn: Connection, transitions: Sequence[Transition], now: float) -> li
 
 
 def _finish_first(
-    conn: Connection, transitions: Sequence[Transition], finish: list[dict[str, Any]], now: float
-) -> list[bool]:
+    conn: Connection, transitions: Sequence[Transition], finish: list[dict[str, Any]]
+) -> tuple[list[bool], dict[int, int]]:
     """SQLite: finish the attempts first; a finish that changed its row is a transition that
     won. Nothing moves meanwhile (this transaction holds the database's write lock), each
     finish is guarded by the attempt's fencing token and state, and a running attempt's
     execution cannot end under it (a cancel ends the open attempts with their execution).
-    So the guard read that PostgreSQL needs is only made when some finish changed nothing."""
-    if db.executemany(conn, _FINISH_ATTEMPT, finish) == len(finish):
-        return [True] * len(finish)
+    The executions' visits are the ones read when the attempts were claimed (only the running
+    attempt advances its execution). The guard read is made only when some finish changed
+    nothing, or a claim does not carry its visits; returns who won, and the visits."""
+    all_won = db.executemany(conn, _FINISH_ATTEMPT, finish) == len(finish)
+    held = {
+        t.held.attempt_id: t.held.extra["visits"] for t in transitions if "visits" in t.held.extra
+    }
+    if all_won and len(held) == len(transitions):
+        return [True] * len(finish), held
     ids = [t.held.attempt_id for t in transitions]
-    now_held = {r["id"]: r for r in db.fetch(conn, _FINISHED, {"ids": ids})}
+    current = {r["id"]: r for r in db.fetch(conn, _GUARD, {"ids": ids})}
     won, seen = [], set()
     for t, row in zip(transitions, finish, strict=True):
-        found = now_held.get(t.held.attempt_id)
+        found = current.get(t.held.attempt_id)
+        # Ours: the token we hold, in the state we just wrote (a lost attempt is cancelled,
+        # or taken over with a newer token).
         won.append(
-            t.held.attempt_id not in seen
-            and found is not None
-            and found["lease_version"] == t.held.lease_version
-            and found["state"] == row["state"]
-            and found["ended_at"] == now
+            all_won
+            or (
+                t.held.attempt_id not in seen
+                and found is not None
+                and found["lease_version"] == t.held.lease_version
+                and found["state"] == row["state"]
+            )
         )
         seen.add(t.held.attempt_id)
-    return won
-
-
-def _visits_held(
-    conn: Connection, transitions: Sequence[Transition], won: list[bool]
-) -> dict[int, int]:
-    """The step visits of the winners' executions, as read when their attempts were claimed
-    (``Claimed.extra``): only the running attempt advances its execution, so they still hold.
-    Read here for a claim that does not carry them."""
-    visits: dict[int, int] = {}
-    missing: dict[str, list[int]] = {}  # execution id: attempt ids
-    for t, ok in zip(transitions, won, strict=True):
-        held = t.held.extra.get("visits")
-        if held is not None:
-            visits[t.held.attempt_id] = held
-        elif ok:
-            missing.setdefault(t.held.execution_id, []).append(t.held.attempt_id)
-    if missing:
-        for row in db.fetch(conn, _VISITS, {"ids": list(missing)}):
-            visits.update(dict.fromkeys(missing[row["id"]], row["visits"]))
-    return visits
+    return won, {i: r["visits"] for i, r in current.items()}
 
 
 def _holds(row: dict[str, Any] | None, held: Claimed) -> bool:
