@@ -17,6 +17,11 @@ With ``--cpu N``, each round also runs the engine with this process pinned to CP
 ``rest_pinned_ratio=`` (against the same round's client alone) and ``rest_pin_gain=`` (pinned
 over unpinned, same round), and the same for email.
 
+The engine is timed in its steady state, as the client alone is timed once warm: from the
+worker's 64th recorded step to its last, so that its start-up (connecting, parsing the flow,
+opening its first connections) and its shutdown are left out; ``rest_whole_run_steps_per_s=``
+and ``rest_whole_run_ratio=`` keep them in (the same for email).
+
 Each round measures the engine and the client alone back to back, the engine first in odd
 rounds and the client first in even ones (so that a drift of the host's speed cancels out);
 the figures printed are the medians over the rounds (a shared machine's noise moves single
@@ -44,11 +49,14 @@ from fabflow.steps.registry import executors as registered
 from fabflow.store import orders
 from fabflow.store.repository import Store
 
+WARM_STEPS = 64  # two rounds of the default concurrency: every connection open, pages cached
+
 
 class Rate(NamedTuple):
     per_s: float
     cpu_us: float  # CPU of this process per step or request
     loop_cpu_us: float  # CPU of the event loop's thread alone
+    whole_run_per_s: float = 0.0  # the engine's: start-up and shutdown included
 
 
 def _cpu() -> tuple[float, float]:
@@ -56,13 +64,50 @@ def _cpu() -> tuple[float, float]:
     return usage.ru_utime + usage.ru_stime, time.thread_time()
 
 
-def _rate(done: int, elapsed: float, before: tuple[float, float]) -> Rate:
-    process, thread = (now - then for now, then in zip(_cpu(), before, strict=True))
+def _rate(
+    done: int,
+    elapsed: float,
+    before: tuple[float, float],
+    after: tuple[float, float] | None = None,
+) -> Rate:
+    """``done`` in ``elapsed`` seconds, with the CPU used from ``before`` to ``after`` (now)."""
+    spent = zip(after or _cpu(), before, strict=True)
+    process, thread = (now - then for now, then in spent)
     return Rate(done / elapsed, process / done * 1e6, thread / done * 1e6)
 
 
+class _SteadyState:
+    """The worker's ``until`` callback: marks its steady state, from its ``warm``-th recorded
+    step to its ``total``-th, and then stops it (checked after each database cycle)."""
+
+    def __init__(self, worker: Worker, warm: int, total: int) -> None:
+        self.worker, self.warm, self.total = worker, warm, total
+        self.start: tuple[float, tuple[float, float], int] | None = None
+        self.end: tuple[float, tuple[float, float], int] | None = None
+
+    def __call__(self) -> bool:
+        done = self.worker.stats.completed
+        if self.start is None and done >= self.warm:
+            self.start = (time.perf_counter(), _cpu(), done)
+        if done >= self.total:
+            self.end = (time.perf_counter(), _cpu(), done)
+            return True
+        return False
+
+    def rate(self) -> Rate:
+        if self.start is None or self.end is None:
+            raise SystemExit("the worker stopped before its last step: nothing to measure")
+        (started, cpu, first), (ended, cpu_after, last) = self.start, self.end
+        return _rate(last - first, ended - started, cpu, cpu_after)
+
+
 async def engine_rate(settings: Settings, step: dict[str, Any], n: int) -> Rate:
-    """Steps per second for ``n`` one-step orders, queued first, then run by one worker."""
+    """Steps per second for ``n`` one-step orders, queued first, then run by one worker.
+
+    Timed in the worker's steady state, as the client alone is timed once warm: from its
+    ``WARM_STEPS``-th recorded step to its last (its start-up, the flow's first parse and its
+    first connections, and its shutdown are left out; a worker is a long-lived process).
+    ``whole_run_per_s`` keeps the rate with them."""
     store = Store.open(settings)
     tenant = store.ensure_tenant("bench")
     store.save_flow(tenant, "bench", [step], "bench")
@@ -72,10 +117,14 @@ async def engine_rate(settings: Settings, step: dict[str, Any], n: int) -> Rate:
     async with started_executors(settings, wanted) as executors:
         worker = Worker(store, executors)
         tune_collector()  # as ``fabflow worker`` does
-        cpu, started = _cpu(), time.perf_counter()
-        await worker.run(burst=True)
-        elapsed = time.perf_counter() - started
-        rate = _rate(worker.stats.completed, elapsed, cpu)
+        steady = _SteadyState(worker, min(WARM_STEPS, n // 10), n)
+        started = time.perf_counter()
+        try:  # until the n-th step is recorded (a stall would otherwise never end)
+            await asyncio.wait_for(worker.run(until=steady), timeout=60 + n / 50)
+        except TimeoutError:
+            raise SystemExit(f"the worker stalled: {worker.stats} after {n} orders") from None
+        whole = worker.stats.completed / (time.perf_counter() - started)
+        rate = steady.rate()._replace(whole_run_per_s=whole)
     failed = orders.state_counts(store, tenant)["failed"]
     store.close()
     if failed:
@@ -179,6 +228,9 @@ async def main(n: int, concurrency: int, seconds: float, rounds: int, cpu: int |
         print(f"{name}_steps_per_s={median(e.per_s for e, _ in pairs):.0f}")
         print(f"{raw_name}_per_s={median(r.per_s for _, r in pairs):.0f}")
         print(f"{name}_ratio={median(e.per_s / r.per_s for e, r in pairs):.2f}")
+        print(f"{name}_whole_run_steps_per_s={median(e.whole_run_per_s for e, _ in pairs):.0f}")
+        whole = median(e.whole_run_per_s / r.per_s for e, r in pairs)
+        print(f"{name}_whole_run_ratio={whole:.2f}")
     for name, raw_pairs in (("rest", rest), ("email", email)):
         if not pinned[name]:
             continue
