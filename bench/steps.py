@@ -1,6 +1,6 @@
 """consume-rest-api and send-email through the real engine, beside their clients alone.
 
-    python -m bench.steps [--orders 5000] [--concurrency 32] [--rounds 3]
+    python -m bench.steps [--orders 5000] [--concurrency 32] [--rounds 5]
 
 Prints ``rest_steps_per_s=`` and ``email_steps_per_s=`` (steps completed per second by one
 worker on the embedded store, each step a real request to a local server), beside
@@ -251,7 +251,7 @@ if __name__ == "__main__":
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each raw run")
-    parser.add_argument("--rounds", type=int, default=3, help="engine-then-raw rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="engine and client-alone rounds")
     parser.add_argument("--cpu", type=int, help="also run the engine pinned to this CPU")
     args = parser.parse_args()
     asyncio.run(main(args.orders, args.concurrency, args.seconds, args.rounds, args.cpu))
