@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import OperationalError
 
+from fabflow.engine.states import AttemptState, ExecutionState
+from fabflow.engine.transition import Decision
 from fabflow.engine.worker import Worker
 from fabflow.errors import Conflict
 from fabflow.settings import Settings
@@ -136,9 +138,6 @@ async def test_a_worker_that_lost_its_lease_cannot_complete(store: Store) -> Non
     attempt = order["execution"]["attempts"][0]
     assert attempt["worker"] != "worker-a"
     # Worker A comes back with its stale fencing token: refused, nothing written.
-    from fabflow.engine.states import AttemptState, ExecutionState
-    from fabflow.engine.transition import Decision
-
     decision = Decision(
         AttemptState.ERROR, "hijacked", None, ExecutionState.FAILED, True, "step_failed"
     )
@@ -152,9 +151,6 @@ async def test_a_worker_that_lost_its_lease_cannot_complete(store: Store) -> Non
 async def test_a_batch_records_the_transitions_that_hold_their_lease_and_only_those(
     store: Store,
 ) -> None:
-    from fabflow.engine.states import AttemptState, ExecutionState
-    from fabflow.engine.transition import Decision
-
     tenant = setup_flow(store, [step("a", "done")])
     kept, cancelled, taken = (new_order(store, tenant) for _ in range(3))
     with store.write() as conn:
