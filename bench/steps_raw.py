@@ -29,12 +29,12 @@ from typing import Any
 import aiohttp
 import aiosmtplib
 
+from fabflow.files import LocalFileStore
 from fabflow.flows.options import ConsumeRestApiOptions, SendEmailOptions
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext, StepExecutor
 from fabflow.steps.email import EmailStep
 from fabflow.steps.rest import RestStep
-from fabflow.store.files import LocalFileStore
 
 Stopper = Callable[[], Awaitable[None]]
 

@@ -15,8 +15,8 @@ from fastapi.openapi.utils import get_openapi
 from fabflow import __version__, web
 from fabflow.api import errors
 from fabflow.api.auth import AUTH_CACHE_SECONDS, AuthCache
-from fabflow.api.intake import OrderIntake
 from fabflow.api.limits import BodyLimit
+from fabflow.api.order_batches import OrderBatcher
 from fabflow.api.routes import files, flows, meta, orders, stream
 from fabflow.api.schemas import extra_components
 from fabflow.engine.runtime import started_executors
@@ -66,7 +66,7 @@ def create_app(
     app.state.store = the_store
     app.state.stopping = asyncio.Event()
     app.state.workers = []
-    app.state.intake = OrderIntake(the_store)
+    app.state.order_batcher = OrderBatcher(the_store)
     app.state.auth_cache = AuthCache(auth_cache_seconds)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from fabflow.engine.intake import OrderInput
+from fabflow.order_input import OrderInput
 
 REF = "#/components/schemas/{model}"
 

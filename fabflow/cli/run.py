@@ -12,11 +12,11 @@ import typer
 from fabflow.cli.app import EXIT_FAILED, EXIT_INVALID_INPUT, EXIT_OK, app
 from fabflow.cli.common import open_store, read_json, settings_from_env
 from fabflow.cli.validate import check_file, problem_line
-from fabflow.engine.intake import check_order
 from fabflow.engine.runtime import started_executors
 from fabflow.engine.worker import Worker
 from fabflow.errors import InvalidOrder
 from fabflow.flows.model import Flow
+from fabflow.order_input import check_order
 from fabflow.steps.registry import load_entry_points
 from fabflow.store import orders
 from fabflow.store.repository import Store

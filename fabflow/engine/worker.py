@@ -34,14 +34,14 @@ from fabflow.engine.retry import RetryPolicy
 from fabflow.engine.states import AttemptState, ExecutionState, Outcome
 from fabflow.engine.transition import AttemptEnd, Decision, decide
 from fabflow.errors import StepError
+from fabflow.files import FileStore, LocalFileStore
 from fabflow.flows.model import Flow, StepDefinition
 from fabflow.flows.validate import parse_flow
+from fabflow.ids import new_id
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext, StepExecutor, StepResult
 from fabflow.store import db, queue
 from fabflow.store.db import Listener, claims_only, connect_no_wait, is_busy
-from fabflow.store.files import FileStore, LocalFileStore
-from fabflow.store.ids import new_id
 from fabflow.store.orders import EXECUTION_COLUMNS, load_resources
 from fabflow.store.repository import Store
 from fabflow.store.schema import executions

@@ -4,7 +4,7 @@ The step ``generate-production-files`` (``fabflow.steps.production``) drives thi
 order intake calls ``validate_lines`` and the API publishes ``catalogue()``.
 """
 
-from fabflow.production.intake import validate_lines
+from fabflow.production.line_check import validate_lines
 from fabflow.production.registry import catalogue, register
 
 __all__ = ["catalogue", "register", "validate_lines"]

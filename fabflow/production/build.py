@@ -14,7 +14,7 @@ from typing import Any
 
 from manifold3d import Manifold
 
-from fabflow.production.intake import parameter_problems
+from fabflow.production.line_check import parameter_problems
 from fabflow.production.mesh import (
     MeshCheckFailed,
     MeshStats,

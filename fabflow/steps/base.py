@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from fabflow.files import FileStore
     from fabflow.settings import Settings
-    from fabflow.store.files import FileStore
 
 T = TypeVar("T")
 

@@ -39,14 +39,14 @@ import aiosmtplib
 from email_validator import EmailNotValidError, validate_email
 
 from fabflow.errors import ConfigError, PermanentStepError, TransientStepError
+from fabflow.files import safe_part
 from fabflow.flows.options import SendEmailOptions
 from fabflow.steps.base import StepContext, StepExecutor, StepResult, within_deadline
 from fabflow.steps.templates import render
-from fabflow.store.files import safe_part
 
 if TYPE_CHECKING:
+    from fabflow.files import FileStore
     from fabflow.settings import Settings
-    from fabflow.store.files import FileStore
 
 log = logging.getLogger(__name__)
 

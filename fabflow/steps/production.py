@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from fabflow.errors import PermanentStepError, TransientStepError
+from fabflow.files import FileStore, safe_part
 from fabflow.flows.options import GenerateProductionFilesOptions
 from fabflow.production.build import LineFailure, LineJob, PartOutput, run_line, warm_up
-from fabflow.production.intake import parameter_problems
+from fabflow.production.line_check import parameter_problems
 from fabflow.production.pool import PoolTimeout, WarmPool, WorkerCrashed
 from fabflow.production.registry import UnknownProduct, get, import_path
 from fabflow.production.writers import FORMATS
 from fabflow.steps.base import StepContext, StepExecutor, StepResult
-from fabflow.store.files import FileStore, safe_part
 
 
 class ProductionStep(StepExecutor):

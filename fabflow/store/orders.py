@@ -17,17 +17,17 @@ from sqlalchemy.exc import IntegrityError
 from fabflow.engine.states import AttemptState, ExecutionState
 from fabflow.engine.transition import Next
 from fabflow.errors import Conflict, NotFound
-from fabflow.store import db, queue
-from fabflow.store.ids import new_id
-from fabflow.store.queue import new_attempt
-from fabflow.store.repository import Store
-from fabflow.store.resources import (
+from fabflow.ids import new_id
+from fabflow.resources import (
     ATTEMPT_COLUMNS,
     HISTORY_COLUMNS,
     ORDER_COLUMNS,
     RESOURCE_EXECUTION_COLUMNS,
     order_resource,
 )
+from fabflow.store import db, queue
+from fabflow.store.queue import new_attempt
+from fabflow.store.repository import Store
 from fabflow.store.schema import (
     ATTEMPT_RUNNING,
     attempts,
@@ -268,7 +268,7 @@ def order_events(
         .where(events.c.order_id == order_id, events.c.tenant_id == tenant_id, events.c.id > after)
         .order_by(events.c.id)
     )
-    from fabflow.store.resources import iso
+    from fabflow.resources import iso
 
     with store.read() as conn:
         return [
@@ -424,7 +424,7 @@ def tenant_events(
     store: Store, tenant_id: str, after: int = 0, limit: int = 500
 ) -> list[dict[str, Any]]:
     """The tenant's events with an id above ``after``, oldest first (for live updates)."""
-    from fabflow.store.resources import iso
+    from fabflow.resources import iso
 
     query = (
         select(events.c.id, events.c.order_id, events.c.kind, events.c.data, events.c.at)
@@ -459,7 +459,7 @@ def find_tenant(store: Store, name: str) -> str:
 
 def list_workers(store: Store) -> list[dict[str, Any]]:
     """Every worker row, newest first, with the attempts it holds now (state running)."""
-    from fabflow.store.resources import iso
+    from fabflow.resources import iso
     from fabflow.store.schema import workers
 
     held = (

@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from fabflow.errors import Conflict, NotFound
+from fabflow.ids import new_id
+from fabflow.resources import iso
 from fabflow.settings import Settings
 from fabflow.store import db
-from fabflow.store.ids import new_id
-from fabflow.store.resources import iso
 from fabflow.store.schema import api_keys, flow_versions, flows, tenants, workers
 
 KEY_PREFIX = "ffk_"

@@ -19,7 +19,7 @@ from fabflow.api.auth import Tenant
 from fabflow.api.schemas import ERRORS, json_response
 from fabflow.errors import Conflict, InvalidInput, NotFound, Problem
 from fabflow.production.build import checked_mesh
-from fabflow.production.intake import parameter_problems
+from fabflow.production.line_check import parameter_problems
 from fabflow.production.mesh import MeshCheckFailed, MeshStats
 from fabflow.production.preview import render_png
 from fabflow.production.products.base import ParameterError

@@ -13,8 +13,8 @@ from starlette.responses import Response, StreamingResponse
 from fabflow.api.auth import StoreDep, Tenant
 from fabflow.api.schemas import ERRORS
 from fabflow.errors import NotFound
+from fabflow.files import LocalFileStore
 from fabflow.store import orders
-from fabflow.store.files import LocalFileStore
 
 router = APIRouter(prefix="/api/orders", tags=["files"], responses=ERRORS)
 

@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from fabflow.api.auth import StoreDep, Tenant
-from fabflow.api.intake import OrderIntake
+from fabflow.api.order_batches import OrderBatcher
 from fabflow.api.schemas import ERRORS, ORDER_BODY, RerunBody, json_response
-from fabflow.engine.intake import check_order
 from fabflow.engine.states import ExecutionState
 from fabflow.errors import Conflict, InvalidInput, InvalidOrder, NotFound, Problem
+from fabflow.order_input import check_order
 from fabflow.store import orders
 
 router = APIRouter(prefix="/api/orders", tags=["orders"], responses=ERRORS)
@@ -35,9 +35,9 @@ async def create_order(
         order = _checked(store, tenant, body)
     else:
         order = await run_in_threadpool(_checked, store, tenant, body)
-    intake: OrderIntake = request.app.state.intake
+    batcher: OrderBatcher = request.app.state.order_batcher
     try:
-        resource, created = await intake.create(tenant, order, order["flowId"])
+        resource, created = await batcher.create(tenant, order, order["flowId"])
     except (NotFound, Conflict) as exc:  # unknown or archived flow: a problem of the input
         problem = _as_flow_problem(exc)
         raise InvalidOrder(f"invalid order: /flowId: {problem.message}", [problem]) from None

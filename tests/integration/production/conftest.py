@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from fabflow.files import LocalFileStore
 from fabflow.flows.options import GenerateProductionFilesOptions
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext
 from fabflow.steps.production import ProductionStep
-from fabflow.store.files import LocalFileStore
 
 MakeContext = Callable[..., StepContext]
 

@@ -14,10 +14,10 @@ import trimesh
 from production_slow_plugin import Pair, Spin  # type: ignore[import-not-found]  # sibling module
 
 from fabflow.errors import PermanentStepError, TransientStepError
+from fabflow.files import LocalFileStore
 from fabflow.production import registry
 from fabflow.steps.base import StepContext
 from fabflow.steps.production import ProductionStep
-from fabflow.store.files import LocalFileStore
 
 MakeContext = Callable[..., StepContext]
 NAMEPLATE = {"id": "1", "product": "nameplate", "quantity": 2, "parameters": {"text": "Ada"}}

@@ -12,9 +12,9 @@ import pytest
 import trustme
 from aiohttp import web
 
+from fabflow.files import LocalFileStore
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext
-from fabflow.store.files import LocalFileStore
 from tests.integration.steps.step_servers import (
     ORDER,
     MailServer,

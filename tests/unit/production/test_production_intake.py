@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fabflow.production.intake import validate_lines
+from fabflow.production.line_check import validate_lines
 
 
 def problems(line: dict[str, Any]) -> dict[str, str]:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from fabflow.production.build import checked_mesh
-from fabflow.production.intake import parameter_problems
+from fabflow.production.line_check import parameter_problems
 from fabflow.production.products.box import Box
 from fabflow.production.products.nameplate import Nameplate
 from fabflow.production.products.ring import Ring, inner_diameter

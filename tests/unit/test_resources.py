@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fabflow.store.resources import iso
+from fabflow.resources import iso
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ MAX_BATCH = 64
 Created = tuple[dict[str, Any], bool]
 
 
-class OrderIntake:
+class OrderBatcher:
     """Queues accepted orders and writes them in batches, one batch at a time."""
 
     def __init__(self, store: Store) -> None:

@@ -65,7 +65,7 @@ def check_order(raw: Any, *, check_products: bool = True) -> dict[str, Any]:
 
 
 def _product_problems(lines: list[dict[str, Any]]) -> list[Problem]:
-    from fabflow.production.intake import validate_lines
+    from fabflow.production.line_check import validate_lines
 
     return list(validate_lines(lines))
 
