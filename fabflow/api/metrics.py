@@ -19,7 +19,7 @@ from prometheus_client.core import (
 )
 from sqlalchemy import Connection, case, func, select
 
-from fabflow.engine.states import AttemptState, ExecutionState
+from fabflow.lifecycle.states import AttemptState, ExecutionState
 from fabflow.store import queue
 from fabflow.store.repository import Store
 from fabflow.store.schema import attempts, executions

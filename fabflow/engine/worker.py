@@ -30,14 +30,14 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import DBAPIError
 
-from fabflow.engine.retry import RetryPolicy
-from fabflow.engine.states import AttemptState, ExecutionState, Outcome
-from fabflow.engine.transition import AttemptEnd, Decision, decide
 from fabflow.errors import StepError
 from fabflow.files import FileStore, LocalFileStore
 from fabflow.flows.model import Flow, StepDefinition
 from fabflow.flows.validate import parse_flow
 from fabflow.ids import new_id
+from fabflow.lifecycle.retry import RetryPolicy
+from fabflow.lifecycle.states import AttemptState, ExecutionState, Outcome
+from fabflow.lifecycle.transition import AttemptEnd, Decision, decide
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext, StepExecutor, StepResult
 from fabflow.store import db, queue

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from fabflow.engine.states import AttemptState, ExecutionState
-from fabflow.engine.transition import Next
 from fabflow.errors import Conflict, NotFound
 from fabflow.ids import new_id
+from fabflow.lifecycle.states import AttemptState, ExecutionState
+from fabflow.lifecycle.transition import Next
 from fabflow.resources import (
     ATTEMPT_COLUMNS,
     HISTORY_COLUMNS,

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from fabflow.engine.states import AttemptState, ExecutionState
-from fabflow.engine.transition import Decision
+from fabflow.lifecycle.states import AttemptState, ExecutionState
+from fabflow.lifecycle.transition import Decision
 from fabflow.store import db
 from fabflow.store.schema import (
     ATTEMPT_QUEUED,

@@ -1,7 +1,7 @@
 """The database schema (SQLAlchemy Core tables), the same on SQLite and PostgreSQL.
 
 Times are UNIX seconds (float): lease arithmetic stays simple and identical on both dialects.
-Persisted enum values are lowercase strings that never change (see ``fabflow.engine.states``).
+Persisted enum values are lowercase strings that never change (see ``fabflow.lifecycle.states``).
 """
 
 from __future__ import annotations

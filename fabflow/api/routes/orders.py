@@ -13,8 +13,8 @@ from starlette.responses import Response
 from fabflow.api.auth import StoreDep, Tenant
 from fabflow.api.order_batches import OrderBatcher
 from fabflow.api.schemas import ERRORS, ORDER_BODY, RerunBody, json_response
-from fabflow.engine.states import ExecutionState
 from fabflow.errors import Conflict, InvalidInput, InvalidOrder, NotFound, Problem
+from fabflow.lifecycle.states import ExecutionState
 from fabflow.order_input import check_order
 from fabflow.store import orders
 

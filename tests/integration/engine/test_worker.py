@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import OperationalError
 
-from fabflow.engine.states import AttemptState, ExecutionState
-from fabflow.engine.transition import Decision
 from fabflow.engine.worker import Worker
 from fabflow.errors import Conflict
+from fabflow.lifecycle.states import AttemptState, ExecutionState
+from fabflow.lifecycle.transition import Decision
 from fabflow.settings import Settings
 from fabflow.store import orders, queue
 from fabflow.store.repository import Store

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fabflow.engine.retry import RetryPolicy
-from fabflow.engine.states import AttemptState, ExecutionState, Outcome
+from fabflow.lifecycle.retry import RetryPolicy
+from fabflow.lifecycle.states import AttemptState, ExecutionState, Outcome
 
 
 class StepLike(Protocol):

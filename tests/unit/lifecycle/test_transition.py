@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from fabflow.engine.retry import RetryPolicy
-from fabflow.engine.states import AttemptState, ExecutionState, Outcome
-from fabflow.engine.transition import AttemptEnd, Next, decide
 from fabflow.flows.validate import parse_flow
+from fabflow.lifecycle.retry import RetryPolicy
+from fabflow.lifecycle.states import AttemptState, ExecutionState, Outcome
+from fabflow.lifecycle.transition import AttemptEnd, Next, decide
 
 DEFAULT = RetryPolicy(max_attempts=3, initial_delay=1.0, backoff=2.0, max_delay=60.0)
 
