@@ -22,8 +22,6 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from fabflow.engine.cpu import unpin
-
 T = TypeVar("T")
 
 
@@ -88,10 +86,6 @@ class WarmPool:
             if not self._closed:
                 self._idle.put_nowait(replacement)
 
-    def pids(self) -> list[int]:
-        """Process ids of the live workers (for operators and tests)."""
-        return [pid for slot in self._slots for pid in _processes(slot)]
-
     async def close(self) -> None:
         """Stop every worker process, running or not."""
         self._closed = True
@@ -121,7 +115,6 @@ def _child_start(owner: int, initializer: Callable[[], None] | None) -> None:
     A worker killed with SIGKILL cannot stop its pool, and the pool's processes are children
     of the forkserver, not of the worker (``getppid`` does not tell): they watch its pid.
     """
-    unpin()  # a worker pinned to one CPU (--cpu) builds its files on all of them
     threading.Thread(target=_watch_owner, args=(owner,), daemon=True).start()
     if initializer is not None:
         initializer()
@@ -138,14 +131,9 @@ def _watch_owner(owner: int) -> None:
             os._exit(1)
 
 
-def _processes(slot: ProcessPoolExecutor) -> list[int]:
-    # The executor keeps its processes in a private map; it is the only way to reach them.
-    processes = getattr(slot, "_processes", None) or {}
-    return [p.pid for p in processes.values() if p.pid is not None and p.is_alive()]
-
-
 def _kill(slot: ProcessPoolExecutor) -> None:
     """Kill the slot's process (SIGKILL: a task stuck in C code ignores gentler signals)."""
+    # The executor keeps its processes in a private map; it is the only way to reach them.
     processes = list((getattr(slot, "_processes", None) or {}).values())
     for process in processes:
         process.kill()
