@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from manifold3d import Manifold
 from pydantic import BaseModel, ConfigDict
@@ -101,9 +101,3 @@ def json_key(params: BaseModel, attribute: str) -> str:
     """The camelCase key a user writes for a Python attribute of a parameter model."""
     field = type(params).model_fields[attribute]
     return field.alias or attribute
-
-
-def check_problems(product: Product[Any], params: ProductParameters) -> None:
-    """Raise ``ParameterError`` for the first problem ``product.problems`` finds."""
-    for problem in product.problems(params):
-        raise ParameterError(problem.parameter, problem.message)
