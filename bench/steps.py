@@ -12,11 +12,6 @@ per step: event loop, database thread, SQLite), ``rest_loop_cpu_us_per_step=`` (
 thread alone) and ``raw_rest_cpu_us_per_request=`` (the client alone), and the same for email.
 The engine's threads share one interpreter lock, so the process's CPU per step bounds its rate.
 
-With ``--cpu N``, each round also runs the engine with this process pinned to CPU N (as
-``fabflow worker --cpu N`` does), printed as ``rest_pinned_steps_per_s=``,
-``rest_pinned_ratio=`` (against the same round's client alone) and ``rest_pin_gain=`` (pinned
-over unpinned, same round), and the same for email.
-
 The engine is timed in its steady state, as the client alone is timed once warm: from the
 worker's 64th recorded step to its last, so that its start-up (connecting, parsing the flow,
 opening its first connections) and its shutdown are left out; ``rest_whole_run_steps_per_s=``
@@ -41,7 +36,6 @@ from statistics import median
 from typing import Any, NamedTuple
 
 from bench.steps_raw import raw_rest_per_s, raw_smtp_per_s, start_http_server, start_smtp_server
-from fabflow.engine.cpu import pin_to, unpin
 from fabflow.engine.runtime import started_executors, tune_collector
 from fabflow.engine.worker import Worker
 from fabflow.settings import Settings
@@ -140,15 +134,6 @@ async def client_rate(run: Awaitable[float], seconds: float) -> Rate:
     return _rate(max(round(per_s * seconds), 1), seconds, cpu)
 
 
-async def pinned_rate(cpu: int, settings: Settings, step: dict[str, Any], n: int) -> Rate:
-    """``engine_rate`` with this process pinned to ``cpu`` (the servers run elsewhere)."""
-    pin_to(cpu)
-    try:
-        return await engine_rate(settings, step, n)
-    finally:
-        unpin()
-
-
 async def _pair(
     engine: Awaitable[Rate], client: Awaitable[Rate], client_first: bool
 ) -> tuple[Rate, Rate]:
@@ -161,12 +146,11 @@ async def _pair(
     return measured, await client
 
 
-async def main(n: int, concurrency: int, seconds: float, rounds: int, cpu: int | None) -> None:
+async def main(n: int, concurrency: int, seconds: float, rounds: int) -> None:
     url, _, stop_http = await start_http_server()
     host, port, stop_smtp = await start_smtp_server()
     rest: list[tuple[Rate, Rate]] = []
     email: list[tuple[Rate, Rate]] = []
-    pinned: dict[str, list[tuple[Rate, Rate]]] = {"rest": [], "email": []}  # pinned, unpinned
     try:
         for r in range(rounds):
             with tempfile.TemporaryDirectory() as tmp:
@@ -202,12 +186,6 @@ async def main(n: int, concurrency: int, seconds: float, rounds: int, cpu: int |
                 engine = engine_rate(email_at, email_step, n // 2)
                 smtp = raw_smtp_per_s(host, port, min(concurrency, 16), seconds)
                 email.append(await _pair(engine, client_rate(smtp, seconds), raw_first))
-                if cpu is not None:
-                    at = base.with_(data_dir=Path(tmp) / "rp")
-                    pinned["rest"].append((await pinned_rate(cpu, at, rest_step, n), rest[-1][0]))
-                    at = base.with_(data_dir=Path(tmp) / "ep")
-                    by_cpu = await pinned_rate(cpu, at, email_step, n // 2)
-                    pinned["email"].append((by_cpu, email[-1][0]))
             (rest_engine, rest_raw), (email_engine, email_raw) = rest[-1], email[-1]
             print(
                 f"# round {r + 1}: rest {rest_engine.per_s:.0f}/{rest_raw.per_s:.0f}="
@@ -215,13 +193,6 @@ async def main(n: int, concurrency: int, seconds: float, rounds: int, cpu: int |
                 f"{email_raw.per_s:.0f}={email_engine.per_s / email_raw.per_s:.2f}",
                 flush=True,
             )
-            if cpu is not None:
-                rest_pinned, email_pinned = pinned["rest"][-1][0], pinned["email"][-1][0]
-                print(
-                    f"# round {r + 1} pinned to CPU {cpu}: rest {rest_pinned.per_s:.0f}"
-                    f" email {email_pinned.per_s:.0f}",
-                    flush=True,
-                )
     finally:
         await stop_http()
         await stop_smtp()
@@ -232,14 +203,6 @@ async def main(n: int, concurrency: int, seconds: float, rounds: int, cpu: int |
         print(f"{name}_whole_run_steps_per_s={median(e.whole_run_per_s for e, _ in pairs):.0f}")
         whole = median(e.whole_run_per_s / r.per_s for e, r in pairs)
         print(f"{name}_whole_run_ratio={whole:.2f}")
-    for name, raw_pairs in (("rest", rest), ("email", email)):
-        if not pinned[name]:
-            continue
-        by_cpu = [p for p, _ in pinned[name]]
-        print(f"{name}_pinned_steps_per_s={median(p.per_s for p in by_cpu):.0f}")
-        ratios = (p.per_s / r.per_s for p, (_, r) in zip(by_cpu, raw_pairs, strict=True))
-        print(f"{name}_pinned_ratio={median(ratios):.2f}")
-        print(f"{name}_pin_gain={median(p.per_s / u.per_s for p, u in pinned[name]):.2f}")
     for name, raw_name, pairs in (("rest", "raw_rest", rest), ("email", "raw_smtp", email)):
         print(f"{name}_cpu_us_per_step={median(e.cpu_us for e, _ in pairs):.0f}")
         print(f"{name}_loop_cpu_us_per_step={median(e.loop_cpu_us for e, _ in pairs):.0f}")
@@ -252,6 +215,5 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each raw run")
     parser.add_argument("--rounds", type=int, default=5, help="engine and client-alone rounds")
-    parser.add_argument("--cpu", type=int, help="also run the engine pinned to this CPU")
     args = parser.parse_args()
-    asyncio.run(main(args.orders, args.concurrency, args.seconds, args.rounds, args.cpu))
+    asyncio.run(main(args.orders, args.concurrency, args.seconds, args.rounds))

@@ -8,12 +8,10 @@ from typing import Annotated
 
 import typer
 
-from fabflow.cli.app import EXIT_CONFIG, app
+from fabflow.cli.app import app
 from fabflow.cli.common import open_store, settings_from_env
-from fabflow.engine.cpu import pin_to
 from fabflow.engine.runtime import started_executors, tune_collector
 from fabflow.engine.worker import Worker
-from fabflow.errors import ConfigError
 from fabflow.store.repository import Store
 
 
@@ -25,15 +23,6 @@ def worker(
     burst: Annotated[
         bool, typer.Option(help="Run everything runnable now (expired leases too), then exit.")
     ] = False,
-    cpu: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            help="Pin this worker to CPU N (Linux), to place one worker per CPU. It runs Python "
-            "on about one CPU anyway (one interpreter lock); production files are still built "
-            "on every CPU.",
-        ),
-    ] = None,
 ) -> None:
     """Run a worker on the configured store.
 
@@ -42,27 +31,20 @@ def worker(
     releases the rest to other workers, then exits.
     """
     settings = settings_from_env(concurrency=concurrency)
-    if cpu is not None:
-        try:
-            pin_to(cpu)
-        except ConfigError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_CONFIG) from None
     store = open_store(settings, pre_ping=False)  # the worker retries lost connections itself
     try:
-        asyncio.run(_work(store, burst, cpu))
+        asyncio.run(_work(store, burst))
     finally:
         store.close()
 
 
-async def _work(store: Store, burst: bool, cpu: int | None) -> None:
+async def _work(store: Store, burst: bool) -> None:
     async with started_executors(store.settings) as executors:
         w = Worker(store, executors)
         tune_collector()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, w.stop)
-        pinned = "" if cpu is None else f", pinned to CPU {cpu}"
-        typer.echo(f"worker {w.id} running (concurrency {w.concurrency}{pinned})", err=True)
+        typer.echo(f"worker {w.id} running (concurrency {w.concurrency})", err=True)
         await w.run(burst=burst)
         typer.echo(f"worker {w.id} stopped", err=True)
