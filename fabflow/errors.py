@@ -7,19 +7,29 @@ Every error fabflow raises on purpose derives from ``FabflowError`` and carries 
      ├── ConfigError              bad settings or environment
      ├── InvalidInput             bad user input, with problems (pointer + message)
      │    ├── InvalidFlow         a flow document that does not validate
-     │    └── InvalidOrder        an order refused at intake
+     │    ├── InvalidOrder        an order refused at intake
+     │    └── ParameterError      product parameters a builder cannot make
      ├── NotFound                 an object that does not exist (or belongs to another tenant)
+     │    └── UnknownProduct      no product has this name
      ├── Conflict                 an action that the object's state does not allow
      ├── StoreError               the database failed or is unreachable
+     ├── ProductionError          making production files failed
+     │    ├── MeshCheckFailed     a part is not a printable solid
+     │    ├── PoolTimeout         a build overran its deadline; its process was killed
+     │    └── WorkerCrashed       the process building a part died
      └── StepError                a step attempt failed (see fabflow.steps.base)
           ├── TransientStepError  worth retrying (connection, timeout, 5xx, SMTP 4xx)
           └── PermanentStepError  retrying will not help (4xx, bad template, bad parameters)
+
+Third-party errors are translated where fabflow meets them, through one table per adapter
+(``translate``), and raised ``from`` the original.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True)
@@ -66,8 +76,40 @@ class InvalidOrder(InvalidInput):
     code = "invalid_order"
 
 
+class ParameterError(InvalidInput):
+    """A parameter value a product's builder cannot make (intake normally refuses it first);
+    ``parameter`` is the JSON key."""
+
+    code = "parameter_error"
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message, [Problem(f"/{parameter}" if parameter else "", message)])
+        self.parameter = parameter
+
+    def __str__(self) -> str:
+        return f"{self.parameter}: {self.message}"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries with its arguments
+        return type(self), (self.parameter, self.message)
+
+
 class NotFound(FabflowError):
     code = "not_found"
+
+
+class UnknownProduct(NotFound):
+    """No product has this name; ``suggestion`` is the closest name, if any is close."""
+
+    code = "unknown_product"
+
+    def __init__(self, name: str, suggestion: str | None) -> None:
+        hint = f' (did you mean "{suggestion}"?)' if suggestion else ""
+        super().__init__(f'no product is named "{name}"{hint}')
+        self.name = name
+        self.suggestion = suggestion
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.name, self.suggestion)
 
 
 class Conflict(FabflowError):
@@ -76,6 +118,38 @@ class Conflict(FabflowError):
 
 class StoreError(FabflowError):
     code = "store_error"
+
+
+class ProductionError(FabflowError):
+    """Making an order line's production files failed."""
+
+    code = "production_error"
+
+
+class MeshCheckFailed(ProductionError):
+    """A part is not a printable solid; the file is not delivered."""
+
+    code = "mesh_check_failed"
+
+    def __init__(self, part: str, problems: list[str]) -> None:
+        super().__init__(f"part {part!r} is not a printable solid: " + "; ".join(problems))
+        self.part = part
+        self.problems = problems
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.part, self.problems)
+
+
+class PoolTimeout(ProductionError):
+    """A build did not finish in time; its process was killed."""
+
+    code = "pool_timeout"
+
+
+class WorkerCrashed(ProductionError):
+    """The process building a part died (out of memory, a crash in C code)."""
+
+    code = "worker_crashed"
 
 
 class StepError(FabflowError):
@@ -111,3 +185,20 @@ class TransientStepError(StepError):
 class PermanentStepError(StepError):
     code = "permanent_step_error"
     transient = False
+
+
+E = TypeVar("E", bound=FabflowError)
+C = TypeVar("C")
+# An adapter's table: a third-party exception class -> what makes our error of it, given the
+# exception and what the adapter knows of the call (its URL, its deadline ...).
+ErrorTable = Mapping[type[BaseException], Callable[[Any, C], E]]
+
+
+def translate(exc: BaseException, table: ErrorTable[C, E], call: C) -> E | None:
+    """Our error for ``exc``: made by the table's entry for the nearest class in ``exc``'s MRO
+    (so a subclass listed in the table wins over its base); None when no class is listed."""
+    for cls in type(exc).__mro__:
+        make = table.get(cls)
+        if make is not None:
+            return make(exc, call)
+    return None

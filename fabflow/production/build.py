@@ -14,9 +14,9 @@ from typing import Any
 
 from manifold3d import Manifold
 
+from fabflow.errors import MeshCheckFailed, ParameterError
 from fabflow.production.line_check import parameter_problems
 from fabflow.production.mesh import (
-    MeshCheckFailed,
     MeshStats,
     TriMesh,
     check,
@@ -25,7 +25,7 @@ from fabflow.production.mesh import (
     without_slivers,
 )
 from fabflow.production.preview import render_png
-from fabflow.production.products.base import ParameterError, Product
+from fabflow.production.products.base import Product
 from fabflow.production.registry import load_path
 from fabflow.production.writers import FORMATS, write
 

@@ -14,9 +14,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from fabflow.errors import Problem
+from fabflow.errors import Problem, UnknownProduct
 from fabflow.production.products.base import ProductParameters
-from fabflow.production.registry import ProductClass, UnknownProduct, get, products
+from fabflow.production.registry import ProductClass, get, products
 from fabflow.production.text import describe_characters, missing_characters
 
 

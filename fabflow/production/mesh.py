@@ -14,6 +14,8 @@ import numpy as np
 from manifold3d import Manifold
 from numpy.typing import NDArray
 
+from fabflow.errors import MeshCheckFailed as MeshCheckFailed  # re-exported for callers
+
 Float32Array = NDArray[np.float32]
 IndexArray = NDArray[np.int64]
 _K1 = np.uint64(0x9E3779B97F4A7C15)
@@ -46,18 +48,6 @@ class MeshStats:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-class MeshCheckFailed(Exception):
-    """A part is not a printable solid; the file is not delivered."""
-
-    def __init__(self, part: str, problems: list[str]) -> None:
-        super().__init__(part, problems)
-        self.part = part
-        self.problems = problems
-
-    def __str__(self) -> str:
-        return f"part {self.part!r} is not a printable solid: " + "; ".join(self.problems)
 
 
 def from_manifold(solid: Manifold) -> TriMesh:

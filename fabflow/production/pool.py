@@ -22,15 +22,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from fabflow.errors import PoolTimeout, WorkerCrashed
+
 T = TypeVar("T")
-
-
-class PoolTimeout(Exception):
-    """The task did not finish in time; its process was killed."""
-
-
-class WorkerCrashed(Exception):
-    """The worker process died while running the task (out of memory, a crash in C code)."""
 
 
 class WarmPool:

@@ -14,6 +14,7 @@ import threading
 from importlib.metadata import entry_points
 from typing import Any
 
+from fabflow.errors import UnknownProduct as UnknownProduct  # re-exported for callers
 from fabflow.production.products.base import Product
 
 log = logging.getLogger(__name__)
@@ -22,19 +23,6 @@ ProductClass = type[Product[Any]]
 _PRODUCTS: dict[str, ProductClass] = {}
 _loaded = False
 _load_lock = threading.Lock()  # API threads may ask for the catalogue at the same time
-
-
-class UnknownProduct(LookupError):
-    """No product has this name; ``suggestion`` is the closest name, if any is close."""
-
-    def __init__(self, name: str, suggestion: str | None) -> None:
-        super().__init__(name, suggestion)
-        self.name = name
-        self.suggestion = suggestion
-
-    def __str__(self) -> str:
-        hint = f' (did you mean "{self.suggestion}"?)' if self.suggestion else ""
-        return f'no product is named "{self.name}"{hint}'
 
 
 def register(product: ProductClass) -> ProductClass:

@@ -15,13 +15,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fabflow.errors import PermanentStepError, TransientStepError
+from fabflow.errors import (
+    PermanentStepError,
+    PoolTimeout,
+    TransientStepError,
+    UnknownProduct,
+    WorkerCrashed,
+)
 from fabflow.files import FileStore, safe_part
 from fabflow.flows.options import GenerateProductionFilesOptions
 from fabflow.production.build import LineFailure, LineJob, PartOutput, run_line, warm_up
 from fabflow.production.line_check import parameter_problems
-from fabflow.production.pool import PoolTimeout, WarmPool, WorkerCrashed
-from fabflow.production.registry import UnknownProduct, get, import_path
+from fabflow.production.pool import WarmPool
+from fabflow.production.registry import get, import_path
 from fabflow.production.writers import FORMATS
 from fabflow.steps.base import StepContext, StepExecutor, StepResult
 

@@ -26,6 +26,7 @@ from manifold3d import Manifold
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from fabflow.errors import ParameterError as ParameterError  # builders raise it; import it here
 from fabflow.production.text import FontWeight, describe_characters, missing_characters
 
 
@@ -47,18 +48,6 @@ class ParameterProblem:
 
     parameter: str
     message: str
-
-
-class ParameterError(Exception):
-    """Raised by a builder for parameters it cannot make (intake normally refuses them first)."""
-
-    def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(parameter, message)
-        self.parameter = parameter
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.parameter}: {self.message}"
 
 
 P = TypeVar("P", bound=ProductParameters)
