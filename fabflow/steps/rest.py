@@ -13,6 +13,7 @@ import logging
 import ssl
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -24,7 +25,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 import fabflow
-from fabflow.errors import PermanentStepError, StepError, TransientStepError
+from fabflow.errors import ErrorTable, PermanentStepError, StepError, TransientStepError, translate
 from fabflow.flows.options import ConsumeRestApiOptions
 from fabflow.steps import signing
 from fabflow.steps.base import StepContext, StepExecutor, StepResult, within_deadline
@@ -106,7 +107,10 @@ class RestStep(StepExecutor):
         except StepError:
             raise
         except Exception as exc:  # CancelledError passes: the worker is stopping us
-            _raise_for_exception(exc, url, ctx.timeout_s, started)
+            error = rest_error(exc, RestCall(url, ctx.timeout_s, started))
+            if error is None:
+                raise
+            raise error from exc
         details = _details(status, started, excerpt)
         if ignored:
             details["ignoredHeaders"] = ignored
@@ -238,33 +242,63 @@ def _raise_for_status(
     )
 
 
-def _raise_for_exception(
-    exc: BaseException, url: URL, timeout_s: float, started: float
-) -> NoReturn:
-    """Translate what aiohttp and asyncio raise into step errors."""
-    latency = {"latencyMs": round((time.perf_counter() - started) * 1000, 1)}
+@dataclass(frozen=True, slots=True)
+class RestCall:
+    """The request an error is about, as its message and details tell it."""
+
+    url: URL
+    timeout_s: float
+    started: float
+
+    @property
+    def latency(self) -> dict[str, float]:
+        return {"latencyMs": round((time.perf_counter() - self.started) * 1000, 1)}
+
+
+def _timed_out(exc: TimeoutError, call: RestCall) -> StepError:
+    return TransientStepError(
+        f"{call.url.human_repr()} did not answer within {call.timeout_s:g} s",
+        error_type="timeout",
+        details=call.latency,
+    )
+
+
+def _tls_failed(exc: ssl.SSLError | aiohttp.ClientSSLError, call: RestCall) -> StepError:
+    return PermanentStepError(
+        f"TLS with {call.url.host} failed: {exc}", error_type="tls", details=call.latency
+    )
+
+
+def _invalid_url(exc: aiohttp.InvalidURL, call: RestCall) -> StepError:
+    return PermanentStepError(f"invalid uri: {exc}", error_type="options")
+
+
+def _unreachable(exc: aiohttp.ClientError | OSError, call: RestCall) -> StepError:
+    return TransientStepError(
+        f"could not reach {call.url.human_repr()}: {str(exc) or type(exc).__name__}",
+        error_type="connection",
+        details=call.latency,
+    )
+
+
+# What aiohttp and asyncio raise, as step errors; the nearest class in the MRO wins.
+_AIOHTTP_ERRORS: ErrorTable[RestCall, StepError] = {
+    TimeoutError: _timed_out,  # the step's deadline
+    aiohttp.ServerTimeoutError: _timed_out,  # also a ClientError, which is nearer in its MRO
+    aiohttp.ClientSSLError: _tls_failed,
+    ssl.SSLError: _tls_failed,
+    aiohttp.InvalidURL: _invalid_url,
+    aiohttp.ClientError: _unreachable,
+    OSError: _unreachable,
+}
+
+
+def rest_error(exc: BaseException, call: RestCall) -> StepError | None:
+    """The step error for what sending raised, or None for an error that is not ours to map."""
     refused = _cause(exc, OutboundRefused)
     if refused is not None:
-        raise refused from exc
-    if isinstance(exc, TimeoutError):
-        raise TransientStepError(
-            f"{url.human_repr()} did not answer within {timeout_s:g} s",
-            error_type="timeout",
-            details=latency,
-        ) from exc
-    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
-        raise PermanentStepError(
-            f"TLS with {url.host} failed: {exc}", error_type="tls", details=latency
-        ) from exc
-    if isinstance(exc, aiohttp.InvalidURL):
-        raise PermanentStepError(f"invalid uri: {exc}", error_type="options") from exc
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        raise TransientStepError(
-            f"could not reach {url.human_repr()}: {exc or type(exc).__name__}",
-            error_type="connection",
-            details=latency,
-        ) from exc
-    raise exc
+        return refused
+    return translate(exc, _AIOHTTP_ERRORS, call)
 
 
 def _cause(exc: BaseException, kind: type[OutboundRefused]) -> OutboundRefused | None:
