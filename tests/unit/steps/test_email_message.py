@@ -9,7 +9,7 @@ from email.policy import default
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from fabflow.steps.email import mime_message, plain_message
+from fabflow.steps.email.message import mime_message, plain_message
 
 DATE = "Fri, 27 Nov 2026 06:17:55 GMT"
 ASCII = st.characters(min_codepoint=0, max_codepoint=127, blacklist_characters="\r\n")

@@ -8,7 +8,8 @@ from email.utils import format_datetime
 import pytest
 
 from fabflow.errors import ConfigError
-from fabflow.steps.email import SmtpTarget, has_line_break, message_id, parse_smtp_url
+from fabflow.steps.email.message import has_line_break, message_id
+from fabflow.steps.email.smtp import SmtpTarget, parse_smtp_url
 from fabflow.steps.rest import parse_retry_after
 
 
