@@ -17,7 +17,7 @@ from fabflow.api import errors
 from fabflow.api.auth import AUTH_CACHE_SECONDS, AuthCache
 from fabflow.api.limits import BodyLimit
 from fabflow.api.order_batches import OrderBatcher
-from fabflow.api.routes import files, flows, meta, orders, stream
+from fabflow.api.routes import files, flows, meta, orders, products, stream
 from fabflow.api.schemas import extra_components
 from fabflow.engine.runtime import started_executors
 from fabflow.engine.worker import Worker
@@ -71,8 +71,8 @@ def create_app(
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # stream first: /api/orders/stream must not be read as the order "stream".
-    for router in (stream.router, orders.router, files.router, flows.router, meta.router):
-        app.include_router(router)
+    for routes in (stream, orders, files, flows, products, meta):
+        app.include_router(routes.router)
     if demo:
         app.include_router(meta.demo_router)
     web.install(app)  # the operator's UI at /, after the API so /api routes win

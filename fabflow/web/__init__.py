@@ -1,4 +1,4 @@
-"""The operator's web UI: sign-in sessions, pages, static assets and the product preview.
+"""The operator's web UI: sign-in sessions, pages and static assets.
 
 ``install(app)`` adds it to the API app; the API's auth then also accepts the UI's session
 cookie (with its CSRF token on unsafe requests) where it would take a Bearer key.
@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from fabflow.web import auth, pages, preview
+from fabflow.web import auth, pages
 from fabflow.web.sessions import SessionStore
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -21,7 +21,6 @@ def install(app: FastAPI, sessions: SessionStore | None = None) -> None:
     """Serve the UI at ``/`` and its assets at ``/static`` on ``app``."""
     app.state.web_sessions = sessions if sessions is not None else SessionStore()
     app.state.session_key = auth.session_key
-    app.include_router(preview.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

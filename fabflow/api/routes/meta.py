@@ -1,4 +1,4 @@
-"""What is not an order or a flow: health, metrics, the product catalogue, the demo echo."""
+"""What is not an order, a flow or a product: health, metrics, the demo echo."""
 
 from __future__ import annotations
 
@@ -40,14 +40,6 @@ def prometheus(store: StoreDep, tenant: Tenant) -> Response:
     """The key's tenant's orders by state, attempts by outcome and step type, step durations,
     and queue depth, read from the database at each scrape."""
     return Response(metrics.render(store, tenant), media_type=METRICS_TYPE)
-
-
-@router.get("/api/products", tags=["products"])
-def products(_tenant: Tenant) -> Response:
-    """Every product an order line can name, with the JSON Schema of its parameters."""
-    from fabflow.production.registry import catalogue  # heavy (fonts, meshes): on first use
-
-    return json_response({"products": catalogue()})
 
 
 demo_router = APIRouter(tags=["demo"])

@@ -1,5 +1,6 @@
-"""``POST /api/products/{name}/preview``: a product's parts from parameters, as PNG pictures
-with their triangles, volume and size, so a shop can try a personalisation before selling it.
+"""The product catalogue, and ``POST /api/products/{name}/preview``: a product's parts from
+parameters, as PNG pictures with their triangles, volume and size, so a shop can try a
+personalisation before selling it.
 
 Nothing is stored. The parameters are checked exactly as order intake checks a line, and the
 parts go through the same mesh checks as production files.
@@ -23,7 +24,7 @@ from fabflow.production.line_check import parameter_problems
 from fabflow.production.mesh import MeshCheckFailed, MeshStats
 from fabflow.production.preview import render_png
 from fabflow.production.products.base import ParameterError
-from fabflow.production.registry import ProductClass, UnknownProduct, get
+from fabflow.production.registry import ProductClass, UnknownProduct, catalogue, get
 
 router = APIRouter(tags=["products"], responses=ERRORS)
 PREVIEW_SIZE = 320
@@ -31,6 +32,12 @@ PREVIEW_SIZE = 320
 # the API; the parameter schemas bound how big one part can be.
 _SLOTS = threading.BoundedSemaphore(2)
 WAIT_SECONDS = 30.0
+
+
+@router.get("/api/products")
+def products(_tenant: Tenant) -> Response:
+    """Every product an order line can name, with the JSON Schema of its parameters."""
+    return json_response({"products": catalogue()})
 
 
 @router.post("/api/products/{name}/preview")
