@@ -29,9 +29,9 @@ def raised(
     """``base`` extruded to ``base_height`` with ``top`` standing ``top_height`` above it.
 
     The same solid as the union of two extrusions, but assembled directly from the outlines:
-    a 3D boolean of text on a plate costs tens of milliseconds (every letter wall crosses the
-    plate's top face), this costs a triangulation. ``top`` must lie strictly inside ``base``;
-    if the assembled mesh is not a valid solid anyway, the boolean union is the fallback.
+    a triangulation instead of a 3D boolean in which every letter wall crosses the plate's top
+    face. ``top`` must lie strictly inside ``base``; if the assembled mesh is not a valid
+    solid anyway, the boolean union is the fallback.
     """
     lower = [np.asarray(p, dtype=np.float64) for p in base.to_polygons()]
     upper = [np.asarray(p, dtype=np.float64) for p in top.to_polygons()]

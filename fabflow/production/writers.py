@@ -1,7 +1,7 @@
 """Mesh file writers: binary STL (the default), OBJ, 3MF, PLY, GLB and ASCII STL.
 
 Binary STL, OBJ, PLY, ASCII STL and 3MF are written with numpy directly (trimesh's writers
-format per number in Python and are several times slower); GLB goes through trimesh. Every
+format each number in Python); GLB goes through trimesh. Every
 writer writes a temporary file next to the target and renames it, so a reader never sees half
 a file, and the same mesh always gives the same bytes (no dates, no random ids).
 

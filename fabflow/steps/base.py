@@ -27,7 +27,7 @@ T = TypeVar("T")
 @dataclass(slots=True)
 class StepContext:
     """Everything one attempt of one step may use. Read it, never change it (it is not
-    ``frozen`` only because a frozen dataclass costs three times as much to make)."""
+    ``frozen`` because one is made per attempt, and frozen dataclasses are slower to make)."""
 
     order: dict[str, Any]  # the order resource (DESIGN section 5), JSON-ready
     flow: dict[str, Any]  # {"id", "name", "version"}
@@ -58,8 +58,8 @@ class StepContext:
 
 async def within_deadline(ctx: StepContext, awaitable: Awaitable[T]) -> T:
     """``awaitable``, cut off at the attempt's deadline (``TimeoutError``) unless the caller
-    cuts it off itself (``ctx.deadline_enforced``: a timer per attempt costs 3 % of a worker's
-    CPU on a REST step, and the worker already keeps one for all)."""
+    cuts it off itself (``ctx.deadline_enforced``: the worker keeps one timer for all its
+    attempts, so a timer per attempt would be spent for nothing)."""
     if ctx.deadline_enforced:
         return await awaitable
     async with asyncio.timeout(ctx.timeout_s):

@@ -98,7 +98,7 @@ class RestStep(StepExecutor):
         assert self._session is not None
         options: ConsumeRestApiOptions = ctx.options
         url = self._checked_url(options.uri)
-        body = orjson.dumps(ctx.order)  # compact UTF-8, several times faster than json
+        body = orjson.dumps(ctx.order)  # compact UTF-8
         headers, ignored = self._headers(ctx, options.headers, body)
         started = time.perf_counter()
         sending = self._send(self._session, options.method, url, headers, body)
