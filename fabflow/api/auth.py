@@ -1,9 +1,14 @@
-"""API keys at the HTTP edge: ``Authorization: Bearer <key>`` names the tenant of a request."""
+"""API keys at the HTTP edge: ``Authorization: Bearer <key>`` names the tenant of a request.
+
+A UI composed into the app (``create_app(session_key=...)``) may name the key another way, from
+a browser session; the API itself knows nothing of sessions or cookies.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +22,10 @@ MAX_KEY_LENGTH = 200
 # Keys are looked up at most once a second each: a revoked key stops working within that.
 AUTH_CACHE_SECONDS = 1.0
 _CACHE_LIMIT = 10_000
+
+SessionKey = Callable[[Request], str | None]
+"""Reads the API key behind a request's browser session (None: no session); it may refuse the
+request with an HTTP error (a missing CSRF token, say)."""
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -46,6 +55,15 @@ class AuthCache:
         self._valid[secret] = (tenant_id, time.monotonic() + self.seconds)
 
 
+@dataclass(frozen=True)
+class Auth:
+    """How one app tells a request's tenant: its cache of valid keys, and the reader of a
+    composed UI's sessions (None: Bearer keys only)."""
+
+    cache: AuthCache
+    session_key: SessionKey | None = None
+
+
 def _store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
@@ -61,25 +79,30 @@ async def tenant_id(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
     """The tenant of the request's key; 401 without a valid, unrevoked key."""
-    secret = credentials.credentials if credentials is not None else _session_key(request)
-    if secret is None:
-        raise Unauthorized("this route needs the header 'Authorization: Bearer <api key>'")
-    cache: AuthCache = request.app.state.auth_cache
-    found = cache.get(secret)
+    auth: Auth = request.app.state.auth
+    secret = _secret(request, credentials, auth.session_key)
+    found = auth.cache.get(secret)
     if found is None and len(secret) <= MAX_KEY_LENGTH:
         found = await run_in_threadpool(_store_of(request).authenticate, secret)
         if found is not None:
-            cache.put(secret, found)
+            auth.cache.put(secret, found)
     if found is None:
         raise Unauthorized("the API key is unknown or revoked")
     return found
 
 
-def _session_key(request: Request) -> str | None:
-    """The key behind the web UI's session cookie, if the UI is installed (``fabflow.web``
-    checks the CSRF token of unsafe requests there)."""
-    lookup: Callable[[Request], str | None] | None = getattr(request.app.state, "session_key", None)
-    return None if lookup is None else lookup(request)
+def _secret(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    session_key: SessionKey | None,
+) -> str:
+    if credentials is not None:
+        return credentials.credentials
+    # A session only without a Bearer key: its checks (CSRF) must not refuse a keyed request.
+    secret = None if session_key is None else session_key(request)
+    if secret is None:
+        raise Unauthorized("this route needs the header 'Authorization: Bearer <api key>'")
+    return secret
 
 
 Tenant = Annotated[str, Depends(tenant_id)]

@@ -1,4 +1,4 @@
-"""``fabflow serve``: the HTTP API and N in-process workers in one event loop."""
+"""``fabflow serve``: the HTTP API, the web UI and N in-process workers in one event loop."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from fabflow.api import create_app
 from fabflow.cli.app import app
 from fabflow.cli.common import open_store, settings_from_env
+from fabflow.server import create_server
 from fabflow.settings import PREFIX, Settings
 
 Host = Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")]
@@ -77,13 +77,13 @@ def run_server(
     demo: bool = False,
     access_log: bool = False,
 ) -> None:
-    """Run uvicorn with the app until a signal stops it (uvicorn handles SIGTERM and SIGINT;
-    the app's shutdown then drains its workers)."""
+    """Run uvicorn with the composed app until a signal stops it (uvicorn handles SIGTERM and
+    SIGINT; the app's shutdown then drains its workers)."""
     store = open_store(settings)
     try:
-        api = create_app(settings, store, start_workers=workers, demo=demo)
+        server = create_server(settings, store, workers, demo=demo)
         config = uvicorn.Config(
-            api,
+            server,
             host=host,
             port=port,
             access_log=access_log,
