@@ -187,16 +187,17 @@ class PermanentStepError(StepError):
     transient = False
 
 
-E = TypeVar("E", bound=FabflowError)
-C = TypeVar("C")
+_E = TypeVar("_E", bound=FabflowError)
+_Call = TypeVar("_Call")
 # An adapter's table: a third-party exception class -> what makes our error of it, given the
 # exception and what the adapter knows of the call (its URL, its deadline ...).
-ErrorTable = Mapping[type[BaseException], Callable[[Any, C], E]]
+ErrorTable = Mapping[type[BaseException], Callable[[Any, _Call], _E]]
 
 
-def translate(exc: BaseException, table: ErrorTable[C, E], call: C) -> E | None:
+def translate(exc: BaseException, table: ErrorTable[_Call, _E], call: _Call) -> _E | None:
     """Our error for ``exc``: made by the table's entry for the nearest class in ``exc``'s MRO
-    (so a subclass listed in the table wins over its base); None when no class is listed."""
+    (so a subclass listed in the table wins over its base); None when no class is listed.
+    The caller raises it ``from exc``, or re-raises ``exc`` on None."""
     for cls in type(exc).__mro__:
         make = table.get(cls)
         if make is not None:
