@@ -10,7 +10,8 @@ Every error fabflow raises on purpose derives from ``FabflowError`` and carries 
      │    └── InvalidOrder        an order refused at intake
      ├── NotFound                 an object that does not exist (or belongs to another tenant)
      ├── Conflict                 an action that the object's state does not allow
-     ├── StoreError               the database failed or is unreachable
+     ├── StoreError               the database failed
+     │    └── StoreUnavailable    the database is out of reach (worth waiting out)
      └── StepError                a step attempt failed (see fabflow.steps.base)
           ├── TransientStepError  worth retrying (connection, timeout, 5xx, SMTP 4xx)
           └── PermanentStepError  retrying will not help (4xx, bad template, bad parameters)
@@ -76,6 +77,12 @@ class Conflict(FabflowError):
 
 class StoreError(FabflowError):
     code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    """The database is out of reach (connection refused or lost): worth waiting out."""
+
+    code = "store_unavailable"
 
 
 class StepError(FabflowError):
