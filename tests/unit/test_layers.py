@@ -78,7 +78,7 @@ def test_no_import_runs_up_a_layer(path: Path) -> None:
     wrong = []
     for line, name in _imports(path):
         target = _part(name)
-        if target == own or target == "fabflow" and name == "fabflow":
+        if target == own or (target == "fabflow" and name == "fabflow"):
             continue
         same = _rank(target) == _rank(own) and _rank(own) > 0  # base modules share a layer
         up = _rank(target) > _rank(own) or (same and target != own)
