@@ -12,7 +12,8 @@ Every error fabflow raises on purpose derives from ``FabflowError`` and carries 
      ├── NotFound                 an object that does not exist (or belongs to another tenant)
      │    └── UnknownProduct      no product has this name
      ├── Conflict                 an action that the object's state does not allow
-     ├── StoreError               the database failed or is unreachable
+     ├── StoreError               the database failed
+     │    └── StoreUnavailable    the database is out of reach (worth waiting out)
      ├── ProductionError          making production files failed
      │    ├── MeshCheckFailed     a part is not a printable solid
      │    ├── PoolTimeout         a build overran its deadline; its process was killed
@@ -118,6 +119,12 @@ class Conflict(FabflowError):
 
 class StoreError(FabflowError):
     code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    """The database is out of reach (connection refused or lost): worth waiting out."""
+
+    code = "store_unavailable"
 
 
 class ProductionError(FabflowError):

@@ -38,15 +38,11 @@ async def started_executors(
 def tune_collector() -> None:
     """Tune the garbage collector for a long-lived, busy worker process; call once, at start-up.
 
-    What the process holds once started (modules, flows, clients: about 100,000 objects)
-    lives as long as it does: frozen, it leaves the collector's scans, which each walked all
-    of it (about 60 ms per full collection, every second or so when busy). And the youngest
-    generation is collected after 10,000 allocations instead of 700: steps in flight hold a
-    few thousand objects, which die by reference counting (a run of 4,000 REST steps left 8
-    objects for the collector), so the default threshold only rescanned them, 300 times a run.
-    Measured together: the collector's time fell from 4 % of a busy worker's to under 0.1 %.
-    Frozen objects are never collected: this is for a process that runs one worker, not for
-    code that starts workers over and over in one process (tests), whose garbage it would keep.
+    What the process holds once started (modules, flows, clients) lives as long as it does:
+    frozen, it leaves the collector's full scans. Steps in flight die by reference counting,
+    so the youngest generation is collected after 10,000 allocations instead of 700, not
+    rescanned hundreds of times a run. Frozen objects are never collected: this is for a
+    process that runs one worker, not for code that starts workers over and over (tests).
     """
     gc.freeze()
     gc.set_threshold(10_000, *gc.get_threshold()[1:])

@@ -25,6 +25,8 @@ from pydantic import (
 from pydantic import field_validator as _field_validator
 from pydantic.alias_generators import to_camel
 
+from fabflow.lifecycle.retry import RetryPolicy
+
 MAX_ID_LENGTH = 200
 MAX_STATUS_LENGTH = 200
 # 30 days: longer deadlines are typos, and they would overflow date arithmetic downstream.
@@ -35,7 +37,7 @@ _CONFIG = ConfigDict(
 )
 
 
-class RetryPolicy(BaseModel):
+class RetryOptions(BaseModel):
     """*Extension*: how often and how fast a failed attempt is tried again (milliseconds).
 
     The delay before attempt ``n + 1`` is ``initialDelay * backoff ** (n - 1)``, capped at
@@ -69,10 +71,11 @@ class RetryPolicy(BaseModel):
             raise ValueError(f"must be at least initialDelay ({initial:g} ms)")
         return value
 
-    def delay_ms(self, attempt: int) -> float:
-        """Milliseconds to wait after failed attempt number ``attempt`` (1-based)."""
-        delay: float = self.initial_delay * self.backoff ** max(attempt - 1, 0)
-        return min(delay, self.max_delay)
+    def policy(self) -> RetryPolicy:
+        """The lifecycle's retry policy these options describe."""
+        return RetryPolicy.from_ms(
+            self.max_attempts, self.initial_delay, self.backoff, self.max_delay
+        )
 
 
 def _retry_shorthand_schema(schema: dict[str, Any]) -> None:
@@ -111,7 +114,7 @@ class StepDefinition(BaseModel):
     on_error: str | None = Field(
         default=None, max_length=MAX_ID_LENGTH, description="Step to run when this one fails."
     )
-    retry: RetryPolicy | None = Field(
+    retry: RetryOptions | None = Field(
         default=None,
         description="Extension: retry policy (an integer means maxAttempts).",
         json_schema_extra=_retry_shorthand_schema,
@@ -121,6 +124,10 @@ class StepDefinition(BaseModel):
     def timeout_s(self) -> float | None:
         """The timeout in seconds, as asyncio wants it."""
         return None if self.timeout is None else self.timeout / 1000
+
+    def retry_policy(self, default: RetryPolicy) -> RetryPolicy:
+        """The step's retry policy: its ``retry`` extension, or ``default``."""
+        return default if self.retry is None else self.retry.policy()
 
     def to_json(self) -> dict[str, Any]:
         """The step as the spec writes it: camelCase keys, absent optional keys left out."""
@@ -156,22 +163,9 @@ class Flow:
     def __contains__(self, step_id: object) -> bool:
         return step_id in self._index
 
-    def next_step(self, step_id: str, succeeded: bool) -> StepDefinition | None:
-        """Where an execution goes after ``step_id`` ends; None when the execution ends."""
-        current = self.step(step_id)
-        target = current.on_success if succeeded else current.on_error
-        return None if target is None else self.step(target)
-
     def to_json(self) -> list[dict[str, Any]]:
         """The flow in the spec's array form (loads back to an equal flow)."""
         return [s.to_json() for s in self.steps]
-
-    def to_document(self) -> dict[str, Any]:
-        """The flow in the object form, with its name and description."""
-        doc: dict[str, Any] = {"name": self.name, "steps": self.to_json()}
-        if self.description:
-            doc["description"] = self.description
-        return doc
 
 
 def _class_name(type_name: str) -> str:

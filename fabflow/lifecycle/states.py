@@ -1,7 +1,27 @@
-"""Persisted state values. Lowercase strings that never change: rows in databases hold them."""
+"""The states of executions and attempts, and the moves allowed between them.
+
+Persisted values are lowercase strings that never change: rows in databases hold them. The
+tables below are the whole answer to "which state may follow which"; the store writes a state
+only with a guard built from them (``... WHERE state IN (sources_of(target))``).
+
+Execution::
+
+    pending ──claim──▶ running ──last step──▶ succeeded | failed
+       │                 │  ▲                      │
+       └──cancel──┐      │  └─────retry / rerun────┘ (and from cancelled)
+                  ▼      ▼
+                 cancelled
+
+Attempt::
+
+    queued ──claim──▶ running ──end──▶ success | error | timeout
+      │                 │  ▲ └─ release (lease given back) ──▶ queued
+      └──cancel──▶ cancelled ◀──cancel──┘  └ take over (lease expired) ─┘
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -17,11 +37,6 @@ class ExecutionState(StrEnum):
         return self in ENDED_EXECUTION_STATES
 
 
-ENDED_EXECUTION_STATES = frozenset(
-    {ExecutionState.SUCCEEDED, ExecutionState.FAILED, ExecutionState.CANCELLED}
-)
-
-
 class AttemptState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -30,6 +45,10 @@ class AttemptState(StrEnum):
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
 
+    @property
+    def ended(self) -> bool:
+        return self not in OPEN_ATTEMPT_STATES
+
 
 class Outcome(StrEnum):
     """How one attempt ended."""
@@ -37,3 +56,60 @@ class Outcome(StrEnum):
     SUCCESS = "success"
     ERROR = "error"
     TIMEOUT = "timeout"
+
+
+ENDED_EXECUTION_STATES = frozenset(
+    {ExecutionState.SUCCEEDED, ExecutionState.FAILED, ExecutionState.CANCELLED}
+)
+OPEN_ATTEMPT_STATES = frozenset({AttemptState.QUEUED, AttemptState.RUNNING})
+# The attempt states an operator's retry looks back for: the step that did not succeed.
+FAILED_ATTEMPT_STATES = frozenset(
+    {AttemptState.ERROR, AttemptState.TIMEOUT, AttemptState.CANCELLED}
+)
+
+_E = ExecutionState
+EXECUTION_MOVES: Mapping[ExecutionState, frozenset[ExecutionState]] = {
+    # The first claim starts it; an operator may cancel it before.
+    _E.PENDING: frozenset({_E.RUNNING, _E.CANCELLED}),
+    # A step ended: the next one runs (running again), or the execution ends.
+    _E.RUNNING: frozenset({_E.RUNNING, _E.SUCCEEDED, _E.FAILED, _E.CANCELLED}),
+    # Ended: only an operator's retry or rerun starts it again.
+    _E.SUCCEEDED: frozenset({_E.RUNNING}),
+    _E.FAILED: frozenset({_E.RUNNING}),
+    _E.CANCELLED: frozenset({_E.RUNNING}),
+}
+
+_A = AttemptState
+ATTEMPT_MOVES: Mapping[AttemptState, frozenset[AttemptState]] = {
+    _A.QUEUED: frozenset({_A.RUNNING, _A.CANCELLED}),
+    # Running again: taken over after its lease expired (a new fencing token). Queued again:
+    # released by a worker that stopped before running it to its end.
+    _A.RUNNING: frozenset({_A.SUCCESS, _A.ERROR, _A.TIMEOUT, _A.CANCELLED, _A.QUEUED, _A.RUNNING}),
+    _A.SUCCESS: frozenset(),
+    _A.ERROR: frozenset(),
+    _A.TIMEOUT: frozenset(),
+    _A.CANCELLED: frozenset(),
+}
+
+
+def execution_may_move(source: ExecutionState, target: ExecutionState) -> bool:
+    return target in EXECUTION_MOVES[source]
+
+
+def attempt_may_move(source: AttemptState, target: AttemptState) -> bool:
+    return target in ATTEMPT_MOVES[source]
+
+
+def execution_sources(target: ExecutionState) -> frozenset[ExecutionState]:
+    """Every execution state from which ``target`` may follow: the guard of its update."""
+    return frozenset(s for s, targets in EXECUTION_MOVES.items() if target in targets)
+
+
+def attempt_sources(target: AttemptState) -> frozenset[AttemptState]:
+    """Every attempt state from which ``target`` may follow: the guard of its update."""
+    return frozenset(s for s, targets in ATTEMPT_MOVES.items() if target in targets)
+
+
+def values(states: frozenset[ExecutionState] | frozenset[AttemptState]) -> list[str]:
+    """The persisted values of ``states``, sorted (stable SQL)."""
+    return sorted(s.value for s in states)

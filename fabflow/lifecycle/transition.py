@@ -3,10 +3,10 @@
 Given the flow's step, how the attempt ended and the execution so far, ``decide`` returns a
 ``Decision``: the attempt's final state, the order status to set, the next attempt to schedule
 (a retry of the same visit, or the first attempt of the next step) and the execution's state.
-The worker applies a Decision in one guarded transaction.
+The store applies a Decision in one guarded transaction.
 
-The records here are values, never changed once made. They are not ``frozen``: a frozen
-dataclass is three times dearer to make, and the worker makes several per step.
+The records here are values, never changed once made. They are not ``frozen``: the worker
+makes several per step, and a frozen dataclass costs more to make.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ class StepLike(Protocol):
     def on_success(self) -> str | None: ...
     @property
     def on_error(self) -> str | None: ...
-    @property
-    def retry(self) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -46,7 +44,7 @@ class AttemptEnd:
 
 
 @dataclass(slots=True)
-class Next:
+class NextAttempt:
     """An attempt to schedule."""
 
     step_id: str
@@ -60,53 +58,57 @@ class Next:
 class Decision:
     attempt_state: AttemptState
     set_status: str | None
-    next: Next | None
+    next: NextAttempt | None
     execution_state: ExecutionState
     had_error: bool
     event: str  # the event kind recorded for this transition
+
+
+def first_attempt(step_id: str) -> NextAttempt:
+    """The attempt an execution starts with, or an operator's retry or rerun restarts from."""
+    return NextAttempt(step_id, 1, 0.0, True)
 
 
 def decide(
     step: StepLike,
     end: AttemptEnd,
     *,
+    policy: RetryPolicy,
     had_error: bool,
-    default_policy: RetryPolicy,
     error_context: dict[str, Any] | None = None,
 ) -> Decision:
     """The transition after one attempt of ``step`` ended as ``end``.
 
-    ``had_error`` says whether an earlier step of this execution already ended in error;
-    ``error_context`` is the error this step was handed (when it runs on an error path).
+    ``policy`` is the step's retry policy; ``had_error`` says whether an earlier step of this
+    execution already ended in error; ``error_context`` is the error this step was handed
+    (when it runs on an error path).
     """
     if end.outcome is Outcome.SUCCESS:
         return _on_success(step, had_error, error_context)
     state = AttemptState.TIMEOUT if end.outcome is Outcome.TIMEOUT else AttemptState.ERROR
     retryable = end.transient or end.outcome is Outcome.TIMEOUT
-    policy = RetryPolicy.from_flow(step.retry, default_policy)
     if retryable and policy.allows(end.attempt + 1):
         delay = policy.delay_before(end.attempt + 1, end.retry_after)
-        retry = Next(step.step_definition_id, end.attempt + 1, delay, False, error_context)
+        retry = NextAttempt(step.step_definition_id, end.attempt + 1, delay, False, error_context)
         return Decision(state, None, retry, ExecutionState.RUNNING, had_error, "attempt_retry")
     return _on_step_error(step, end, state)
 
 
+def step_missing() -> Decision:
+    """The transition of an attempt whose step its flow version does not have: the execution
+    fails, with no error path to take."""
+    return Decision(AttemptState.ERROR, None, None, ExecutionState.FAILED, True, "step_failed")
+
+
 def _on_success(step: StepLike, had_error: bool, error_context: dict[str, Any] | None) -> Decision:
+    status = step.success_status
     if step.on_success is None:
         final = ExecutionState.FAILED if had_error else ExecutionState.SUCCEEDED
-        return Decision(
-            AttemptState.SUCCESS, step.success_status, None, final, had_error, "step_succeeded"
-        )
+        return Decision(AttemptState.SUCCESS, status, None, final, had_error, "step_succeeded")
     # The success path of an error handler still carries the error it handles.
-    nxt = Next(step.on_success, 1, 0.0, True, error_context if had_error else None)
-    return Decision(
-        AttemptState.SUCCESS,
-        step.success_status,
-        nxt,
-        ExecutionState.RUNNING,
-        had_error,
-        "step_succeeded",
-    )
+    then = NextAttempt(step.on_success, 1, 0.0, True, error_context if had_error else None)
+    running = ExecutionState.RUNNING
+    return Decision(AttemptState.SUCCESS, status, then, running, had_error, "step_succeeded")
 
 
 def _on_step_error(step: StepLike, end: AttemptEnd, state: AttemptState) -> Decision:
@@ -117,5 +119,5 @@ def _on_step_error(step: StepLike, end: AttemptEnd, state: AttemptState) -> Deci
     }
     if step.on_error is None:
         return Decision(state, None, None, ExecutionState.FAILED, True, "step_failed")
-    nxt = Next(step.on_error, 1, 0.0, True, context)
-    return Decision(state, None, nxt, ExecutionState.RUNNING, True, "step_failed")
+    then = NextAttempt(step.on_error, 1, 0.0, True, context)
+    return Decision(state, None, then, ExecutionState.RUNNING, True, "step_failed")

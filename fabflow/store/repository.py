@@ -20,7 +20,7 @@ from fabflow.errors import Conflict, NotFound
 from fabflow.ids import new_id
 from fabflow.resources import iso
 from fabflow.settings import Settings
-from fabflow.store import db
+from fabflow.store import db, fastpath
 from fabflow.store.schema import api_keys, flow_versions, flows, tenants, workers
 
 KEY_PREFIX = "ffk_"
@@ -51,7 +51,7 @@ class Store:
 
     @property
     def is_sqlite(self) -> bool:
-        return db.is_sqlite(self.engine)
+        return fastpath.is_sqlite(self.engine)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

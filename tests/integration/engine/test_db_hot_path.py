@@ -1,5 +1,5 @@
-"""The SQLite hot path: statements compiled once (``db.fetch``), never confused with another;
-a connection that must not wait for the lock (``db.connect_no_wait``)."""
+"""The SQLite hot path: statements compiled once (``fastpath.fetch``), never confused with another;
+a connection that must not wait for the lock (``queue.port.connect_no_wait``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from sqlalchemy import JSON, bindparam, insert, literal, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from fabflow.settings import Settings
-from fabflow.store import db
+from fabflow.store import db, fastpath
+from fabflow.store.queue.port import connect_no_wait, is_busy
 from fabflow.store.repository import Store
 from fabflow.store.schema import tenants
 
@@ -29,7 +30,7 @@ def test_fresh_statements_each_get_their_own_sql(store: Store) -> None:
     with store.read() as conn:
         for i in range(200):
             statement = select(literal(i).label("v"), literal(f"s{i}").label("s"))
-            assert db.fetch(conn, statement, {}) == [{"v": i, "s": f"s{i}"}]
+            assert fastpath.fetch(conn, statement, {}) == [{"v": i, "s": f"s{i}"}]
             del statement
             gc.collect(0)
 
@@ -39,17 +40,17 @@ def test_parameters_bind_by_name_whatever_keys_a_call_gives(store: Store) -> Non
     # from the statement's own literals, JSON parameters are encoded, IN lists expanded.
     ids = bindparam("ids", expanding=True)
     with store.write() as conn:
-        db.executemany(conn, _INSERT, [_tenant("a"), _tenant("b"), _tenant("c")])
+        fastpath.executemany(conn, _INSERT, [_tenant("a"), _tenant("b"), _tenant("c")])
         rename = update(tenants).where(tenants.c.id == bindparam("tid")).values(name="renamed")
-        db.fetch(conn, rename, {"tid": "t_a"})
-        db.fetch(conn, rename, {"tid": "t_b", "name": "given"})
+        fastpath.fetch(conn, rename, {"tid": "t_a"})
+        fastpath.fetch(conn, rename, {"tid": "t_b", "name": "given"})
         names = select(tenants.c.id, tenants.c.name).where(tenants.c.id.in_(ids))
-        rows = db.fetch(conn, names.order_by(tenants.c.id), {"ids": ["t_a", "t_b", "t_c"]})
+        rows = fastpath.fetch(conn, names.order_by(tenants.c.id), {"ids": ["t_a", "t_b", "t_c"]})
         assert [r["name"] for r in rows] == ["renamed", "given", "c"]
         echo = select(bindparam("doc", type_=JSON).label("doc"))
-        assert db.fetch(conn, echo, {"doc": {"k": [1, "é"]}}) == [{"doc": {"k": [1, "é"]}}]
+        assert fastpath.fetch(conn, echo, {"doc": {"k": [1, "é"]}}) == [{"doc": {"k": [1, "é"]}}]
         with pytest.raises(SQLAlchemyError, match="tid"):
-            db.fetch(conn, rename, {"name": "no id"})
+            fastpath.fetch(conn, rename, {"name": "no id"})
 
 
 @pytest.fixture
@@ -66,13 +67,13 @@ def test_a_connection_that_must_not_wait_fails_at_once_when_another_writer_holds
     fails at once with "database is locked", having written nothing, and works once the lock
     is free. The pool's connections still wait for the lock."""
     store = sqlite_store
-    own = db.connect_no_wait(store.engine)
+    own = connect_no_wait(store)
     with store.write() as holder:  # BEGIN IMMEDIATE: the write lock, until the block ends
         holder.execute(_INSERT, _tenant("held"))
         started = time.monotonic()
         with pytest.raises(DBAPIError) as caught, own.begin():
             own.execute(_INSERT, _tenant("refused"))
-        assert db.is_busy(caught.value)
+        assert is_busy(caught.value)
         assert time.monotonic() - started < 1.0, "it waited for the lock"
     with own.begin():
         own.execute(_INSERT, _tenant("later"))

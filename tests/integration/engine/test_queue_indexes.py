@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Connection, text, update
 
-from fabflow.store import db, orders, queue
+from fabflow.store import fastpath, orders, queue
+from fabflow.store.queue import statements
 from fabflow.store.repository import Store
 from fabflow.store.schema import attempts
 from tests.support import executors as test_steps
@@ -34,7 +35,7 @@ def _orders(store: Store, tenant_name: str, n: int) -> str:
     return tenant
 
 
-def _claim(store: Store, n: int) -> list[queue.Claimed]:
+def _claim(store: Store, n: int) -> list[queue.Claim]:
     with store.write() as conn:
         return queue.claim(conn, "w1", n, time.time(), 30.0)
 
@@ -65,10 +66,10 @@ def test_claims_and_lease_checks_read_only_the_open_attempts(store: Store) -> No
         return  # PostgreSQL's planner picks by table statistics; the definitions are the point
     with store.read() as conn:
         for statement, index in (
-            (queue._CLAIM_QUEUED, "ix_attempts_queued"),
-            (queue._EXPIRED, "ix_attempts_running"),
+            (statements.CLAIM_QUEUED, "ix_attempts_queued"),
+            (statements.EXPIRED, "ix_attempts_running"),
         ):
-            raw = db._raw(statement, conn.dialect)
+            raw = fastpath._raw(statement, conn.dialect)
             values = [None] * raw.sql.count("?")
             plan = " ".join(
                 str(row[-1])
@@ -78,7 +79,7 @@ def test_claims_and_lease_checks_read_only_the_open_attempts(store: Store) -> No
 
 
 def _index_definitions(conn: Connection) -> dict[str, str]:
-    if db.is_sqlite(conn):
+    if fastpath.is_sqlite(conn):
         query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempts'"
     else:
         query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'attempts'"

@@ -4,6 +4,7 @@ error paths, timeouts, leases and operators' actions."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +13,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, select
-from sqlalchemy.exc import OperationalError
 
 from fabflow.engine.worker import Worker
 from fabflow.errors import Conflict
@@ -23,6 +23,8 @@ from fabflow.store import orders, queue
 from fabflow.store.repository import Store
 from fabflow.store.schema import attempts, executions
 from tests.support import executors as test_steps
+from tests.support.clock import FakeClock
+from tests.support.queues import FlakyQueue
 
 
 @pytest.fixture(autouse=True)
@@ -267,29 +269,27 @@ async def test_a_slot_waits_for_the_commit_of_its_last_attempt(store: Store) -> 
     """The next attempt is claimed ahead, but starts only once the one before it in the slot
     is recorded: a worker that dies (or loses its database) then leaves at most one
     unrecorded side effect per slot, never a finished one plus the next."""
-    tenant = setup_flow(store, [step("a", "done", options={"sleep": 0.2})])
-    first, second = new_order(store, tenant), new_order(store, tenant)
-    test_steps.CALLS.clear()
-    worker = Worker(store, {"test-script": test_steps.ScriptStep(store.settings)}, concurrency=1)
+    tenant, first, second, worker, queue_, clock = _two_orders_one_slot(store, sleep=0.05)
     task = asyncio.create_task(worker.run())
-    await _wait_for(lambda: len(test_steps.CALLS) == 1)
+    await _wait_for(lambda: len(test_steps.CALLS) == 1 and len(worker._ready) == 1)
     assert _outcomes(store, tenant, first, second) == ["running", "running"]  # claimed ahead
-    with _database_locked(store):
-        await asyncio.sleep(1.0)  # the first step ended long ago; its commit waits
-        assert len(test_steps.CALLS) == 1, "the next attempt started before the commit"
-        assert _outcomes(store, tenant, first, second) == ["running", "running"]
+    queue_.down = True  # the first step's commit cannot happen
+    await _wait_for(lambda: worker.attempts.unrecorded == 1)  # it ended; its slot is held
+    assert len(test_steps.CALLS) == 1, "the next attempt started before the commit"
+    assert _outcomes(store, tenant, first, second) == ["running", "running"]
+    queue_.down = False
+    await clock.advance(0.2)  # the cycle's next try
     await _wait_for(lambda: _outcomes(store, tenant, first, second) == ["success"] * 2)
-    worker.stop()
-    await asyncio.wait_for(task, 10)
+    await _stopped(worker, task, clock)
     assert len(test_steps.CALLS) == 2
 
 
 async def test_the_event_loop_runs_on_while_another_writer_holds_the_lock(store: Store) -> None:
     """On SQLite the worker's transactions run on its event loop; one that finds the write
     lock held (the API or another worker is writing) must not wait there, or every step in
-    flight, timer and heartbeat would stop with it. It waits on the database thread instead,
+    flight, timer and heartbeat would stop with it. It waits on the queue's thread instead,
     and the attempt is recorded once the lock is free."""
-    tenant, first, second, worker = _two_orders_one_slot(store)
+    tenant, first, second, worker, _, clock = _two_orders_one_slot(store, sleep=0.05)
     task = asyncio.create_task(worker.run())
     await _wait_for(lambda: len(test_steps.CALLS) == 1)
     gaps: list[float] = []
@@ -303,31 +303,38 @@ async def test_the_event_loop_runs_on_while_another_writer_holds_the_lock(store:
 
     ticker = asyncio.create_task(tick())
     with _database_locked(store):
-        await asyncio.sleep(1.0)  # the first step ends meanwhile: its commit needs the lock
+        await _wait_for(lambda: worker.attempts.unrecorded == 1)  # its commit needs the lock
+        await asyncio.sleep(0.3)  # the loop ticks on meanwhile
         assert _outcomes(store, tenant, first, second) == ["running", "running"]
     ticker.cancel()
-    assert max(gaps) < 0.3, f"the event loop stood still for {max(gaps):.2f} s"
+    assert max(gaps) < 0.2, f"the event loop stood still for {max(gaps):.2f} s"
     await _wait_for(lambda: _outcomes(store, tenant, first, second) == ["success"] * 2)
-    worker.stop()
-    await asyncio.wait_for(task, 10)
+    await _stopped(worker, task, clock)
 
 
 async def test_an_attempt_claimed_ahead_is_not_started_once_its_lease_is_in_doubt(
     store: Store,
 ) -> None:
-    """The database is out of reach for longer than a lease, and meanwhile another worker
-    takes over what this one held: the attempt this one had claimed ahead is not started
-    when the database comes back (its lease may be gone); the next heartbeat drops it."""
-    tenant, first, second, worker = _two_orders_one_slot(store)
+    """The database is out of reach for longer than two heartbeat intervals, and meanwhile
+    another worker takes over what this one held: the attempt this one had claimed ahead is
+    not started when the database comes back (its lease may be gone); the next heartbeat
+    drops it."""
+    tenant, first, second, worker, queue_, clock = _two_orders_one_slot(store)
     task = asyncio.create_task(worker.run())
-    await _wait_for(lambda: len(test_steps.CALLS) == 1)
-
-    with _database_locked(store, then=_taken_over_by_another_worker):
-        await asyncio.sleep(1.2)  # longer than two heartbeat intervals: leases in doubt
-    await _wait_for(lambda: worker.stats.lost == 1)  # the first attempt's commit refused
-    await asyncio.sleep(0.6)  # a heartbeat or more after the database came back
-    worker.stop()
-    await asyncio.wait_for(task, 10)
+    await _wait_for(lambda: len(test_steps.CALLS) == 1 and len(worker._ready) == 1)
+    queue_.down = True
+    await _wait_for(lambda: worker.attempts.unrecorded == 1)
+    await clock.advance(1.2)  # two heartbeat intervals of a 1.5 s lease, none renewed
+    with store.write() as conn:
+        _taken_over_by_another_worker(conn)
+    queue_.down = False
+    await clock.advance(0.2)  # the cycle's next try: the first attempt's commit is refused
+    await _wait_for(lambda: worker.stats.lost == 1)
+    assert len(worker._ready) == 1, "the claim in doubt was started or dropped early"
+    beats = worker.stats.heartbeats
+    await clock.advance(0.5)  # the next heartbeat finds its lease lost
+    await _wait_for(lambda: worker.stats.heartbeats > beats and not worker._ready)
+    await _stopped(worker, task, clock)
     assert [c["key"] for c in test_steps.CALLS] == [test_steps.CALLS[0]["key"]]
     assert worker.stats.lost == 1 and worker.stats.completed == 0
     held = [_attempts(store, tenant, o)[0]["worker"] for o in (first, second)]
@@ -338,26 +345,24 @@ async def test_a_claim_whose_orders_were_read_through_an_outage_waits_for_its_ow
     store: Store,
 ) -> None:
     """The claims commit, then reading their orders fails for longer than two heartbeat
-    intervals (the database went away; injected here, as that instant cannot be hit for
-    real), while heartbeats carry on without those claims, not held yet; meanwhile another
-    worker takes them over. Heartbeats that renewed other leases must not vouch for these:
-    nothing starts."""
-    tenant, first, second, worker = _two_orders_one_slot(store)
-    real_load, reads = worker._load_sync, []
-
-    def load_through_an_outage(claims: list[queue.Claimed]) -> dict[str, dict[str, Any]]:
-        reads.append(time.monotonic())
-        if reads[-1] - reads[0] < 1.3:
-            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
-        with store.write() as conn:
-            _taken_over_by_another_worker(conn)
-        return real_load(claims)
-
-    worker._load_sync = load_through_an_outage  # type: ignore[method-assign]
+    intervals, while heartbeats carry on without those claims (not held yet); meanwhile
+    another worker takes them over. Heartbeats that renewed other leases must not vouch for
+    these: nothing starts."""
+    tenant, first, second, worker, queue_, clock = _two_orders_one_slot(store)
+    queue_.load_down = True
     task = asyncio.create_task(worker.run())
-    await _wait_for(lambda: reads and time.monotonic() - reads[0] > 2.5)
-    worker.stop()
-    await asyncio.wait_for(task, 10)
+    await _wait_for(lambda: queue_.load_failures >= 1)
+    await clock.advance(1.3)
+    await _wait_for(lambda: worker.stats.heartbeats >= 1)  # the heartbeats went on
+    with store.write() as conn:
+        _taken_over_by_another_worker(conn)
+    queue_.load_down = False
+    await clock.advance(0.6)  # the read's next try: their claims' leases are in doubt now
+    await _wait_for(lambda: worker.stats.claimed == 2)
+    beats = worker.stats.heartbeats
+    await clock.advance(0.5)  # the next heartbeat finds them lost
+    await _wait_for(lambda: worker.stats.heartbeats > beats and not worker._ready)
+    await _stopped(worker, task, clock)
     assert test_steps.CALLS == [], "a claim taken over meanwhile was started"
     held = [_attempts(store, tenant, o)[0]["worker"] for o in (first, second)]
     assert held == ["worker-b", "worker-b"]
@@ -372,27 +377,32 @@ async def test_a_running_attempt_is_stopped_when_its_lease_runs_out_unrenewed(
     attempt goes back to the queue at once, not a lease later."""
     tenant = setup_flow(store, [step("a", "done", options={"sleep": 30})])
     order_id = new_order(store, tenant)
-    # Stopped 0.3 s early; a rerun that waited for the lease would come 3 s after the unlock,
-    # one given back comes with the next heartbeat (a third of the lease) and the next claim.
     settings = store.settings.with_(lease_seconds=3.0, shutdown_grace_seconds=0.2)
     test_steps.CALLS.clear()
-    worker = _one_slot_worker(store, settings)
+    worker, queue_, clock = _one_slot_worker(store, settings)
     task = asyncio.create_task(worker.run())
     await _wait_for(lambda: len(test_steps.CALLS) == 1)
     first = test_steps.CALLS[0]
-    with _database_locked(store):  # no heartbeat can renew the lease from now on
-        lease_until = _lease_until(store, order_id)  # what another worker goes by
-        await _wait_for(lambda: "cancelled_at" in first, timeout=5)
-        assert not worker.running
-    unlocked = time.monotonic()
-    early = lease_until - first["cancelled_wall"]
-    assert 0 < early < 1.0, f"stopped {early:.2f} s before the lease ran out"
-    await _wait_for(lambda: len(test_steps.CALLS) == 2, timeout=5)
-    rerun_after = test_steps.CALLS[1]["at"] - unlocked
+    lease_until = _lease_until(store, order_id)  # what another worker goes by
+    queue_.down = True  # no heartbeat can renew the lease from now on
+    while "cancelled_at" not in first and clock.now < lease_until:
+        await clock.advance(0.05)
+        await asyncio.sleep(0)
+    stopped_at = clock.now
+    await _wait_for(lambda: "cancelled_at" in first)
+    assert not worker.running
+    early = lease_until - stopped_at
+    assert 0 < early <= 0.35, f"stopped {early:.2f} s before the lease ran out"
+    queue_.down = False
+    back = clock.now
+    while len(test_steps.CALLS) < 2 and clock.now - back < 3.0:
+        await clock.advance(0.05)
+        await asyncio.sleep(0.001)
+    await _wait_for(lambda: len(test_steps.CALLS) == 2)
+    rerun_after = clock.now - back
     assert rerun_after < 2.2, f"ran again {rerun_after:.2f} s after the database came back"
     assert test_steps.CALLS[1]["key"] == first["key"]  # the same attempt, the same key
-    worker.stop()
-    await asyncio.wait_for(task, 10)
+    await _stopped(worker, task, clock)
 
 
 async def test_an_attempt_a_worker_takes_over_from_itself_stops_its_first_run(
@@ -405,37 +415,46 @@ async def test_an_attempt_a_worker_takes_over_from_itself_stops_its_first_run(
     new_order(store, tenant)
     settings = store.settings.with_(shutdown_grace_seconds=0.2)
     test_steps.CALLS.clear()
-    worker = _one_slot_worker(store, settings)
+    worker, _, clock = _one_slot_worker(store, settings)
     task = asyncio.create_task(worker.run())
     await _wait_for(lambda: len(test_steps.CALLS) == 1)
     (first,) = worker.running.values()
     with store.write() as conn:  # the takeover, as the worker's cycle makes it once expired
         (again,) = queue.claim(conn, worker.id, 1, time.time() + 60, lease_s=60)
-    again.extra.update(first.claim.extra)
-    worker._start(again, first.resource, time.time())
+    worker.attempts.start(dataclasses.replace(first.work, claim=again), time.time())
     await _wait_for(lambda: len(test_steps.CALLS) == 2)
     await _wait_for(lambda: "cancelled_at" in test_steps.CALLS[0])  # the first run stopped
     (running,) = worker.running.values()
-    assert running.claim.lease_version == again.lease_version > first.claim.lease_version
-    worker.stop()
-    await asyncio.wait_for(task, 10)
+    assert running.work.claim.lease_version == again.lease_version
+    assert again.lease_version > first.work.claim.lease_version
+    await _stopped(worker, task, clock)
 
 
-def _two_orders_one_slot(store: Store) -> tuple[str, str, str, Worker]:
-    """Two orders of a one-step flow, and a worker of one slot with a 1.5 s lease."""
-    tenant = setup_flow(store, [step("a", "done", options={"sleep": 0.1})])
+def _two_orders_one_slot(
+    store: Store, sleep: float = 0.1
+) -> tuple[str, str, str, Worker, FlakyQueue, FakeClock]:
+    """Two orders of a one-step flow, and a worker of one slot with a 1.5 s lease on a clock
+    the test moves, over a queue the test can cut off."""
+    tenant = setup_flow(store, [step("a", "done", options={"sleep": sleep})])
     first, second = new_order(store, tenant), new_order(store, tenant)
     settings = store.settings.with_(lease_seconds=1.5)
     test_steps.CALLS.clear()
-    worker = _one_slot_worker(store, settings)
-    return tenant, first, second, worker
+    worker, queue_, clock = _one_slot_worker(store, settings)
+    return tenant, first, second, worker, queue_, clock
 
 
-def _one_slot_worker(store: Store, settings: Settings) -> Worker:
+def _one_slot_worker(store: Store, settings: Settings) -> tuple[Worker, FlakyQueue, FakeClock]:
     """A worker of one slot running test-script steps with ``settings``."""
-    return Worker(
-        store, {"test-script": test_steps.ScriptStep(settings)}, settings=settings, concurrency=1
+    queue_, clock = FlakyQueue(store, settings.lease_seconds), FakeClock()
+    worker = Worker(
+        store,
+        {"test-script": test_steps.ScriptStep(settings)},
+        settings=settings,
+        concurrency=1,
+        clock=clock,
+        queue=queue_,
     )
+    return worker, queue_, clock
 
 
 def _taken_over_by_another_worker(conn: Connection) -> None:
@@ -500,6 +519,17 @@ async def _wait_until_started() -> None:
     """Until a step runs (the execution is "running" from its claim, a moment earlier)."""
     test_steps.CALLS.clear()
     await _wait_for(lambda: bool(test_steps.CALLS))
+
+
+async def _stopped(worker: Worker, task: asyncio.Task[None], clock: FakeClock) -> None:
+    """Stop the worker, moving its clock on through its grace period until it has ended."""
+    worker.stop()
+    deadline = time.monotonic() + 10
+    while not task.done():
+        assert time.monotonic() < deadline, "the worker did not stop"
+        await clock.advance(0.05)
+        await asyncio.sleep(0.005)
+    await task
 
 
 async def _wait_for(cond: Any, timeout: float = 10) -> None:

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from fabflow.flows.model import RetryOptions
 from fabflow.flows.validate import parse_flow
 from fabflow.lifecycle.retry import RetryPolicy
 from fabflow.lifecycle.states import AttemptState, ExecutionState, Outcome
-from fabflow.lifecycle.transition import AttemptEnd, Next, decide
+from fabflow.lifecycle.transition import AttemptEnd, Decision, NextAttempt, decide, step_missing
 
 DEFAULT = RetryPolicy(max_attempts=3, initial_delay=1.0, backoff=2.0, max_delay=60.0)
 
@@ -24,6 +25,18 @@ class Step:
     retry: Any = None
 
 
+def policy_of(step: Any) -> RetryPolicy:
+    """The step's policy as the flow model converts it: its retry extension, or the default."""
+    retry = getattr(step, "retry", None)
+    if retry is None:
+        return DEFAULT
+    return RetryOptions.model_validate(retry).policy() if isinstance(retry, dict) else DEFAULT
+
+
+def run(step: Any, end: AttemptEnd, **kw: Any) -> Decision:
+    return decide(step, end, policy=policy_of(step), **kw)
+
+
 ERR = {"stepDefinitionId": "a", "type": "http_status", "message": "HTTP 400"}
 
 CASES = [
@@ -35,7 +48,7 @@ CASES = [
         False,
         AttemptState.SUCCESS,
         "Sent",
-        Next("b", 1, 0.0, True, None),
+        NextAttempt("b", 1, 0.0, True, None),
         ExecutionState.RUNNING,
     ),
     (
@@ -65,7 +78,7 @@ CASES = [
         False,
         AttemptState.ERROR,
         None,
-        Next("error", 1, 0.0, True, ERR),
+        NextAttempt("error", 1, 0.0, True, ERR),
         ExecutionState.RUNNING,
     ),
     (
@@ -85,7 +98,7 @@ CASES = [
         False,
         AttemptState.ERROR,
         None,
-        Next("a", 2, 1.0, False, None),
+        NextAttempt("a", 2, 1.0, False, None),
         ExecutionState.RUNNING,
     ),
     (
@@ -95,7 +108,7 @@ CASES = [
         False,
         AttemptState.ERROR,
         None,
-        Next("a", 3, 2.0, False, None),
+        NextAttempt("a", 3, 2.0, False, None),
         ExecutionState.RUNNING,
     ),
     (
@@ -105,7 +118,7 @@ CASES = [
         False,
         AttemptState.ERROR,
         None,
-        Next(
+        NextAttempt(
             "error",
             1,
             0.0,
@@ -121,7 +134,7 @@ CASES = [
         False,
         AttemptState.ERROR,
         None,
-        Next("a", 2, 7.0, False, None),
+        NextAttempt("a", 2, 7.0, False, None),
         ExecutionState.RUNNING,
     ),
     (
@@ -131,7 +144,7 @@ CASES = [
         False,
         AttemptState.TIMEOUT,
         None,
-        Next("a", 2, 1.0, False, None),
+        NextAttempt("a", 2, 1.0, False, None),
         ExecutionState.RUNNING,
     ),
     (
@@ -141,7 +154,7 @@ CASES = [
         False,
         AttemptState.TIMEOUT,
         None,
-        Next(
+        NextAttempt(
             "error",
             1,
             0.0,
@@ -157,7 +170,7 @@ CASES = [
         False,
         AttemptState.ERROR,
         None,
-        Next("a", 4, 0.5, False, None),  # 100 ms * 3**2 = 900 ms, capped at 500 ms
+        NextAttempt("a", 4, 0.5, False, None),  # 100 ms * 3**2 = 900 ms, capped at 500 ms
         ExecutionState.RUNNING,
     ),
     (
@@ -195,10 +208,10 @@ def test_transition(
     had_error: bool,
     attempt_state: AttemptState,
     status: str | None,
-    nxt: Next | None,
+    nxt: NextAttempt | None,
     execution_state: ExecutionState,
 ) -> None:
-    decision = decide(step, end, had_error=had_error, default_policy=DEFAULT)
+    decision = run(step, end, had_error=had_error)
     assert decision.attempt_state is attempt_state
     assert decision.set_status == status
     assert decision.next == nxt
@@ -207,31 +220,27 @@ def test_transition(
 
 def test_status_is_set_only_on_success() -> None:
     for outcome in (Outcome.ERROR, Outcome.TIMEOUT):
-        decision = decide(
-            Step("a", "Never"), AttemptEnd(outcome, 9), had_error=False, default_policy=DEFAULT
-        )
+        decision = run(Step("a", "Never"), AttemptEnd(outcome, 9), had_error=False)
         assert decision.set_status is None
 
 
 def test_error_path_success_chain_keeps_the_error_context() -> None:
     handler = Step("notify", "Failed", on_success="cleanup")
-    decision = decide(
+    decision = run(
         handler,
         AttemptEnd(Outcome.SUCCESS, 1),
         had_error=True,
-        default_policy=DEFAULT,
         error_context=ERR,
     )
-    assert decision.next == Next("cleanup", 1, 0.0, True, ERR)
+    assert decision.next == NextAttempt("cleanup", 1, 0.0, True, ERR)
     assert decision.had_error
 
 
 def test_retry_keeps_the_error_context_of_an_error_path_step() -> None:
-    decision = decide(
+    decision = run(
         Step("notify"),
         AttemptEnd(Outcome.ERROR, 1, "smtp", "421 busy", transient=True),
         had_error=True,
-        default_policy=DEFAULT,
         error_context=ERR,
     )
     assert decision.next is not None and decision.next.error_context == ERR
@@ -264,18 +273,13 @@ def test_real_flow_model_drives_the_transition() -> None:
         ]
     )
     step = flow.step("consume")
+    policy = step.retry_policy(DEFAULT)
     first = decide(
-        step,
-        AttemptEnd(Outcome.ERROR, 1, "connection", "x", True),
-        had_error=False,
-        default_policy=DEFAULT,
+        step, AttemptEnd(Outcome.ERROR, 1, "connection", "x", True), policy=policy, had_error=False
     )
-    assert first.next == Next("consume", 2, 0.25, False, None)
+    assert first.next == NextAttempt("consume", 2, 0.25, False, None)
     second = decide(
-        step,
-        AttemptEnd(Outcome.ERROR, 2, "connection", "x", True),
-        had_error=False,
-        default_policy=DEFAULT,
+        step, AttemptEnd(Outcome.ERROR, 2, "connection", "x", True), policy=policy, had_error=False
     )
     assert second.next is not None and second.next.step_id == "error"
 
@@ -293,3 +297,9 @@ def test_real_flow_model_drives_the_transition() -> None:
 )
 def test_default_policy_delays(attempt: int, retry_after: float | None, expected: float) -> None:
     assert DEFAULT.delay_before(attempt, retry_after) == expected
+
+
+def test_a_step_its_flow_version_lacks_fails_the_execution() -> None:
+    decision = step_missing()
+    assert decision.attempt_state is AttemptState.ERROR
+    assert decision.next is None and decision.execution_state is ExecutionState.FAILED

@@ -1,0 +1,134 @@
+"""The operators' actions, applied: the lifecycle decides (``fabflow.lifecycle.actions``), this
+module reads what it needs and writes the decision as one guarded update that says whether it
+won. Each keeps the whole history: attempts and events are appended, never rewritten.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from fabflow.errors import Conflict, NotFound
+from fabflow.lifecycle import actions
+from fabflow.lifecycle.states import FAILED_ATTEMPT_STATES, ExecutionState, values
+from fabflow.store.orders.read import get_order
+from fabflow.store.queue.transitions import new_attempt
+from fabflow.store.repository import Store
+from fabflow.store.schema import attempts, events, executions
+
+
+def cancel(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+    """Cancel an execution that has not ended: its open attempts are cancelled, and a running
+    one loses its lease (its worker's result is refused)."""
+    now = time.time()
+    with store.write() as conn:
+        execution = _execution(conn, tenant_id, order_id)
+        decision = actions.cancel(order_id, ExecutionState(execution["state"]))
+        won = conn.execute(
+            update(executions)
+            .where(executions.c.id == execution["id"])
+            .where(executions.c.state.in_(values(decision.guard)))
+            .values(state=ExecutionState.CANCELLED.value, ended_at=now, updated_at=now)
+        ).rowcount
+        if not won:
+            raise _moved_meanwhile(order_id)
+        conn.execute(
+            update(attempts)
+            .where(attempts.c.execution_id == execution["id"])
+            .where(attempts.c.state.in_(values(decision.attempts)))
+            .values(state="cancelled", ended_at=now, lease_until=None)
+        )
+        data = {"step": execution["current_step"]}
+        _add_event(conn, tenant_id, order_id, decision.event, data, now)
+    return get_order(store, tenant_id, order_id)
+
+
+def retry(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+    """Re-run the step that failed (a new visit, so a new idempotency key), then continue."""
+    return _restart(store, tenant_id, order_id, None)
+
+
+def rerun(store: Store, tenant_id: str, order_id: str, step_id: str) -> dict[str, Any]:
+    """Run the execution again from ``step_id`` (it must be in the execution's flow version)."""
+    return _restart(store, tenant_id, order_id, step_id)
+
+
+def _restart(store: Store, tenant_id: str, order_id: str, step_id: str | None) -> dict[str, Any]:
+    now = time.time()
+    with store.write() as conn:
+        execution = _execution(conn, tenant_id, order_id)
+        _, definition = store.flow_definition(conn, execution["flow_pk"], execution["flow_version"])
+        steps = {s["stepDefinitionId"]: s["type"] for s in definition}
+        state = ExecutionState(execution["state"])
+        if step_id is None:
+            failed = _last_failed_step(conn, execution["id"])
+            decision = actions.retry(order_id, state, failed, steps)
+        else:
+            decision = actions.rerun(order_id, state, step_id, steps)
+        start = decision.first
+        visits = conn.execute(
+            update(executions)
+            .where(executions.c.id == execution["id"])
+            .where(executions.c.state.in_(values(decision.guard)))
+            .values(
+                state=ExecutionState.RUNNING.value,
+                current_step=start.step_id,
+                had_error=False,
+                last_error=None,
+                visits=executions.c.visits + 1,
+                ended_at=None,
+                updated_at=now,
+            )
+            .returning(executions.c.visits)
+        ).scalar()
+        if visits is None:
+            raise _moved_meanwhile(order_id)
+        row = new_attempt(execution["id"], tenant_id, start, visits, now, decision.step_type)
+        conn.execute(insert(attempts), row)
+        data = {"stepDefinitionId": start.step_id}
+        _add_event(conn, tenant_id, order_id, decision.event, data, now)
+        store.notify_enqueued(conn)
+    return get_order(store, tenant_id, order_id)
+
+
+def _last_failed_step(conn: Connection, execution_id: str) -> str | None:
+    found = conn.execute(
+        select(attempts.c.step_id)
+        .where(
+            attempts.c.execution_id == execution_id,
+            attempts.c.state.in_(values(FAILED_ATTEMPT_STATES)),
+        )
+        .order_by(attempts.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return None if found is None else str(found)
+
+
+def _execution(conn: Connection, tenant_id: str, order_id: str) -> Any:
+    row = (
+        conn.execute(
+            select(executions).where(
+                executions.c.order_id == order_id, executions.c.tenant_id == tenant_id
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no order {order_id!r}")
+    return row
+
+
+def _moved_meanwhile(order_id: str) -> Conflict:
+    # The state read above was the one the decision allowed: only a concurrent write (a
+    # worker ending the execution, another operator) can have moved it since.
+    return Conflict(f"order {order_id} changed meanwhile: reload it and try again")
+
+
+def _add_event(
+    conn: Connection, tenant_id: str, order_id: str, kind: str, data: dict[str, Any], now: float
+) -> None:
+    row = {"tenant_id": tenant_id, "order_id": order_id, "kind": kind, "data": data, "at": now}
+    conn.execute(insert(events), row)

@@ -1,0 +1,181 @@
+"""Reading orders: the order resource, the filtered list, and counts by state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select
+
+from fabflow.errors import NotFound
+from fabflow.lifecycle.states import ExecutionState
+from fabflow.resources import (
+    ATTEMPT_COLUMNS,
+    HISTORY_COLUMNS,
+    ORDER_COLUMNS,
+    RESOURCE_EXECUTION_COLUMNS,
+    order_resource,
+)
+from fabflow.store import fastpath
+from fabflow.store.repository import Store
+from fabflow.store.schema import attempts, executions, flows, orders, status_history
+
+
+def get_order(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+    """The order resource; NotFound for an unknown id or another tenant's order."""
+    with store.read() as conn:
+        resources = load_resources(store, conn, [order_id], tenant_id)
+    if not resources:
+        raise NotFound(f"no order {order_id!r}")
+    return resources[0]
+
+
+# The columns the order resource shows, and no more: the worker reads them for every step it
+# runs, and each column read costs (SQLite builds a Python object for every one).
+_IDS: Any = bindparam("ids", expanding=True)
+_ORDERS_BY_ID = select(*(orders.c[k] for k in ORDER_COLUMNS)).where(orders.c.id.in_(_IDS))
+_ORDERS_BY_ID_FOR_TENANT = _ORDERS_BY_ID.where(orders.c.tenant_id == bindparam("tenant_id"))
+EXECUTION_COLUMNS = (
+    *(executions.c[k] for k in RESOURCE_EXECUTION_COLUMNS),
+    executions.c.order_id,
+    executions.c.flow_pk,
+    executions.c.had_error,  # the worker's, for the transition
+    executions.c.visits,  # the same
+)
+_EXECUTIONS_BY_ORDER = select(*EXECUTION_COLUMNS).where(executions.c.order_id.in_(_IDS))
+_ATTEMPTS_BY_EXECUTION = (
+    select(*(attempts.c[k] for k in ATTEMPT_COLUMNS), attempts.c.execution_id)
+    .where(attempts.c.execution_id.in_(_IDS))
+    # By execution first, as the index is: no sort (each execution's attempts in order).
+    .order_by(attempts.c.execution_id, attempts.c.id)
+)
+_HISTORY_BY_ORDER = (
+    select(*(status_history.c[k] for k in HISTORY_COLUMNS), status_history.c.order_id)
+    .where(status_history.c.order_id.in_(_IDS))
+    .order_by(status_history.c.order_id, status_history.c.id)  # the index's order: no sort
+)
+
+
+def load_resources(
+    store: Store,
+    conn: Connection,
+    order_ids: Sequence[str],
+    tenant_id: str | None = None,
+    stored_files: dict[str, list[dict[str, Any]]] | None = None,
+    executions: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Order resources for ``order_ids`` (in that order), with four queries whatever their count.
+
+    ``stored_files``, when given, receives each order's file records as stored (with their
+    store keys, which the resource does not show). ``executions``, when given, holds the
+    orders' execution rows by order id, already read in this transaction."""
+    if tenant_id is None:
+        found = fastpath.fetch(conn, _ORDERS_BY_ID, {"ids": order_ids})
+    else:
+        found = fastpath.fetch(
+            conn, _ORDERS_BY_ID_FOR_TENANT, {"ids": order_ids, "tenant_id": tenant_id}
+        )
+    order_rows = {r["id"]: r for r in found}
+    if stored_files is not None:
+        stored_files.update({oid: list(r["files"] or []) for oid, r in order_rows.items()})
+    if not order_rows:
+        return []
+    ids = {"ids": list(order_rows)}
+    exec_rows = executions
+    if exec_rows is None:
+        exec_rows = {r["order_id"]: r for r in fastpath.fetch(conn, _EXECUTIONS_BY_ORDER, ids)}
+    by_exec: dict[str, list[Any]] = {}
+    exec_ids = {"ids": [exec_rows[oid]["id"] for oid in order_rows]}
+    for a in fastpath.fetch(conn, _ATTEMPTS_BY_EXECUTION, exec_ids):
+        by_exec.setdefault(a["execution_id"], []).append(a)
+    history: dict[str, list[Any]] = {}
+    for h in fastpath.fetch(conn, _HISTORY_BY_ORDER, ids):
+        history.setdefault(h["order_id"], []).append(h)
+    out = []
+    for oid in order_ids:
+        if oid not in order_rows:
+            continue
+        ex = exec_rows[oid]
+        flow_meta, _ = store.flow_definition(conn, ex["flow_pk"], ex["flow_version"])
+        out.append(
+            order_resource(
+                order_rows[oid],
+                ex,
+                by_exec.get(ex["id"], []),
+                history.get(oid, []),
+                flow_meta,
+                store.settings.public_url,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    status: str | None = None
+    state: str | None = None
+    flow_id: str | None = None
+    q: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+
+
+def list_orders(
+    store: Store, tenant_id: str, flt: OrderFilter, cursor: str | None = None, limit: int = 50
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; returns ``(orders, next cursor)``. The cursor is the last id seen."""
+    query = (
+        select(orders.c.id)
+        .join(executions, executions.c.order_id == orders.c.id)
+        .where(orders.c.tenant_id == tenant_id)
+        .order_by(orders.c.id.desc())
+        .limit(limit + 1)
+    )
+    if flt.status is not None:
+        query = query.where(orders.c.status == flt.status)
+    if flt.state is not None:
+        query = query.where(executions.c.state == flt.state)
+    if flt.flow_id is not None:
+        query = query.join(flows, flows.c.pk == orders.c.flow_pk).where(
+            flows.c.flow_id == flt.flow_id
+        )
+    if flt.q:
+        query = query.where(orders.c.search.contains(flt.q.lower(), autoescape=True))
+    if flt.created_after is not None:
+        query = query.where(orders.c.created_at >= flt.created_after)
+    if flt.created_before is not None:
+        query = query.where(orders.c.created_at < flt.created_before)
+    if cursor:
+        query = query.where(orders.c.id < cursor)
+    with store.read() as conn:
+        ids = [r[0] for r in conn.execute(query)]
+        page = ids[:limit]
+        resources = load_resources(store, conn, page, tenant_id)
+    return resources, (page[-1] if len(ids) > limit else None)
+
+
+def state_counts(store: Store, tenant_id: str) -> dict[str, int]:
+    query = (
+        select(executions.c.state, func.count())
+        .where(executions.c.tenant_id == tenant_id)
+        .group_by(executions.c.state)
+    )
+    with store.read() as conn:
+        counts = {s.value: 0 for s in ExecutionState}
+        counts.update({state: n for state, n in conn.execute(query).all()})
+    return counts
+
+
+def get_order_row(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+    with store.read() as conn:
+        row = (
+            conn.execute(
+                select(orders).where(orders.c.id == order_id, orders.c.tenant_id == tenant_id)
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NotFound(f"no order {order_id!r}")
+    return dict(row)

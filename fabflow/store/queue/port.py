@@ -1,0 +1,264 @@
+"""``SqlQueue``: the queue port a worker runs on, over SQLite or PostgreSQL.
+
+The worker calls its coroutines with typed records and gets typed records back; every
+database detail stays here:
+
+- On SQLite, calls on the hot path (claims, transitions, heartbeats) first run on the event
+  loop itself, on a connection of the queue's own whose write transactions fail at once
+  instead of waiting for another writer's lock; only then do they move to the queue's thread,
+  which waits. A commit on the loop costs a few hundred microseconds, less than handing the
+  interpreter lock to a thread and back. Nothing is lost by the first try: SQLite takes the
+  lock at BEGIN, before anything is written.
+- On PostgreSQL, calls run on the queue's thread, and a LISTEN connection wakes the worker
+  when another process enqueues.
+- A lost or refused connection raises ``StoreUnavailable``; the caller decides how long to
+  wait before the next try (the worker backs off within its leases).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from fabflow.errors import StoreError, StoreUnavailable
+from fabflow.flows.model import Flow
+from fabflow.flows.validate import parse_flow
+from fabflow.store.fastpath import driver_cursor, fetch
+from fabflow.store.orders.read import EXECUTION_COLUMNS, load_resources
+from fabflow.store.queue import claims as claiming
+from fabflow.store.queue.records import Claim, Transition, Work
+from fabflow.store.queue.transitions import apply
+from fabflow.store.queue.wakeups import Listener
+from fabflow.store.repository import Store
+from fabflow.store.schema import executions
+
+T = TypeVar("T")
+
+_EXECUTIONS = select(*EXECUTION_COLUMNS).where(
+    executions.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+class SqlQueue:
+    """The attempts of one store, as one worker claims and finishes them."""
+
+    def __init__(self, store: Store, lease_seconds: float) -> None:
+        self.store = store
+        self.lease_seconds = lease_seconds
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fabflow-db")
+        self._loop_thread = 0
+        self._loop_conn: Connection | None = None  # SQLite: never waits for a lock
+        self._listener: Listener | None = None
+        self._wake: Callable[[], None] | None = None
+        self._flows: dict[tuple[int, int], tuple[Flow, dict[str, Any]]] = {}
+
+    # -- opening and closing -------------------------------------------------------------
+
+    async def open(self, wake: Callable[[], None]) -> None:
+        """Start calling ``wake`` (from any thread) when an attempt may have become runnable."""
+        self._wake = wake
+        self._loop_thread = threading.get_ident()
+        self.store.on_enqueue.append(wake)
+        if self.store.is_sqlite:
+            self._loop_conn = connect_no_wait(self.store)
+        else:
+            self._listener = Listener(self.store.settings.effective_database_url, wake)
+            self._listener.start()
+
+    async def close(self) -> None:
+        if self._loop_conn is not None:
+            self._loop_conn.close()
+            self._loop_conn = None
+        if self._listener is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._listener.stop)
+            self._listener = None
+        if self._wake is not None:
+            with contextlib.suppress(ValueError):
+                self.store.on_enqueue.remove(self._wake)
+        self._thread.shutdown(wait=True)
+
+    # -- the worker's calls --------------------------------------------------------------
+
+    async def register(self, worker_id: str, hostname: str, pid: int, concurrency: int) -> None:
+        await self._call(self.store.register_worker, worker_id, hostname, pid, concurrency)
+
+    async def cycle(
+        self, finished: list[Transition], limit: int, worker_id: str, now: float, take_over: bool
+    ) -> tuple[list[bool], list[Claim]]:
+        """Record ``finished`` and claim up to ``limit`` attempts, in one transaction (group
+        commit: one commit serves many transitions, each still all-or-nothing). Returns
+        whether each transition won (held its lease), and the claims."""
+        args = (finished, limit, worker_id, now, take_over)
+        return await self._call(self._cycle, *args, inline=True)
+
+    async def load(self, claims: list[Claim], light_types: Collection[str]) -> list[Work]:
+        """What the claimed attempts need to run, in claim order (an attempt whose order
+        vanished is left out). Steps of ``light_types`` read nothing of the order but its id."""
+        return await self._call(self._load, claims, light_types, inline=True)
+
+    async def heartbeat(
+        self, worker_id: str, held: list[Claim], give_back: list[Claim], state: str, now: float
+    ) -> list[int]:
+        """Renew the leases of ``held`` and give ``give_back`` back to the queue; returns the
+        attempt ids whose lease was lost (taken over or cancelled)."""
+        args = (worker_id, held, give_back, state, now)
+        return await self._call(self._heartbeat, *args, inline=True)
+
+    async def release(self, held: list[Claim], now: float) -> None:
+        """Give attempts back to the queue for any worker to run (a draining worker)."""
+        await self._call(self._release, held, now)
+
+    async def mark(self, worker_id: str, state: str, now: float) -> None:
+        """Record the worker's state (``stopped`` when it ends)."""
+        await self._call(self._mark, worker_id, state, now)
+
+    # -- in a transaction ----------------------------------------------------------------
+
+    def _cycle(
+        self, finished: list[Transition], limit: int, worker_id: str, now: float, take_over: bool
+    ) -> tuple[list[bool], list[Claim]]:
+        with self._write() as conn:
+            if not finished:
+                _claims_only(conn)
+            won = apply(conn, finished, now)
+            claims = claiming.claim(conn, worker_id, limit, now, self.lease_seconds, take_over)
+            if any(t.decision.next is not None for t in finished):
+                self.store.notify_enqueued(conn)
+        return won, claims
+
+    def _load(self, claims: list[Claim], light_types: Collection[str]) -> list[Work]:
+        with self._read() as conn:
+            ids = {"ids": [c.execution_id for c in claims]}
+            rows = {r["id"]: r for r in fetch(conn, _EXECUTIONS, ids)}
+            claims = [c for c in claims if c.execution_id in rows]  # else the order vanished
+            by_order = {r["order_id"]: r for r in rows.values()}
+            flows = {c.attempt_id: self._flow(conn, rows[c.execution_id]) for c in claims}
+            needed = [
+                rows[c.execution_id]["order_id"]
+                for c in claims
+                if _needs_order(flows[c.attempt_id][0], c, light_types)
+            ]
+            stored: dict[str, list[dict[str, Any]]] = {}
+            resources = {
+                r["id"]: r
+                for r in load_resources(
+                    self.store, conn, needed, stored_files=stored, executions=by_order
+                )
+            }
+        work = []
+        for c in claims:
+            row = rows[c.execution_id]
+            order_id = row["order_id"]
+            flow, meta = flows[c.attempt_id]
+            order = resources.get(order_id) or {"id": order_id}
+            files = tuple(stored.get(order_id, ()))
+            work.append(Work(c, flow, meta, order, files, bool(row["had_error"]), row["visits"]))
+        return work
+
+    def _flow(self, conn: Connection, row: dict[str, Any]) -> tuple[Flow, dict[str, Any]]:
+        """The parsed flow version of an execution (versions never change: cached)."""
+        key = (row["flow_pk"], row["flow_version"])
+        found = self._flows.get(key)
+        if found is None:
+            meta, definition = self.store.flow_definition(conn, *key)
+            found = self._flows[key] = (parse_flow(definition, name=meta["name"]), meta)
+        return found
+
+    def _heartbeat(
+        self, worker_id: str, held: list[Claim], give_back: list[Claim], state: str, now: float
+    ) -> list[int]:
+        with self._write() as conn:
+            lost = claiming.heartbeat(conn, held, now, self.lease_seconds)
+            claiming.release(conn, give_back, now)  # a no-op for any taken over meanwhile
+            self.store.worker_heartbeat(conn, worker_id, state, now)
+        return lost
+
+    def _release(self, held: list[Claim], now: float) -> None:
+        with self.store.write() as conn:
+            claiming.release(conn, held, now)
+
+    def _mark(self, worker_id: str, state: str, now: float) -> None:
+        with self.store.write() as conn:
+            self.store.worker_heartbeat(conn, worker_id, state, now)
+
+    # -- transactions and threads --------------------------------------------------------
+
+    def _write(self) -> contextlib.AbstractContextManager[Connection]:
+        """A write transaction: on the event loop's thread, one that never waits for a lock."""
+        return self._loop_transaction("IMMEDIATE") if self._on_loop() else self.store.write()
+
+    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+        return self._loop_transaction("DEFERRED") if self._on_loop() else self.store.read()
+
+    def _on_loop(self) -> bool:
+        return self._loop_conn is not None and threading.get_ident() == self._loop_thread
+
+    @contextlib.contextmanager
+    def _loop_transaction(self, mode: str) -> Iterator[Connection]:
+        """A transaction on the event loop's own connection (held for the queue's life: no
+        pool checkout, and its pages stay cached between the loop's transactions)."""
+        assert self._loop_conn is not None
+        conn = self._loop_conn.execution_options(sqlite_begin=mode)
+        with conn.begin():
+            yield conn
+
+    async def _call(self, fn: Callable[..., T], *args: Any, inline: bool = False) -> T:
+        """``fn`` on the event loop first (``inline``, SQLite), else on the queue's thread;
+        the database's errors translated at this edge."""
+        if inline and self._loop_conn is not None:
+            try:
+                return fn(*args)
+            except DBAPIError as exc:
+                if not is_busy(exc):
+                    raise _translate(exc) from exc
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._thread, fn, *args)
+        except DBAPIError as exc:
+            raise _translate(exc) from exc
+
+
+def _needs_order(flow: Flow, claim: Claim, light_types: Collection[str]) -> bool:
+    return claim.step_id not in flow or flow.step(claim.step_id).type not in light_types
+
+
+def _translate(exc: DBAPIError) -> StoreError:
+    """The database's error as fabflow's: a lost or refused connection (the server restarting,
+    the network gone) is worth waiting out; anything else is a failure of the store."""
+    if exc.connection_invalidated or isinstance(exc, OperationalError):
+        return StoreUnavailable(f"the database is out of reach: {exc.orig}")
+    return StoreError(f"the database failed: {exc.orig}")
+
+
+def is_busy(exc: DBAPIError) -> bool:
+    """SQLite's "database is locked": another writer held the lock (see ``connect_no_wait``)."""
+    return getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+
+
+def connect_no_wait(store: Store) -> Connection:
+    """A SQLite connection of the queue's own (out of the pool, closed with it) whose write
+    transactions fail at once when another writer holds the lock, instead of waiting: the
+    event loop must not block, and the queue's thread is somewhere else to wait."""
+    conn = store.engine.connect()
+    conn.detach()  # its busy timeout must not reach the pool's next user
+    driver_cursor(conn).execute("PRAGMA busy_timeout=0")
+    return conn
+
+
+def _claims_only(conn: Connection) -> None:
+    """This transaction only claims: it need not wait for its commit to reach the disk.
+
+    Losing a claim in a crash loses nothing (the attempt stays queued and is claimed again),
+    so PostgreSQL may acknowledge the commit before flushing it: wake-ups get faster. SQLite in
+    WAL mode with synchronous=NORMAL does not flush on commit anyway.
+    """
+    if conn.dialect.name != "sqlite":
+        conn.execute(text("SET LOCAL synchronous_commit = off"))

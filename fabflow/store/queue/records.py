@@ -1,0 +1,75 @@
+"""What the queue hands the worker and takes back: typed records, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fabflow.flows.model import Flow, StepDefinition
+from fabflow.lifecycle.transition import Decision
+
+
+@dataclass(slots=True)
+class Claim:
+    """An attempt a worker holds, with the lease version (fencing token) that proves it."""
+
+    attempt_id: int
+    lease_version: int
+    claims: int
+    execution_id: str
+    tenant_id: str
+    step_id: str
+    step_type: str
+    visit: int
+    attempt: int
+    idempotency_key: str
+    error_context: dict[str, Any] | None
+    created_at: float
+    run_after: float
+
+    @property
+    def taken_over(self) -> bool:
+        """Another worker held this attempt before and lost its lease."""
+        return self.claims > 1
+
+
+@dataclass(slots=True)
+class Work:
+    """A claimed attempt with what running it needs: its flow, its order, its execution."""
+
+    claim: Claim
+    flow: Flow
+    flow_meta: dict[str, Any]  # {"id", "name", "version"}
+    order: dict[str, Any]  # the order resource ({"id"} alone for steps that read no more)
+    stored_files: tuple[dict[str, Any], ...]  # the order's file records, with their store keys
+    had_error: bool  # an earlier step of the execution ended in error
+    visits: int  # the execution's step visits so far
+
+    @property
+    def step(self) -> StepDefinition | None:
+        """The step to run; None when the flow version has no such step."""
+        step_id = self.claim.step_id
+        return self.flow.step(step_id) if step_id in self.flow else None
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    """What is recorded on the attempt row when it ends."""
+
+    duration_ms: float
+    error_type: str | None = None
+    error_message: str | None = None
+    details: dict[str, Any] | None = None
+    files: list[dict[str, Any]] | None = None
+
+
+@dataclass(slots=True)
+class Transition:
+    """One attempt's end, decided, ready to be recorded."""
+
+    held: Claim
+    order_id: str
+    decision: Decision
+    record: AttemptRecord
+    next_type: str = ""  # the step type of ``decision.next``
+    visits: int | None = None  # the execution's visits when claimed (None: read them)

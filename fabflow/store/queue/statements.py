@@ -1,0 +1,208 @@
+"""The queue's statements: SQLAlchemy Core constructs built once (their compiled form is
+cached), each a guarded update where it changes a state.
+
+A claim bumps the attempt's ``lease_version`` (the fencing token); finishing, renewing or
+releasing requires the version the worker holds and the state the lifecycle allows the move
+from, so a worker that lost its lease can never write the attempt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam, insert, literal, select, update
+
+from fabflow.lifecycle.states import (
+    AttemptState,
+    ExecutionState,
+    attempt_sources,
+    execution_sources,
+)
+from fabflow.store.schema import (
+    ATTEMPT_QUEUED,
+    ATTEMPT_RUNNING,
+    attempts,
+    events,
+    executions,
+    orders,
+    status_history,
+)
+
+
+def _one_source(sources: frozenset[Any]) -> str:
+    (source,) = sources  # each move below has one source state: an equality, not an IN list
+    return str(source.value)
+
+
+def attempt_guard(*targets: AttemptState) -> ColumnElement[bool]:
+    """``state = <the one state the lifecycle lets every target follow>``."""
+    sources = {_one_source(attempt_sources(t)) for t in targets}
+    (source,) = sources
+    return attempts.c.state == literal(source)
+
+
+def execution_guard(target: ExecutionState, source: ExecutionState) -> ColumnElement[bool]:
+    """``state = source``, a move the lifecycle allows to ``target``."""
+    assert source in execution_sources(target), f"{source} -> {target} is not a lifecycle move"
+    return executions.c.state == literal(source.value)
+
+
+_ENDS = (AttemptState.SUCCESS, AttemptState.ERROR, AttemptState.TIMEOUT)
+
+CLAIMED_COLUMNS = (
+    attempts.c.id,
+    attempts.c.lease_version,
+    attempts.c.claims,
+    attempts.c.execution_id,
+    attempts.c.tenant_id,
+    attempts.c.step_id,
+    attempts.c.step_type,
+    attempts.c.visit,
+    attempts.c.attempt,
+    attempts.c.idempotency_key,
+    attempts.c.error_context,
+    attempts.c.created_at,
+    attempts.c.run_after,
+)
+
+
+CLAIM_VALUES = {
+    "state": AttemptState.RUNNING.value,
+    "lease_version": attempts.c.lease_version + 1,
+    "claims": attempts.c.claims + 1,
+    "lease_until": bindparam("lease_until"),
+    "worker_id": bindparam("worker"),
+    "started_at": bindparam("now"),
+}
+
+# SKIP LOCKED lets many PostgreSQL workers claim side by side; SQLite renders no FOR UPDATE
+# and serialises claims with its immediate write transaction instead.
+CLAIM_QUEUED = (
+    update(attempts)
+    .where(
+        attempts.c.id.in_(
+            select(attempts.c.id)
+            .where(
+                ATTEMPT_QUEUED,
+                attempts.c.run_after <= bindparam("now"),
+            )
+            .order_by(attempts.c.run_after)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(**CLAIM_VALUES)
+    .returning(*CLAIMED_COLUMNS)
+)
+
+# Expired leases are found first (with who held them, for the event), then taken over.
+EXPIRED = (
+    select(attempts.c.id, attempts.c.worker_id, executions.c.order_id)
+    .join(executions, executions.c.id == attempts.c.execution_id)
+    .where(
+        ATTEMPT_RUNNING,
+        attempts.c.lease_until < bindparam("now"),
+    )
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True, of=attempts)
+)
+TAKE_OVER = (
+    update(attempts)
+    .where(attempts.c.id.in_(bindparam("ids", expanding=True)))
+    .values(**CLAIM_VALUES)
+    .returning(*CLAIMED_COLUMNS)
+)
+
+START_EXECUTIONS = (
+    update(executions)
+    .where(executions.c.id.in_(bindparam("ids", expanding=True)))
+    .where(execution_guard(ExecutionState.RUNNING, ExecutionState.PENDING))
+    .values(state=ExecutionState.RUNNING.value, updated_at=bindparam("now"))
+)
+
+HEARTBEAT = (
+    update(attempts)
+    .where(attempts.c.id == bindparam("attempt_id"))
+    .where(attempts.c.lease_version == bindparam("version"))
+    .where(attempts.c.state == literal(AttemptState.RUNNING.value))  # a renewal, not a move
+    .values(lease_until=bindparam("lease_until"))
+)
+
+FINISH_ATTEMPT = (
+    update(attempts)
+    .where(attempts.c.id == bindparam("attempt_id"))
+    .where(attempts.c.lease_version == bindparam("version"))
+    .where(attempt_guard(*_ENDS))
+    .values(
+        state=bindparam("state"),
+        lease_until=None,
+        ended_at=bindparam("now"),
+        duration_ms=bindparam("duration_ms"),
+        error_type=bindparam("error_type"),
+        error_message=bindparam("error_message"),
+        details=bindparam("details"),
+    )
+)
+
+SET_STATUS = (
+    update(orders)
+    .where(orders.c.id == bindparam("order_id"))
+    .values(status=bindparam("status"), updated_at=bindparam("now"))
+)
+SET_FILES = (
+    update(orders)
+    .where(orders.c.id == bindparam("order_id"))
+    .values(files=bindparam("files"), updated_at=bindparam("now"))
+)
+GET_FILES = select(orders.c.files).where(orders.c.id == bindparam("order_id"))
+ADD_HISTORY = insert(status_history)
+ADD_EVENT = insert(events)
+ADD_ATTEMPT = insert(attempts)
+
+ADVANCE_EXECUTION = (
+    update(executions)
+    .where(executions.c.id == bindparam("execution_id"))
+    # A worker's transition moves a running execution (the claim started it).
+    .where(executions.c.state == literal(ExecutionState.RUNNING.value))
+    .values(
+        state=bindparam("state"),
+        current_step=bindparam("current_step"),
+        had_error=bindparam("had_error"),
+        visits=bindparam("visits"),
+        last_error=bindparam("last_error"),
+        updated_at=bindparam("now"),
+        ended_at=bindparam("ended_at"),
+    )
+)
+
+# The guard of a batch on PostgreSQL: the attempts' fencing tokens and their executions'
+# states, locked (FOR UPDATE) so nothing moves between this check and the writes. SQLite's
+# immediate transaction already holds the database's write lock: it reads the guard only
+# after the fact, when needed (see ``transitions._finish_first``).
+GUARD = (
+    select(
+        attempts.c.id,
+        attempts.c.lease_version,
+        attempts.c.state,
+        executions.c.visits,
+        executions.c.state.label("execution_state"),
+    )
+    .join(executions, executions.c.id == attempts.c.execution_id)
+    .where(attempts.c.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
+
+
+RELEASE = (
+    update(attempts)
+    .where(attempts.c.id == bindparam("attempt_id"))
+    .where(attempts.c.lease_version == bindparam("version"))
+    .where(attempt_guard(AttemptState.QUEUED))
+    .values(
+        state=AttemptState.QUEUED.value,
+        lease_until=None,
+        worker_id=None,
+        run_after=bindparam("now"),
+    )
+)
