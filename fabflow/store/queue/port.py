@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from fabflow.errors import StoreError, StoreUnavailable
+from fabflow.errors import ErrorTable, StoreError, StoreUnavailable, translate
 from fabflow.flows.model import Flow
 from fabflow.flows.validate import parse_flow
 from fabflow.store.fastpath import driver_cursor, fetch
@@ -230,12 +230,26 @@ def _needs_order(flow: Flow, claim: Claim, light_types: Collection[str]) -> bool
     return claim.step_id not in flow or flow.step(claim.step_id).type not in light_types
 
 
-def _translate(exc: DBAPIError) -> StoreError:
-    """The database's error as fabflow's: a lost or refused connection (the server restarting,
-    the network gone) is worth waiting out; anything else is a failure of the store."""
-    if exc.connection_invalidated or isinstance(exc, OperationalError):
-        return StoreUnavailable(f"the database is out of reach: {exc.orig}")
+def _unreachable(exc: DBAPIError, _call: None) -> StoreError:
+    return StoreUnavailable(f"the database is out of reach: {exc.orig}")
+
+
+def _failed(exc: DBAPIError, _call: None) -> StoreError:
+    if exc.connection_invalidated:  # the driver saw the connection drop mid-statement
+        return _unreachable(exc, _call)
     return StoreError(f"the database failed: {exc.orig}")
+
+
+# The database's errors as fabflow's: a lost or refused connection (the server restarting,
+# the network gone) is worth waiting out; anything else is a failure of the store.
+_DATABASE_ERRORS: ErrorTable[None, StoreError] = {
+    OperationalError: _unreachable,
+    DBAPIError: _failed,
+}
+
+
+def _translate(exc: DBAPIError) -> StoreError:
+    return translate(exc, _DATABASE_ERRORS, None) or _failed(exc, None)
 
 
 def is_busy(exc: DBAPIError) -> bool:
