@@ -126,9 +126,9 @@ def _event_line(event: dict[str, Any]) -> str:
         parts.append(f"status={data['status']!r}")
     if "error" in data:
         parts.append(f"{data['error']['type']}: {data['error']['message']}")
-    nxt = data.get("next")
-    if nxt and nxt.get("inSeconds"):
-        parts.append(f"(retry in {nxt['inSeconds']:g} s)")
+    then = data.get("next")
+    if then and then.get("inSeconds"):
+        parts.append(f"(retry in {then['inSeconds']:g} s)")
     return " ".join(parts)
 
 
