@@ -134,9 +134,12 @@ const ff = (() => {
     });
   }
 
-  /* Server-sent events of the tenant's orders; the indicator says whether we are live. */
+  /* Server-sent events of the tenant's orders; the indicator says whether we are live. A new
+     stream starts after the newest event at the time it opens, so handlers.open reloads what
+     the page shows: whatever changed between the page's first load and the stream's start. */
   function live(handlers, indicator) {
     const source = new EventSource("/api/orders/stream");
+    source.addEventListener("open", () => handlers.open?.());
     const show = (on, text) => {
       if (!indicator) return;
       indicator.dataset.on = String(on);

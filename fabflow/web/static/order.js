@@ -228,5 +228,5 @@
   load().catch((error) => {
     root.replaceChildren(el("p", { class: "alert", role: "alert" }, error.status === 404 ? `No order ${orderId}.` : `Could not load the order: ${error.message}`));
   });
-  ff.live({ order: (event) => event.orderId === orderId && refresh() });
+  ff.live({ order: (event) => event.orderId === orderId && refresh(), open: refresh });
 })();

@@ -146,5 +146,5 @@
   fromUrl();
   loadFlows().catch(fail);
   load().catch(fail);
-  ff.live({ order: refresh, counts }, document.getElementById("live"));
+  ff.live({ order: refresh, open: refresh, counts }, document.getElementById("live"));
 })();
