@@ -16,9 +16,8 @@ def iso(ts: float | None) -> str | None:
     """UNIX seconds as an ISO 8601 UTC timestamp with milliseconds (``...T12:00:00.123Z``)."""
     if ts is None:
         return None
-    # Formatting a second costs microseconds (strftime on gmtime, itself several times
-    # cheaper than datetime.isoformat), and this runs for every timestamp of every order
-    # resource built; the rows of a batch fall within a few seconds.
+    # This runs for every timestamp of every order resource built, and the rows of a batch
+    # fall within a few seconds: each whole second is formatted once (strftime on gmtime).
     ms = int(ts * 1000)
     whole = ms // 1000
     seconds = _SECONDS.get(whole)

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/orders", tags=["orders"], responses=ERRORS)
 
 OrderId = Annotated[str, Path(max_length=40, description="The order's id (ord_...).")]
 MAX_PAGE = 200
-INLINE_LINES = 4  # orders with more lines are checked off the event loop (~1 ms per line)
+INLINE_LINES = 4  # orders with more lines are checked off the event loop (a line is CPU work)
 
 
 @router.post("", status_code=201, openapi_extra=ORDER_BODY)
