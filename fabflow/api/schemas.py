@@ -35,7 +35,7 @@ class RerunBody(BaseModel):
     step_definition_id: str = Field(alias="stepDefinitionId", min_length=1, max_length=200)
 
 
-_STEP = {"type": "object", "description": "A step definition (see docs/flows.md)."}
+_STEP = {"type": "object", "description": "A step definition (see docs/flow-format.md)."}
 FLOW_BODY: dict[str, Any] = {
     "oneOf": [
         {
