@@ -23,8 +23,9 @@ from fabflow.lifecycle.retry import RetryPolicy
 from fabflow.lifecycle.states import Outcome
 from fabflow.lifecycle.transition import AttemptEnd, Decision, decide, step_missing
 from fabflow.settings import Settings
-from fabflow.steps.base import StepContext, StepExecutor, StepResult
-from fabflow.store.queue.records import AttemptRecord, Transition, Work
+from fabflow.steps.base import StepContext, StepExecutor, StepResult, Wait
+from fabflow.store.queue.records import AttemptRecord, ParkedWait, Transition, Work
+from fabflow.store.queue.waits import hash_token
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ class AttemptRunner:
         if step is None:
             self._end(running, _failure(claim.attempt, f"no step {claim.step_id!r}"))
             return
+        if claim.wait_kind is not None:  # a wait past its deadline, to be timed out
+            self._end(running, _wait_timed_out(claim.attempt, claim.wait_kind))
+            return
         if claim.taken_over:
             log.warning(
                 "taking over attempt %s of step %r (lease expired)", claim.attempt_id, claim.step_id
@@ -176,12 +180,16 @@ class AttemptRunner:
         """Decide the transition; the next database cycle records it."""
         running.ended = True
         work = running.work
+        wait = result.wait if result is not None else None
+        if wait is not None:
+            end = AttemptEnd(Outcome.WAIT, end.attempt)
         record = AttemptRecord(
             duration_ms=(time.perf_counter() - running.started) * 1000,
             error_type=end.error_type,
             error_message=end.error_message,
             details=details or {},
             files=result.files if result is not None else None,
+            wait=None if wait is None else self._parked(work, wait),
         )
         decision = self._decide(work, end)
         next_type = ""
@@ -192,6 +200,15 @@ class AttemptRunner:
         self.outbox.append(Completion(transition, time.perf_counter()))
         self.unrecorded += 1
         self._forget(running)
+
+    def _parked(self, work: Work, wait: Wait) -> ParkedWait:
+        """The wait as stored: until the step's timeout (or the default wait) from now, and
+        only the hash of its callback token (the token is the receiver's credential)."""
+        step = work.step
+        seconds = step.timeout_s if step is not None and step.timeout_s else None
+        until = self.clock.time() + (seconds or self.settings.default_wait_ms / 1000)
+        token_hash = None if wait.token is None else hash_token(wait.token)
+        return ParkedWait(until, wait.kind, token_hash)
 
     def _decide(self, work: Work, end: AttemptEnd) -> Decision:
         step = work.step
@@ -230,6 +247,12 @@ class AttemptRunner:
             stored_files=work.stored_files,
             deadline_enforced=True,  # cut_off_late
         )
+
+
+def _wait_timed_out(attempt: int, kind: str) -> AttemptEnd:
+    what = "callback" if kind == "callback" else "confirmation"
+    message = f"no {what} arrived before the step's deadline"
+    return AttemptEnd(Outcome.TIMEOUT, attempt, "timeout", message, waited=True)
 
 
 def _failure(attempt: int, message: str) -> AttemptEnd:

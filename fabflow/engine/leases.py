@@ -20,6 +20,7 @@ from fabflow.store.queue.records import Claim, Work
 
 log = logging.getLogger(__name__)
 TICK_S = 0.05  # how often running attempts are checked against their deadline and lease
+WAITS_EVERY_S = 0.5  # how often the queue is asked for waits past their deadline
 
 
 @dataclass(slots=True)
@@ -39,6 +40,7 @@ class Leases:
         self.interval = max(lease_seconds / 3, TICK_S)  # between heartbeats
         self.give_back: list[Claim] = []  # stopped for an unrenewed lease
         self._next_takeover = 0.0
+        self._next_waits = 0.0
 
     def fresh(self, ready: Ready) -> bool:
         """Start an attempt claimed ahead only while its lease is surely ours: with at most
@@ -47,6 +49,14 @@ class Leases:
         lost). Only a heartbeat that renewed this very claim counts."""
         left = ready.leased_at + self.lease_seconds - self.clock.time()
         return left > self.lease_seconds / 3
+
+    def waits_due(self, now: float) -> bool:
+        """Look for waits past their deadline twice a second: a wait is timed out within a
+        second of its deadline while a worker runs."""
+        if now < self._next_waits:
+            return False
+        self._next_waits = now + WAITS_EVERY_S
+        return True
 
     def takeover_due(self, now: float) -> bool:
         """Look for expired leases on the first cycle, then once per heartbeat interval: they

@@ -20,7 +20,13 @@ class QueuePort(Protocol):
     async def register(self, worker_id: str, hostname: str, pid: int, concurrency: int) -> None: ...
 
     async def cycle(
-        self, finished: list[Transition], limit: int, worker_id: str, now: float, take_over: bool
+        self,
+        finished: list[Transition],
+        limit: int,
+        worker_id: str,
+        now: float,
+        take_over: bool,
+        expire_waits: bool = True,
     ) -> tuple[list[bool], list[Claim]]: ...
 
     async def load(self, claims: list[Claim], light_types: Collection[str]) -> list[Work]: ...

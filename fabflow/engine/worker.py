@@ -175,7 +175,10 @@ class Worker:
         limit = min(max(free, 0), MAX_CLAIM)
         finished = [item.transition for item in batch]
         take_over = self.leases.takeover_due(now)
-        won, claims = await self._call(self.queue.cycle, finished, limit, self.id, now, take_over)
+        expire_waits = self.leases.waits_due(now)
+        won, claims = await self._call(
+            self.queue.cycle, finished, limit, self.id, now, take_over, expire_waits
+        )
         # Committed: the slots these attempts held are free now, before the claimed attempts'
         # orders are read (a slot waits for its attempt's commit, no longer).
         for item, result in zip(batch, won, strict=True):

@@ -41,6 +41,8 @@ class AttemptEnd:
     error_message: str | None = None
     transient: bool = False
     retry_after: float | None = None
+    waited: bool = False  # the end of a wait (callback, person, deadline): never retried
+    status: str | None = None  # a success's status instead of the step's successStatus
 
 
 @dataclass(slots=True)
@@ -84,9 +86,12 @@ def decide(
     (when it runs on an error path).
     """
     if end.outcome is Outcome.SUCCESS:
-        return _on_success(step, had_error, error_context)
+        return _on_success(step, had_error, error_context, end.status)
+    if end.outcome is Outcome.WAIT:
+        waiting = ExecutionState.WAITING
+        return Decision(AttemptState.WAITING, None, None, waiting, had_error, "step_waiting")
     state = AttemptState.TIMEOUT if end.outcome is Outcome.TIMEOUT else AttemptState.ERROR
-    retryable = end.transient or end.outcome is Outcome.TIMEOUT
+    retryable = (end.transient or end.outcome is Outcome.TIMEOUT) and not end.waited
     if retryable and policy.allows(end.attempt + 1):
         delay = policy.delay_before(end.attempt + 1, end.retry_after)
         retry = NextAttempt(step.step_definition_id, end.attempt + 1, delay, False, error_context)
@@ -100,8 +105,10 @@ def step_missing() -> Decision:
     return Decision(AttemptState.ERROR, None, None, ExecutionState.FAILED, True, "step_failed")
 
 
-def _on_success(step: StepLike, had_error: bool, error_context: dict[str, Any] | None) -> Decision:
-    status = step.success_status
+def _on_success(
+    step: StepLike, had_error: bool, error_context: dict[str, Any] | None, status: str | None
+) -> Decision:
+    status = status or step.success_status
     if step.on_success is None:
         final = ExecutionState.FAILED if had_error else ExecutionState.SUCCEEDED
         return Decision(AttemptState.SUCCESS, status, None, final, had_error, "step_succeeded")

@@ -67,11 +67,21 @@ async def within_deadline(ctx: StepContext, awaitable: Awaitable[T]) -> T:
 
 
 @dataclass(slots=True)
+class Wait:
+    """The step waits: a callback (``token`` is its credential, given to the receiver) or a
+    person (an operator confirms or rejects) ends it, or the step's deadline does."""
+
+    kind: str  # "callback" or "confirmation"
+    token: str | None = None
+
+
+@dataclass(slots=True)
 class StepResult:
     """What a successful attempt reports."""
 
     details: dict[str, Any] = field(default_factory=dict)  # recorded on the attempt
     files: list[dict[str, Any]] = field(default_factory=list)  # production files made
+    wait: Wait | None = None  # set: the step is not over, it waits
 
 
 class StepExecutor(ABC):

@@ -92,6 +92,7 @@ orders = Table(
     Column("lines", Json, nullable=False),
     Column("data", Json, nullable=False),
     Column("files", Json, nullable=False),
+    Column("step_data", Json),  # what steps reported back, by step id (a callback's data)
     Column("search", Text, nullable=False, default=""),  # lowercased id/externalId/customer
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
@@ -120,6 +121,7 @@ executions = Table(
 
 _QUEUED = text("state = 'queued'")
 _RUNNING = text("state = 'running'")
+_WAITING = text("state = 'waiting'")
 
 attempts = Table(
     "attempts",
@@ -146,16 +148,24 @@ attempts = Table(
     Column("error_type", String(60)),
     Column("error_message", Text),
     Column("details", Json),
-    # Partial: only open attempts (see migration 0002).
+    # A wait (migration 0003): its deadline, what ends it ("callback" or "confirmation"), the
+    # sha256 of its callback token, and how it was resolved (outcome, by whom, when).
+    Column("wait_until", Float),
+    Column("wait_kind", String(20)),
+    Column("callback_token", String(64), unique=True),
+    Column("resolution", Json),
+    # Partial: only open attempts (see migrations 0002 and 0003).
     Index("ix_attempts_queued", "run_after", sqlite_where=_QUEUED, postgresql_where=_QUEUED),
     Index("ix_attempts_running", "lease_until", sqlite_where=_RUNNING, postgresql_where=_RUNNING),
     Index("ix_attempts_execution", "execution_id", "id"),
+    Index("ix_attempts_waiting", "wait_until", sqlite_where=_WAITING, postgresql_where=_WAITING),
 )
 
 # The conditions of the partial indexes, as literals: a query must say them word for word
 # (a bound parameter in their place keeps the planner from using the index).
 ATTEMPT_QUEUED = attempts.c.state == literal_column("'queued'")
 ATTEMPT_RUNNING = attempts.c.state == literal_column("'running'")
+ATTEMPT_WAITING = attempts.c.state == literal_column("'waiting'")
 
 status_history = Table(
     "status_history",

@@ -22,10 +22,16 @@ class FlakyQueue(SqlQueue):
             raise StoreUnavailable("the database is out of reach: down for the test")
 
     async def cycle(
-        self, finished: list[Transition], limit: int, worker_id: str, now: float, take_over: bool
+        self,
+        finished: list[Transition],
+        limit: int,
+        worker_id: str,
+        now: float,
+        take_over: bool,
+        expire_waits: bool = True,
     ) -> tuple[list[bool], list[Claim]]:
         self._check()
-        return await super().cycle(finished, limit, worker_id, now, take_over)
+        return await super().cycle(finished, limit, worker_id, now, take_over, expire_waits)
 
     async def load(self, claims: list[Claim], light_types: Collection[str]) -> list[Work]:
         self._check()

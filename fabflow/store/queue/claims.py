@@ -24,8 +24,10 @@ def claim(
     now: float,
     lease_s: float,
     take_over: bool = True,
+    expire_waits: bool = True,
 ) -> list[Claim]:
-    """Claim up to ``limit`` runnable attempts, with ``take_over`` expired leases first.
+    """Claim up to ``limit`` runnable attempts: with ``take_over`` expired leases first, with
+    ``expire_waits`` waits past their deadline next (to be timed out), then queued attempts.
     Caller commits."""
     params: dict[str, Any] = {
         "now": now,
@@ -34,6 +36,8 @@ def claim(
         "worker": worker,
     }
     rows = _take_over(conn, params) if take_over and limit > 0 else []
+    if expire_waits and len(rows) < limit:
+        rows += _expired_waits(conn, {**params, "limit": limit - len(rows)})
     if len(rows) < limit:
         params["limit"] = limit - len(rows)
         rows += fastpath.fetch(conn, sql.CLAIM_QUEUED, params)
@@ -43,6 +47,20 @@ def claim(
     if starting:
         fastpath.fetch(conn, sql.START_EXECUTIONS, {"ids": starting, "now": now})
     return claimed
+
+
+def _expired_waits(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Claim waits past their deadline (durable timers: whoever runs next finds them), and
+    move their executions from waiting back to running."""
+    expired = fastpath.fetch(conn, sql.EXPIRED_WAITS, params)
+    if not expired:
+        return []
+    rows = fastpath.fetch(
+        conn, sql.TAKE_EXPIRED_WAITS, {**params, "ids": [e["id"] for e in expired]}
+    )
+    woken = list({r["execution_id"] for r in rows})
+    fastpath.fetch(conn, sql.WAKE_EXECUTIONS, {"ids": woken, "now": params["now"]})
+    return rows
 
 
 def _take_over(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -91,12 +91,18 @@ class SqlQueue:
         await self._call(self.store.register_worker, worker_id, hostname, pid, concurrency)
 
     async def cycle(
-        self, finished: list[Transition], limit: int, worker_id: str, now: float, take_over: bool
+        self,
+        finished: list[Transition],
+        limit: int,
+        worker_id: str,
+        now: float,
+        take_over: bool,
+        expire_waits: bool = True,
     ) -> tuple[list[bool], list[Claim]]:
         """Record ``finished`` and claim up to ``limit`` attempts, in one transaction (group
         commit: one commit serves many transitions, each still all-or-nothing). Returns
         whether each transition won (held its lease), and the claims."""
-        args = (finished, limit, worker_id, now, take_over)
+        args = (finished, limit, worker_id, now, take_over, expire_waits)
         return await self._call(self._cycle, *args, inline=True)
 
     async def load(self, claims: list[Claim], light_types: Collection[str]) -> list[Work]:
@@ -123,13 +129,20 @@ class SqlQueue:
     # -- in a transaction ----------------------------------------------------------------
 
     def _cycle(
-        self, finished: list[Transition], limit: int, worker_id: str, now: float, take_over: bool
+        self,
+        finished: list[Transition],
+        limit: int,
+        worker_id: str,
+        now: float,
+        take_over: bool,
+        expire_waits: bool,
     ) -> tuple[list[bool], list[Claim]]:
         with self._write() as conn:
             if not finished:
                 _claims_only(conn)
             won = apply(conn, finished, now)
-            claims = claiming.claim(conn, worker_id, limit, now, self.lease_seconds, take_over)
+            lease = self.lease_seconds
+            claims = claiming.claim(conn, worker_id, limit, now, lease, take_over, expire_waits)
             if any(t.decision.next is not None for t in finished):
                 self.store.notify_enqueued(conn)
         return won, claims

@@ -26,6 +26,7 @@ class Claim:
     error_context: dict[str, Any] | None
     created_at: float
     run_after: float
+    wait_kind: str | None = None  # set: a wait past its deadline, claimed to be timed out
 
     @property
     def taken_over(self) -> bool:
@@ -61,6 +62,17 @@ class AttemptRecord:
     error_message: str | None = None
     details: dict[str, Any] | None = None
     files: list[dict[str, Any]] | None = None
+    wait: ParkedWait | None = None  # the step waits: until when, on what
+
+
+@dataclass(slots=True)
+class ParkedWait:
+    """A wait an attempt starts: its deadline (wall clock), what ends it, and the sha256 of
+    its callback token (None when a person ends it)."""
+
+    until: float
+    kind: str  # "callback" or "confirmation"
+    token_hash: str | None = None
 
 
 @dataclass(slots=True)

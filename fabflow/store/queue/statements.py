@@ -8,8 +8,6 @@ from, so a worker that lost its lease can never write the attempt.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import ColumnElement, bindparam, insert, literal, select, update
 
 from fabflow.lifecycle.states import (
@@ -21,6 +19,7 @@ from fabflow.lifecycle.states import (
 from fabflow.store.schema import (
     ATTEMPT_QUEUED,
     ATTEMPT_RUNNING,
+    ATTEMPT_WAITING,
     attempts,
     events,
     executions,
@@ -29,16 +28,11 @@ from fabflow.store.schema import (
 )
 
 
-def _one_source(sources: frozenset[Any]) -> str:
-    (source,) = sources  # each move below has one source state: an equality, not an IN list
-    return str(source.value)
-
-
-def attempt_guard(*targets: AttemptState) -> ColumnElement[bool]:
-    """``state = <the one state the lifecycle lets every target follow>``."""
-    sources = {_one_source(attempt_sources(t)) for t in targets}
-    (source,) = sources
-    return attempts.c.state == literal(source)
+def attempt_guard(*targets: AttemptState, from_waiting: bool = False) -> ColumnElement[bool]:
+    """``state = <the state the lifecycle lets every target follow>``: running, or waiting."""
+    source = AttemptState.WAITING if from_waiting else AttemptState.RUNNING
+    assert all(source in attempt_sources(t) for t in targets), f"{source} -> {targets}"
+    return attempts.c.state == literal(source.value)
 
 
 def execution_guard(target: ExecutionState, source: ExecutionState) -> ColumnElement[bool]:
@@ -63,6 +57,7 @@ CLAIMED_COLUMNS = (
     attempts.c.error_context,
     attempts.c.created_at,
     attempts.c.run_after,
+    attempts.c.wait_kind,
 )
 
 
@@ -114,6 +109,29 @@ TAKE_OVER = (
     .returning(*CLAIMED_COLUMNS)
 )
 
+# Waits past their deadline: claimed as running (a worker ends each as a timeout through the
+# flow's error path), their executions running again with them.
+EXPIRED_WAITS = (
+    select(attempts.c.id)
+    .where(ATTEMPT_WAITING, attempts.c.wait_until <= bindparam("now"))
+    .order_by(attempts.c.wait_until)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+TAKE_EXPIRED_WAITS = (
+    update(attempts)
+    .where(attempts.c.id.in_(bindparam("ids", expanding=True)))
+    .where(attempt_guard(AttemptState.RUNNING, from_waiting=True))
+    .values(**CLAIM_VALUES)
+    .returning(*CLAIMED_COLUMNS)
+)
+WAKE_EXECUTIONS = (
+    update(executions)
+    .where(executions.c.id.in_(bindparam("ids", expanding=True)))
+    .where(execution_guard(ExecutionState.RUNNING, ExecutionState.WAITING))
+    .values(state=ExecutionState.RUNNING.value, updated_at=bindparam("now"))
+)
+
 START_EXECUTIONS = (
     update(executions)
     .where(executions.c.id.in_(bindparam("ids", expanding=True)))
@@ -145,6 +163,37 @@ FINISH_ATTEMPT = (
     )
 )
 
+# A step that starts a wait: its attempt leaves the running (no lease) for the waiting.
+PARK_ATTEMPT = (
+    update(attempts)
+    .where(attempts.c.id == bindparam("attempt_id"))
+    .where(attempts.c.lease_version == bindparam("version"))
+    .where(attempt_guard(AttemptState.WAITING))
+    .values(
+        state=AttemptState.WAITING.value,
+        lease_until=None,
+        duration_ms=bindparam("duration_ms"),
+        details=bindparam("details"),
+        wait_until=bindparam("wait_until"),
+        wait_kind=bindparam("wait_kind"),
+        callback_token=bindparam("callback_token"),
+    )
+)
+
+# A wait resolved by a callback or a person (no lease: the waiting state is the guard).
+RESOLVE_WAIT = (
+    update(attempts)
+    .where(attempts.c.id == bindparam("attempt_id"))
+    .where(attempt_guard(*_ENDS, from_waiting=True))
+    .values(
+        state=bindparam("state"),
+        ended_at=bindparam("now"),
+        error_type=bindparam("error_type"),
+        error_message=bindparam("error_message"),
+        resolution=bindparam("resolution"),
+    )
+)
+
 SET_STATUS = (
     update(orders)
     .where(orders.c.id == bindparam("order_id"))
@@ -163,8 +212,9 @@ ADD_ATTEMPT = insert(attempts)
 ADVANCE_EXECUTION = (
     update(executions)
     .where(executions.c.id == bindparam("execution_id"))
-    # A worker's transition moves a running execution (the claim started it).
-    .where(executions.c.state == literal(ExecutionState.RUNNING.value))
+    # A worker's transition moves a running execution (the claim started it); a resolved
+    # wait, a waiting one.
+    .where(executions.c.state == bindparam("from_state"))
     .values(
         state=bindparam("state"),
         current_step=bindparam("current_step"),

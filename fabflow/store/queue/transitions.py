@@ -32,10 +32,10 @@ def apply(conn: Connection, transitions: Sequence[Transition], now: float) -> li
         current = {r["id"]: r for r in fastpath.fetch(conn, sql.GUARD, {"ids": ids})}
         won = [_holds(current.get(t.held.attempt_id), t.held) for t in transitions]
         visits = {i: r["visits"] for i, r in current.items()}
-        fastpath.executemany(
-            conn, sql.FINISH_ATTEMPT, [f for f, ok in zip(finish, won, strict=True) if ok]
+        _end_attempts(
+            conn, [(t, f) for t, f, ok in zip(transitions, finish, won, strict=True) if ok]
         )
-    rows = _Rows()
+    rows = TransitionRows()
     for t, ok in zip(transitions, won, strict=True):
         if ok:
             rows.add(t, visits[t.held.attempt_id], now)
@@ -55,14 +55,14 @@ def _finish_first(
     The executions' visits are the ones read when the attempts were claimed (only the running
     attempt advances its execution). The guard read is made only when some finish changed
     nothing, or a claim does not carry its visits; returns who won, and the visits."""
-    all_won = fastpath.executemany(conn, sql.FINISH_ATTEMPT, finish) == len(finish)
+    all_won = _end_attempts(conn, list(zip(transitions, finish, strict=True))) == len(finish)
     held = {t.held.attempt_id: t.visits for t in transitions if t.visits is not None}
     if all_won and len(held) == len(transitions):
         return [True] * len(finish), held
     ids = [t.held.attempt_id for t in transitions]
     current = {r["id"]: r for r in fastpath.fetch(conn, sql.GUARD, {"ids": ids})}
     won, seen = [], set()
-    for t, row in zip(transitions, finish, strict=True):
+    for t in transitions:
         found = current.get(t.held.attempt_id)
         # Ours: the token we hold, in the state we just wrote (a lost attempt is cancelled,
         # or taken over with a newer token).
@@ -72,11 +72,35 @@ def _finish_first(
                 t.held.attempt_id not in seen
                 and found is not None
                 and found["lease_version"] == t.held.lease_version
-                and found["state"] == row["state"]
+                and found["state"] == t.decision.attempt_state.value
             )
         )
         seen.add(t.held.attempt_id)
     return won, {i: r["visits"] for i, r in current.items()}
+
+
+def _end_attempts(conn: Connection, ending: list[tuple[Transition, dict[str, Any]]]) -> int:
+    """Finish the attempts that ended, park those that wait; the rows changed in all."""
+    finished = [row for t, row in ending if t.record.wait is None]
+    parked = [_park_row(t, row) for t, row in ending if t.record.wait is not None]
+    changed = fastpath.executemany(conn, sql.FINISH_ATTEMPT, finished) if finished else 0
+    if parked:
+        changed += fastpath.executemany(conn, sql.PARK_ATTEMPT, parked)
+    return changed
+
+
+def _park_row(t: Transition, finish: dict[str, Any]) -> dict[str, Any]:
+    wait = t.record.wait
+    assert wait is not None
+    return {
+        "attempt_id": finish["attempt_id"],
+        "version": finish["version"],
+        "duration_ms": finish["duration_ms"],
+        "details": finish["details"],
+        "wait_until": wait.until,
+        "wait_kind": wait.kind,
+        "callback_token": wait.token_hash,
+    }
 
 
 def _holds(row: dict[str, Any] | None, held: Claim) -> bool:
@@ -101,10 +125,13 @@ def _finish_row(t: Transition, now: float) -> dict[str, Any]:
     }
 
 
-class _Rows:
-    """The rows a batch of transitions writes, statement by statement."""
+class TransitionRows:
+    """The rows a batch of transitions writes, statement by statement. ``from_state`` is the
+    state the executions move from: running (a worker's transitions) or waiting (a wait
+    resolved by a callback or a person)."""
 
-    def __init__(self) -> None:
+    def __init__(self, from_state: ExecutionState = ExecutionState.RUNNING) -> None:
+        self.from_state = from_state.value
         self.status: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         self.advance: list[dict[str, Any]] = []
@@ -132,11 +159,13 @@ class _Rows:
                 new_attempt(held.execution_id, held.tenant_id, then, visit, now, t.next_type)
             )
         last_error = then.error_context if then is not None else None
+        waits = decision.execution_state is ExecutionState.WAITING
         self.advance.append(
             {
                 "execution_id": held.execution_id,
+                "from_state": self.from_state,
                 "state": decision.execution_state.value,
-                "current_step": None if then is None else then.step_id,
+                "current_step": held.step_id if waits else None if then is None else then.step_id,
                 "had_error": decision.had_error,
                 "visits": visits,
                 "last_error": last_error if last_error is not None else held.error_context,

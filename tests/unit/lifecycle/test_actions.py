@@ -14,11 +14,11 @@ E = ExecutionState
 STEPS = {"generate": "generate-production-files", "notify": "consume-rest-api"}
 
 CANCEL = {E.PENDING: True, E.RUNNING: True, E.SUCCEEDED: False, E.FAILED: False}
-CANCEL |= {E.CANCELLED: False}
+CANCEL |= {E.CANCELLED: False, E.WAITING: True}
 RETRY = {E.PENDING: False, E.RUNNING: False, E.SUCCEEDED: False, E.FAILED: True}
-RETRY |= {E.CANCELLED: True}
+RETRY |= {E.CANCELLED: True, E.WAITING: False}
 RERUN = {E.PENDING: False, E.RUNNING: False, E.SUCCEEDED: True, E.FAILED: True}
-RERUN |= {E.CANCELLED: True}
+RERUN |= {E.CANCELLED: True, E.WAITING: False}
 
 
 @pytest.mark.parametrize(("state", "allowed"), CANCEL.items(), ids=str)
@@ -28,8 +28,8 @@ def test_cancel(state: ExecutionState, allowed: bool) -> None:
             actions.cancel("ord_1", state)
         return
     decision = actions.cancel("ord_1", state)
-    assert decision.guard == {E.PENDING, E.RUNNING}
-    assert decision.attempts == {AttemptState.QUEUED, AttemptState.RUNNING}
+    assert decision.guard == {E.PENDING, E.RUNNING, E.WAITING}
+    assert decision.attempts == {AttemptState.QUEUED, AttemptState.RUNNING, AttemptState.WAITING}
     assert decision.event == "cancelled"
 
 

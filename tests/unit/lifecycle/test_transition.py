@@ -303,3 +303,61 @@ def test_a_step_its_flow_version_lacks_fails_the_execution() -> None:
     decision = step_missing()
     assert decision.attempt_state is AttemptState.ERROR
     assert decision.next is None and decision.execution_state is ExecutionState.FAILED
+
+
+def test_a_step_that_starts_a_wait_parks_the_execution() -> None:
+    decision = run(Step("post", on_success="email"), AttemptEnd(Outcome.WAIT, 1), had_error=False)
+    assert decision.attempt_state is AttemptState.WAITING
+    assert decision.execution_state is ExecutionState.WAITING
+    assert decision.next is None and decision.set_status is None
+    assert decision.event == "step_waiting"
+
+
+@pytest.mark.parametrize(
+    ("end", "attempt_state", "then", "state", "status"),
+    [
+        (  # a callback's success continues on onSuccess with the callback's status
+            AttemptEnd(Outcome.SUCCESS, 1, waited=True, status="Printed"),
+            AttemptState.SUCCESS,
+            "email",
+            ExecutionState.RUNNING,
+            "Printed",
+        ),
+        (  # a confirmation: the step's own successStatus
+            AttemptEnd(Outcome.SUCCESS, 1, waited=True),
+            AttemptState.SUCCESS,
+            "email",
+            ExecutionState.RUNNING,
+            "Accepted",
+        ),
+        (  # a callback's error or a rejection takes onError, never retried
+            AttemptEnd(Outcome.ERROR, 1, "rejected", "too big", transient=True, waited=True),
+            AttemptState.ERROR,
+            "error",
+            ExecutionState.RUNNING,
+            None,
+        ),
+        (  # the wait's deadline: onError with type timeout, never retried
+            AttemptEnd(Outcome.TIMEOUT, 1, "timeout", "no callback", waited=True),
+            AttemptState.TIMEOUT,
+            "error",
+            ExecutionState.RUNNING,
+            None,
+        ),
+    ],
+    ids=["callback success", "confirm", "reject", "wait timeout"],
+)
+def test_a_resolved_wait_ends_its_step(
+    end: AttemptEnd,
+    attempt_state: AttemptState,
+    then: str,
+    state: ExecutionState,
+    status: str | None,
+) -> None:
+    step = Step("post", "Accepted", on_success="email", on_error="error")
+    decision = run(step, end, had_error=False)
+    assert decision.attempt_state is attempt_state
+    assert decision.next is not None and decision.next.step_id == then
+    assert decision.next.attempt == 1 and decision.next.new_visit
+    assert decision.execution_state is state
+    assert decision.set_status == status
