@@ -45,6 +45,9 @@ ATTEMPT_COLUMNS = (
     "error_type",
     "error_message",
     "details",
+    "wait_until",
+    "wait_kind",
+    "resolution",
 )
 ORDER_COLUMNS = (
     "id",
@@ -54,6 +57,7 @@ ORDER_COLUMNS = (
     "lines",
     "data",
     "files",
+    "step_data",
     "created_at",
     "updated_at",
 )
@@ -87,6 +91,18 @@ def attempt_resource(row: Mapping[Any, Any]) -> dict[str, Any]:
         "claims": row["claims"],  # more than 1: taken over after a lease expired
         "error": error,
         "details": row["details"] or {},
+        "wait": _wait(row),
+    }
+
+
+def _wait(row: Mapping[Any, Any]) -> dict[str, Any] | None:
+    """What the attempt waits (or waited) on, until when, and how it was resolved."""
+    if row["wait_kind"] is None:
+        return None
+    return {
+        "kind": row["wait_kind"],
+        "until": iso(row["wait_until"]),
+        "resolution": row["resolution"],
     }
 
 
@@ -122,6 +138,7 @@ def order_resource(
         "lines": order["lines"],
         "data": order["data"],
         "files": [file_resource(f, order["id"], public_url) for f in order["files"] or []],
+        "stepData": order["step_data"] or {},
         "execution": {
             "id": execution["id"],
             "state": execution["state"],

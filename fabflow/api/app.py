@@ -19,7 +19,7 @@ from fabflow.api import errors
 from fabflow.api.auth import AUTH_CACHE_SECONDS, Auth, AuthCache, SessionKey
 from fabflow.api.limits import BodyLimit
 from fabflow.api.order_batches import OrderBatcher
-from fabflow.api.routes import files, flows, meta, orders, products, stream
+from fabflow.api.routes import callbacks, files, flows, meta, orders, products, stream
 from fabflow.api.schemas import extra_components
 from fabflow.settings import Settings
 from fabflow.steps.registry import load_entry_points
@@ -68,11 +68,12 @@ def create_app(
     app.state.store = the_store
     app.state.stopping = asyncio.Event()
     app.state.order_batcher = OrderBatcher(the_store)
+    app.state.callback_limits = callbacks.TokenBuckets()
     app.state.auth = Auth(AuthCache(auth_cache_seconds), session_key)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # stream first: /api/orders/stream must not be read as the order "stream".
-    for routes in (stream, orders, files, flows, products, meta):
+    for routes in (stream, orders, callbacks, files, flows, products, meta):
         app.include_router(routes.router)
     if demo:
         app.include_router(meta.demo_router)

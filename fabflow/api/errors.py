@@ -44,11 +44,18 @@ class PayloadTooLarge(FabflowError):
     code = "payload_too_large"
 
 
+class TooManyRequests(FabflowError):
+    """A caller sent more requests than its limit allows; it may try again later."""
+
+    code = "too_many_requests"
+
+
 # The one table of statuses: the most specific class listed first wins.
 _STATUSES: tuple[tuple[type[FabflowError], int], ...] = (
     (Unauthorized, 401),
     (BadRequest, 400),
     (PayloadTooLarge, 413),
+    (TooManyRequests, 429),
     (InvalidInput, 422),
     (NotFound, 404),
     (Conflict, 409),

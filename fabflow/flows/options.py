@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 FILE_FORMATS = ("stl", "obj", "3mf", "ply", "glb", "stl-ascii")
@@ -92,16 +92,12 @@ class ConsumeRestApiOptions(OptionsModel):
         default_factory=dict, description="Extension: extra request headers."
     )
     wait_for_callback: bool = Field(
-        default=False, description="Extension: succeed only when the receiver calls back."
+        default=False,
+        description=(
+            "Extension: a 2xx answer only accepts the order; the step ends when the receiver"
+            " POSTs the outcome to the order's updateUrl, or at the step's timeout."
+        ),
     )
-
-    @field_validator("wait_for_callback")
-    @classmethod
-    def _callbacks_not_yet(cls, value: bool) -> bool:
-        # Refused rather than ignored: a flow relying on it must not silently succeed early.
-        if value:
-            raise ValueError("waitForCallback is not supported by this version of fabflow yet")
-        return value
 
 
 class SendEmailOptions(OptionsModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import secrets
 import ssl
 import time
 from collections.abc import Mapping
@@ -28,7 +29,7 @@ import fabflow
 from fabflow.errors import ErrorTable, PermanentStepError, StepError, TransientStepError, translate
 from fabflow.flows.options import ConsumeRestApiOptions
 from fabflow.steps import signing
-from fabflow.steps.base import StepContext, StepExecutor, StepResult, within_deadline
+from fabflow.steps.base import StepContext, StepExecutor, StepResult, Wait, within_deadline
 from fabflow.steps.outbound import OutboundPolicy, OutboundRefused, PolicyResolver, literal_ip
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXCERPT_BYTES = 4096
+CALLBACK_HEADER = "Fabflow-Callback"  # the callback token, also in the body's updateUrl
 # Headers fabflow sets itself; a flow's ``headers`` option cannot replace them.
 PROTECTED_HEADERS = frozenset(
     h.lower()
@@ -44,6 +46,7 @@ PROTECTED_HEADERS = frozenset(
         "Idempotency-Key",
         "Content-Type",
         signing.HEADER,
+        CALLBACK_HEADER,
         "Host",
         "Content-Length",
         "Transfer-Encoding",
@@ -98,8 +101,11 @@ class RestStep(StepExecutor):
         assert self._session is not None
         options: ConsumeRestApiOptions = ctx.options
         url = self._checked_url(options.uri)
-        body = orjson.dumps(ctx.order)  # compact UTF-8
+        token = secrets.token_urlsafe(32) if options.wait_for_callback else None
+        body = orjson.dumps(self._body(ctx, token))  # compact UTF-8
         headers, ignored = self._headers(ctx, options.headers, body)
+        if token is not None:
+            headers[CALLBACK_HEADER] = token
         started = time.perf_counter()
         sending = self._send(self._session, options.method, url, headers, body)
         try:
@@ -115,8 +121,17 @@ class RestStep(StepExecutor):
         if ignored:
             details["ignoredHeaders"] = ignored
         if 200 <= status < 300:
-            return StepResult(details=details)
+            wait = None if token is None else Wait("callback", token)
+            return StepResult(details=details, wait=wait)
         _raise_for_status(status, resp_headers, url, details)
+
+    def _body(self, ctx: StepContext, token: str | None) -> dict[str, Any]:
+        """The order resource; with a callback, and where to send it (its token, 128+ random
+        bits, is the receiver's only credential, valid for this one wait)."""
+        if token is None:
+            return ctx.order
+        base = self.settings.public_url.rstrip("/")
+        return {**ctx.order, "updateUrl": f"{base}/api/callbacks/{token}"}
 
     def _checked_url(self, uri: str) -> URL:
         url = self._checked.get(uri)

@@ -1,14 +1,208 @@
 """Waits resolved from outside the worker: a receiver's callback, an operator's confirmation
 or rejection. Each is one guarded update of the waiting attempt (``WHERE state = 'waiting'``)
-and the same rows a worker's transition writes, from the waiting execution.
+and the same rows a worker's transition writes, moving the execution from waiting.
+
+A resolution is idempotent: the same one again answers as the first did; a different one once
+the wait is resolved is a ``Conflict``; a wait that is unknown, timed out or cancelled is
+``NotFound`` (a callback must not learn which).
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from fabflow.errors import Conflict, NotFound
+from fabflow.flows.model import Flow
+from fabflow.flows.validate import parse_flow
+from fabflow.lifecycle.retry import RetryPolicy
+from fabflow.lifecycle.states import AttemptState, ExecutionState, Outcome
+from fabflow.lifecycle.transition import AttemptEnd, decide
+from fabflow.store.queue import statements as sql
+from fabflow.store.queue.records import AttemptRecord, Claim, Transition
+from fabflow.store.queue.transitions import TransitionRows
+from fabflow.store.repository import Store
+from fabflow.store.schema import attempts, executions, orders
+
+_PARSED: dict[tuple[int, int, int], Flow] = {}  # (id(store), flow pk, version)
 
 
 def hash_token(token: str) -> str:
     """What is stored of a callback token: its sha256 (the token is 128+ random bits: a fast
     hash is enough, and a leaked database gives no usable token)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How a wait ends: ``success`` (with the status to set, if not the step's own) or
+    ``error`` (with its type and message); ``data`` is kept on the order for later steps."""
+
+    outcome: str  # "success" or "error"
+    status: str | None = None
+    message: str = ""
+    data: dict[str, Any] | None = None
+    error_type: str = "callback"  # "callback", or "rejected" for an operator's rejection
+    by: str | None = None  # who resolved it (an operator's key prefix), None for a callback
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self, at: float) -> dict[str, Any]:
+        out: dict[str, Any] = {"outcome": self.outcome, "at": at}
+        for key, value in (("status", self.status), ("message", self.message)):
+            if value:
+                out[key] = value
+        if self.data is not None:
+            out["data"] = self.data
+        if self.by is not None:
+            out["by"] = self.by
+        return out | self.extra
+
+    def same_as(self, stored: dict[str, Any]) -> bool:
+        """Whether ``stored`` (a resolution already recorded) says the same."""
+        mine = self.as_json(0.0)
+        return {k: v for k, v in stored.items() if k not in ("at", "by")} == {
+            k: v for k, v in mine.items() if k not in ("at", "by")
+        }
+
+
+_BY_TOKEN = select(
+    attempts, executions.c.order_id, executions.c.flow_pk, executions.c.flow_version
+).join(executions, executions.c.id == attempts.c.execution_id)
+
+
+def resolve_callback(store: Store, token: str, resolution: Resolution) -> dict[str, Any]:
+    """Resolve the wait whose callback token is ``token``; ``{"orderId", "state"}``."""
+    query = _BY_TOKEN.where(attempts.c.callback_token == hash_token(token))
+    with store.write() as conn:
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound("no wait has this callback token (unknown, used or expired)")
+        return _resolve(store, conn, dict(row), resolution, time.time())
+
+
+def resolve_confirmation(
+    store: Store, tenant_id: str, order_id: str, resolution: Resolution
+) -> dict[str, Any]:
+    """Confirm (success) or reject (error) the order's wait for a person."""
+    query = (
+        _BY_TOKEN.where(executions.c.order_id == order_id, executions.c.tenant_id == tenant_id)
+        .where(attempts.c.wait_kind == "confirmation")
+        .order_by(attempts.c.id.desc())
+        .limit(1)
+    )
+    with store.write() as conn:
+        row = conn.execute(query).mappings().first()
+        if row is None or row["state"] != AttemptState.WAITING.value:
+            raise Conflict(f"order {order_id} is not waiting for a confirmation")
+        return _resolve(store, conn, dict(row), resolution, time.time())
+
+
+def _resolve(
+    store: Store, conn: Connection, row: dict[str, Any], resolution: Resolution, now: float
+) -> dict[str, Any]:
+    if row["state"] != AttemptState.WAITING.value or (row["wait_until"] or 0) <= now:
+        return _already(conn, row, resolution)
+    flow = _flow(store, conn, row["flow_pk"], row["flow_version"])
+    execution = conn.execute(
+        select(executions.c.had_error, executions.c.visits).where(
+            executions.c.id == row["execution_id"]
+        )
+    ).one()
+    step = flow.step(row["step_id"])
+    decision = decide(
+        step,
+        _end(row["attempt"], resolution),
+        policy=RetryPolicy(max_attempts=1),
+        had_error=bool(execution.had_error),
+        error_context=row["error_context"],
+    )
+    won = conn.execute(
+        sql.RESOLVE_WAIT,
+        {
+            "attempt_id": row["id"],
+            "state": decision.attempt_state.value,
+            "now": now,
+            "error_type": None if resolution.outcome == "success" else resolution.error_type,
+            "error_message": None if resolution.outcome == "success" else resolution.message,
+            "resolution": resolution.as_json(now),
+        },
+    ).rowcount
+    if not won:  # resolved or cancelled meanwhile
+        return _already(conn, row, resolution)
+    next_type = ""
+    if decision.next is not None and decision.next.step_id in flow:
+        next_type = flow.step(decision.next.step_id).type
+    rows = TransitionRows(from_state=ExecutionState.WAITING)
+    record = AttemptRecord(duration_ms=0.0)
+    held = _claim(row)
+    rows.add(Transition(held, row["order_id"], decision, record, next_type), execution.visits, now)
+    rows.write(conn)
+    if resolution.data is not None:
+        _keep_data(conn, row["order_id"], row["step_id"], resolution.data, now)
+    if decision.next is not None:
+        store.notify_enqueued(conn)
+    return {"orderId": row["order_id"], "state": decision.execution_state.value}
+
+
+def _already(conn: Connection, row: dict[str, Any], resolution: Resolution) -> dict[str, Any]:
+    """The answer for a wait that is no longer waiting: the same resolution again is fine."""
+    current = conn.execute(select(attempts.c.resolution).where(attempts.c.id == row["id"])).scalar()
+    if current is None:
+        raise NotFound("no wait has this callback token (unknown, used or expired)")
+    if not resolution.same_as(current):
+        raise Conflict(f"this wait was already resolved as {current['outcome']}")
+    state = conn.execute(
+        select(executions.c.state).where(executions.c.id == row["execution_id"])
+    ).scalar()
+    return {"orderId": row["order_id"], "state": state}
+
+
+def _end(attempt: int, resolution: Resolution) -> AttemptEnd:
+    if resolution.outcome == "success":
+        return AttemptEnd(Outcome.SUCCESS, attempt, waited=True, status=resolution.status)
+    message = resolution.message or f"the wait ended in error ({resolution.error_type})"
+    return AttemptEnd(Outcome.ERROR, attempt, resolution.error_type, message, waited=True)
+
+
+def _claim(row: dict[str, Any]) -> Claim:
+    return Claim(
+        row["id"],
+        row["lease_version"],
+        row["claims"],
+        row["execution_id"],
+        row["tenant_id"],
+        row["step_id"],
+        row["step_type"],
+        row["visit"],
+        row["attempt"],
+        row["idempotency_key"],
+        row["error_context"],
+        row["created_at"],
+        row["run_after"],
+        row["wait_kind"],
+    )
+
+
+def _flow(store: Store, conn: Connection, flow_pk: int, version: int) -> Flow:
+    key = (id(store), flow_pk, version)
+    flow = _PARSED.get(key)
+    if flow is None:
+        meta, definition = store.flow_definition(conn, flow_pk, version)
+        if len(_PARSED) > 1024:
+            _PARSED.clear()
+        flow = _PARSED[key] = parse_flow(definition, name=meta["name"])
+    return flow
+
+
+def _keep_data(
+    conn: Connection, order_id: str, step_id: str, data: dict[str, Any], now: float
+) -> None:
+    current = conn.execute(select(orders.c.step_data).where(orders.c.id == order_id)).scalar()
+    merged = {**(current or {}), step_id: data}
+    conn.execute(
+        update(orders).where(orders.c.id == order_id).values(step_data=merged, updated_at=now)
+    )

@@ -86,12 +86,17 @@ async def test_another_tenants_flow_and_external_id_are_unknown_at_intake(
     assert mine.status_code == 201 and mine.json()["id"] != acme_order
 
 
-async def test_every_route_but_health_needs_a_key(app: FastAPI) -> None:
+# The callback's token is its credential (tests/integration/api/test_api_callbacks.py).
+KEYLESS = ("/api/health", "/api/callbacks/{token}")
+
+
+async def test_every_route_but_health_and_callbacks_needs_a_key(app: FastAPI) -> None:
     paths = app.openapi()["paths"]
+    assert set(KEYLESS) <= set(paths)
     async with client_for(app, None) as anonymous:
         assert (await anonymous.get("/api/health")).status_code == 200
         for path, operations in paths.items():
-            if path == "/api/health":
+            if path in KEYLESS:
                 continue
             url = path.replace("{order_id}", "ord_x").replace("{flow_id}", "f")
             url = url.replace("{name}", "n").replace("{version}", "1")

@@ -1,0 +1,164 @@
+"""Steps that wait on a callback (``waitForCallback``): the receiver gets the order with its
+``updateUrl``, answers 2xx at once, and POSTs the outcome later, with no API key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from fabflow.engine.runtime import started_executors
+from fabflow.engine.worker import Worker
+from fabflow.store.repository import Store
+from tests.integration.api.conftest import Receiver, client_for
+
+ORDER = {"flowId": "mes", "customer": {"name": "Ada"}, "lines": []}
+
+
+def mes_flow(url: str, timeout: float | None = None) -> dict[str, Any]:
+    wait: dict[str, Any] = {
+        "stepDefinitionId": "mes",
+        "type": "consume-rest-api",
+        "successStatus": "Accepted by MES",
+        "options": {"uri": url, "waitForCallback": True},
+        "onSuccess": "erp",
+        "onError": "error",
+    }
+    if timeout is not None:
+        wait["timeout"] = timeout
+    erp = {
+        "stepDefinitionId": "erp",
+        "type": "consume-rest-api",
+        "successStatus": "Booked",
+        "options": {"uri": url},
+    }
+    error = {
+        "stepDefinitionId": "error",
+        "type": "consume-rest-api",
+        "successStatus": "Failed",
+        "options": {"uri": url},
+    }
+    return {"id": "mes", "name": "MES", "steps": [wait, erp, error]}
+
+
+@asynccontextmanager
+async def worker_running(store: Store) -> AsyncIterator[Worker]:
+    async with started_executors(store.settings) as executors:
+        worker = Worker(store, executors, concurrency=4)
+        task = asyncio.create_task(worker.run())
+        try:
+            yield worker
+        finally:
+            worker.stop()
+            await task
+
+
+async def state_of(client: httpx.AsyncClient, order_id: str, *states: str) -> dict[str, Any]:
+    """The order once its execution is in one of ``states`` (10 s at most)."""
+    async with asyncio.timeout(10):
+        while True:
+            order: dict[str, Any] = (await client.get(f"/api/orders/{order_id}")).json()
+            if order["execution"]["state"] in states:
+                return order
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def anyone(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A caller with no API key, as a receiver calling back is."""
+    async with client_for(app, None) as client:
+        yield client
+
+
+async def test_a_callback_ends_the_wait_and_the_flow_continues(
+    acme: httpx.AsyncClient, anyone: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    assert (await acme.post("/api/flows", json=mes_flow(receiver.url))).status_code == 201
+    order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+    async with worker_running(api_store) as worker:
+        waiting = await state_of(acme, order_id, "waiting")
+        assert not worker.running, "a waiting step holds a worker slot"
+        sent = receiver.received[0]
+        token = sent["updateUrl"].rsplit("/", 1)[1]
+        assert sent["updateUrl"].startswith(f"{api_store.settings.public_url}/api/callbacks/")
+        assert len(token) >= 22  # 128 bits or more
+        attempt = waiting["execution"]["attempts"][0]
+        assert attempt["outcome"] == "waiting" and attempt["wait"]["kind"] == "callback"
+        assert waiting["status"] is None
+
+        body = {"outcome": "success", "status": "Printed", "data": {"jobId": "J-7"}}
+        answer = await anyone.post(f"/api/callbacks/{token}", json=body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"orderId": order_id, "state": "running"}
+        done = await state_of(acme, order_id, "succeeded", "failed")
+    assert done["execution"]["state"] == "succeeded"
+    assert [h["status"] for h in done["statusHistory"]] == ["Printed", "Booked"]
+    assert done["stepData"] == {"mes": {"jobId": "J-7"}}
+    assert receiver.received[1]["stepData"] == {"mes": {"jobId": "J-7"}}  # the next step sees it
+    first = done["execution"]["attempts"][0]
+    assert first["outcome"] == "success" and first["wait"]["resolution"]["outcome"] == "success"
+
+    again = await anyone.post(f"/api/callbacks/{token}", json=body)
+    assert again.status_code == 200 and again.json()["orderId"] == order_id  # idempotent
+    other = await anyone.post(f"/api/callbacks/{token}", json={"outcome": "error"})
+    assert other.status_code == 409, other.text
+    assert "Ada" not in other.text  # nothing of the order beyond its id
+
+
+async def test_an_error_callback_takes_the_error_path_with_its_message(
+    acme: httpx.AsyncClient, anyone: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    assert (await acme.post("/api/flows", json=mes_flow(receiver.url))).status_code == 201
+    order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+    async with worker_running(api_store):
+        await state_of(acme, order_id, "waiting")
+        token = receiver.received[0]["updateUrl"].rsplit("/", 1)[1]
+        body = {"outcome": "error", "message": "printer jammed"}
+        assert (await anyone.post(f"/api/callbacks/{token}", json=body)).status_code == 200
+        done = await state_of(acme, order_id, "succeeded", "failed")
+    assert done["execution"]["state"] == "failed" and done["status"] == "Failed"
+    assert done["execution"]["lastError"] == {
+        "stepDefinitionId": "mes",
+        "type": "callback",
+        "message": "printer jammed",
+    }
+    assert receiver.received[-1]["execution"]["lastError"]["message"] == "printer jammed"
+
+
+async def test_a_wait_past_its_timeout_takes_the_error_path_and_its_token_dies(
+    acme: httpx.AsyncClient, anyone: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    flow = mes_flow(receiver.url, timeout=400)
+    assert (await acme.post("/api/flows", json=flow)).status_code == 201
+    order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+    async with worker_running(api_store):
+        await state_of(acme, order_id, "waiting")
+        token = receiver.received[0]["updateUrl"].rsplit("/", 1)[1]
+        done = await state_of(acme, order_id, "succeeded", "failed")
+    first = done["execution"]["attempts"][0]
+    assert first["outcome"] == "timeout" and first["error"]["type"] == "timeout"
+    assert done["status"] == "Failed"
+    late = await anyone.post(f"/api/callbacks/{token}", json={"outcome": "success"})
+    assert late.status_code == 404, late.text
+
+
+async def test_bad_callbacks_are_refused_with_reasons(
+    acme: httpx.AsyncClient, anyone: httpx.AsyncClient
+) -> None:
+    unknown = await anyone.post("/api/callbacks/" + "x" * 43, json={"outcome": "success"})
+    assert unknown.status_code == 404
+    malformed = await anyone.post("/api/callbacks/" + "x" * 43, json={"outcome": "maybe"})
+    assert malformed.status_code == 422
+    assert [p["pointer"] for p in malformed.json()["problems"]] == ["/outcome"]
+    missing = await anyone.post("/api/callbacks/" + "y" * 43, json={"status": "x"})
+    assert missing.status_code == 422
+    statuses = [
+        (await anyone.post("/api/callbacks/" + "z" * 43, json={"outcome": "success"})).status_code
+        for _ in range(15)
+    ]
+    assert statuses[:10] == [404] * 10 and 429 in statuses  # rate-limited per token
