@@ -58,11 +58,17 @@ const ff = (() => {
   const STATES = {
     pending: ["◷", "Pending"],
     running: ["▶", "Running"],
+    waiting: ["⏸", "Waiting"],
     succeeded: ["✓", "Succeeded"],
     failed: ["✖", "Failed"],
     cancelled: ["⊘", "Cancelled"],
   };
-  const OUTCOMES = { success: ["✓", "Success"], error: ["✖", "Error"], timeout: ["⏱", "Timeout"] };
+  const OUTCOMES = {
+    success: ["✓", "Success"],
+    error: ["✖", "Error"],
+    timeout: ["⏱", "Timeout"],
+    waiting: ["⏸", "Waiting"],
+  };
 
   function badge(kind, table, prefix) {
     const [icon, word] = table[kind] || ["•", kind || "unknown"];
