@@ -9,6 +9,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the flow is invalid (validate) or the execution failed (run)
 EXIT_INVALID_INPUT = 2  # the inputs were refused (run: bad flow or order; usage errors)
 EXIT_CONFIG = 3  # bad settings, or the store could not be opened
+EXIT_WAITING = 4  # run: a step waits for a callback or a confirmation
 
 app = typer.Typer(
     name="fabflow",

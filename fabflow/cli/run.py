@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fabflow.cli.app import EXIT_FAILED, EXIT_INVALID_INPUT, EXIT_OK, app
+from fabflow.cli.app import EXIT_FAILED, EXIT_INVALID_INPUT, EXIT_OK, EXIT_WAITING, app
 from fabflow.cli.common import open_store, read_json, settings_from_env
 from fabflow.cli.validate import check_file, problem_line
 from fabflow.engine.runtime import started_executors
@@ -38,7 +38,9 @@ def run(
     """Run one order through a flow on the embedded store and print its timeline.
 
     Exit codes: 0 the execution succeeded; 1 it failed; 2 the flow or the order is invalid
-    (every problem is listed); 3 the settings or the store are unusable.
+    (every problem is listed); 3 the settings or the store are unusable; 4 a step waits for a
+    callback or a confirmation (``fabflow serve`` on the same data folder receives it, and a
+    worker continues the order).
     """
     settings = settings_from_env(data_dir=data_dir)
     load_entry_points()
@@ -54,7 +56,20 @@ def run(
     else:
         typer.echo(_summary(resource))
     state = resource["execution"]["state"]
+    if state == "waiting":
+        typer.echo(_waiting_line(resource), err=True)
+        raise typer.Exit(EXIT_WAITING)
     raise typer.Exit(EXIT_OK if state == "succeeded" else EXIT_FAILED)
+
+
+def _waiting_line(resource: dict[str, Any]) -> str:
+    step = resource["execution"]["currentStep"]
+    wait = resource["execution"]["attempts"][-1].get("wait") or {}
+    what = "a callback" if wait.get("kind") == "callback" else "a confirmation"
+    return (
+        f"order {resource['id']} waits at step {step!r} for {what} until {wait.get('until')}:"
+        " run `fabflow serve` on this data folder to receive it"
+    )
 
 
 def _flow_or_exit(flow_file: str) -> Flow:
@@ -115,6 +130,8 @@ class _Progress:
             if not self.quiet and event["kind"] not in ("order_created",):
                 typer.echo("  " + _event_line(event), err=True)
             if event["data"].get("executionState") in ("succeeded", "failed", "cancelled"):
+                return True
+            if event["kind"] == "step_waiting":  # nothing here can end the wait
                 return True
         return False
 

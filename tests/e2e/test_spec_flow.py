@@ -113,6 +113,25 @@ async def test_rest_and_email_parts_without_generation(tmp_path: Path, mail: Mai
     assert len(receiver.seen) == 1 and len(mail.handler.messages) == 1
 
 
+async def test_a_step_that_waits_for_a_callback_exits_4_and_says_where(tmp_path: Path) -> None:
+    """``fabflow run`` has no server to receive the callback: it stops at the wait, exit 4."""
+    receiver, runner = await start_receiver()
+    try:
+        flow = spec_flow(receiver.url, drop_generate=True)
+        consume = next(s for s in flow if s["type"] == "consume-rest-api")
+        consume["options"]["waitForCallback"] = True
+        env = {"FABFLOW_OUTBOUND_ALLOW": "127.0.0.1"}
+        code, out, err = await run_cli(tmp_path, flow, {**ORDER, "lines": []}, env)
+    finally:
+        await runner.cleanup()
+    assert code == 4, err
+    order = json.loads(out)
+    assert order["execution"]["state"] == "waiting"
+    assert order["execution"]["attempts"][0]["wait"]["kind"] == "callback"
+    assert "waits at step 'consume' for a callback" in err
+    assert len(receiver.seen) == 1  # the order went out once, with where to call back
+
+
 async def test_unreachable_erp_takes_the_error_path_and_exits_1(tmp_path: Path) -> None:
     # No FABFLOW_OUTBOUND_ALLOW: loopback is refused, a permanent error; no SMTP: the outbox.
     code, out, err = await run_cli(tmp_path, spec_flow("http://127.0.0.1:9/x", True), ORDER, {})
