@@ -190,6 +190,14 @@ events = Table(
     Index("ix_events_tenant", "tenant_id", "id"),
 )
 
+# Secrets every process of one installation shares, made once (the key of callback tokens).
+install_secrets = Table(
+    "install_secrets",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", String(100), nullable=False),
+)
+
 workers = Table(
     "workers",
     metadata,

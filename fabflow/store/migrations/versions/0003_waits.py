@@ -25,6 +25,12 @@ Json = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 
 
 def upgrade() -> None:
+    op.create_table(
+        "install_secrets",
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("value", sa.String(length=100), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_install_secrets")),
+    )
     with op.batch_alter_table("attempts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("wait_until", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("wait_kind", sa.String(length=20), nullable=True))
@@ -43,6 +49,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("install_secrets")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_column("step_data")
     with op.batch_alter_table("attempts", schema=None) as batch_op:
