@@ -34,6 +34,8 @@ class Settings:
     retry_max_delay_ms: int = 60_000  # FABFLOW_RETRY_MAX_DELAY_MS
     default_step_timeout_ms: int = 300_000  # FABFLOW_DEFAULT_STEP_TIMEOUT_MS (step has none)
     default_wait_ms: int = 7 * 24 * 3600 * 1000  # FABFLOW_DEFAULT_WAIT_MS: a wait's deadline
+    # FABFLOW_CALLBACK_SECRET: the key of callback tokens; empty: one the store makes and keeps
+    callback_secret: str = ""
     outbound_allow: tuple[str, ...] = ()  # FABFLOW_OUTBOUND_ALLOW: hosts and CIDRs
     signing_secret: str = ""  # FABFLOW_SIGNING_SECRET
     smtp_url: str = ""  # FABFLOW_SMTP_URL

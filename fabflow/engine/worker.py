@@ -100,6 +100,9 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         await self.queue.open(self.wake)
         try:
+            if not self.settings.callback_secret:
+                secret = await self._call(self.queue.callback_secret)
+                self.attempts.settings = self.settings.with_(callback_secret=secret)
             await self._call(
                 self.queue.register, self.id, socket.gethostname(), os.getpid(), self.concurrency
             )

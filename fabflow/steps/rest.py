@@ -8,7 +8,10 @@ environment variables never read (a proxy would connect on our behalf, past the 
 
 from __future__ import annotations
 
+import base64
 import codecs
+import hashlib
+import hmac
 import logging
 import secrets
 import ssl
@@ -56,6 +59,19 @@ PROTECTED_HEADERS = frozenset(
 TRANSIENT_STATUSES = frozenset({408, 429})
 
 
+def callback_token(ctx: StepContext) -> str:
+    """The callback token of this step visit: 256 bits, the same for every attempt of the
+    visit (a worker that dies after the POST re-sends the same updateUrl, which the receiver
+    may already hold), different for every visit, and unguessable without the installation's
+    key. Random when no key is given (an executor called outside a worker)."""
+    secret = ctx.settings.callback_secret
+    if not secret:
+        return secrets.token_urlsafe(32)
+    message = f"callback:{ctx.idempotency_key}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 class RestStep(StepExecutor):
     """POSTs (or PUT/PATCHes) the order resource as JSON; 2xx is success."""
 
@@ -101,7 +117,7 @@ class RestStep(StepExecutor):
         assert self._session is not None
         options: ConsumeRestApiOptions = ctx.options
         url = self._checked_url(options.uri)
-        token = secrets.token_urlsafe(32) if options.wait_for_callback else None
+        token = callback_token(ctx) if options.wait_for_callback else None
         body = orjson.dumps(self._body(ctx, token))  # compact UTF-8
         headers, ignored = self._headers(ctx, options.headers, body)
         if token is not None:

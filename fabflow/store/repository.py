@@ -15,13 +15,21 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from fabflow.errors import Conflict, NotFound
 from fabflow.ids import new_id
 from fabflow.resources import iso
 from fabflow.settings import Settings
 from fabflow.store import db, fastpath
-from fabflow.store.schema import api_keys, flow_versions, flows, tenants, workers
+from fabflow.store.schema import (
+    api_keys,
+    flow_versions,
+    flows,
+    install_secrets,
+    tenants,
+    workers,
+)
 
 KEY_PREFIX = "ffk_"
 
@@ -276,6 +284,23 @@ class Store:
             cached = ({"id": row.flow_id, "name": row.name, "version": version}, row.definition)
             self._flow_cache[key] = cached
         return cached
+
+    def install_secret(self, name: str) -> str:
+        """The installation's secret called ``name``, made (256 random bits) on first use;
+        every process on this database gets the same one."""
+        query = select(install_secrets.c.value).where(install_secrets.c.name == name)
+        with self.read() as conn:
+            found = conn.execute(query).scalar()
+        if found is not None:
+            return str(found)
+        try:
+            with self.write() as conn:
+                row = {"name": name, "value": secrets.token_urlsafe(32)}
+                conn.execute(insert(install_secrets).values(**row))
+        except IntegrityError:  # another process made it first: theirs
+            pass
+        with self.read() as conn:
+            return str(conn.execute(query).scalar_one())
 
     # -- workers --------------------------------------------------------------------------
 

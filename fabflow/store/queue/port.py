@@ -87,6 +87,10 @@ class SqlQueue:
 
     # -- the worker's calls --------------------------------------------------------------
 
+    async def callback_secret(self) -> str:
+        """The installation's key of callback tokens (every worker must make the same)."""
+        return await self._call(self.store.install_secret, "callback")
+
     async def register(self, worker_id: str, hostname: str, pid: int, concurrency: int) -> None:
         await self._call(self.store.register_worker, worker_id, hostname, pid, concurrency)
 

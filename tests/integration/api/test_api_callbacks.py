@@ -147,6 +147,43 @@ async def test_a_wait_past_its_timeout_takes_the_error_path_and_its_token_dies(
     assert late.status_code == 404, late.text
 
 
+async def test_every_attempt_of_a_visit_sends_the_same_update_url(
+    acme: httpx.AsyncClient, anyone: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    """A receiver that took the first POST may keep its updateUrl (a worker can die after the
+    POST and before recording it, and the attempt runs again): the URL must stay valid."""
+    assert (await acme.post("/api/flows", json=mes_flow(receiver.url))).status_code == 201
+    receiver.fail = 1  # the first POST gets a 500: the attempt is retried
+    order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+    async with worker_running(api_store):
+        await state_of(acme, order_id, "waiting")
+        first, second = (r["updateUrl"] for r in receiver.received[:2])
+        assert first == second
+        token = first.rsplit("/", 1)[1]
+        assert (
+            await anyone.post(f"/api/callbacks/{token}", json={"outcome": "success"})
+        ).is_success
+        await state_of(acme, order_id, "succeeded")
+
+
+async def test_cancel_while_waiting_ends_the_wait(
+    acme: httpx.AsyncClient, anyone: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    assert (await acme.post("/api/flows", json=mes_flow(receiver.url))).status_code == 201
+    order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+    async with worker_running(api_store):
+        await state_of(acme, order_id, "waiting")
+        listed = (await acme.get("/api/orders", params={"state": "waiting"})).json()
+        assert [o["id"] for o in listed["orders"]] == [order_id]
+        assert listed["counts"]["waiting"] == 1
+        cancelled = await acme.post(f"/api/orders/{order_id}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["execution"]["attempts"][0]["outcome"] == "cancelled"
+    token = receiver.received[0]["updateUrl"].rsplit("/", 1)[1]
+    late = await anyone.post(f"/api/callbacks/{token}", json={"outcome": "success"})
+    assert late.status_code == 404
+
+
 async def test_bad_callbacks_are_refused_with_reasons(
     acme: httpx.AsyncClient, anyone: httpx.AsyncClient
 ) -> None:
