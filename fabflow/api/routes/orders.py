@@ -4,7 +4,7 @@ operators' actions (retry, rerun from a step, cancel)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -94,6 +94,7 @@ def _instant(text: str | None, name: str) -> float | None:
 
 
 SEARCH = "Text in the id, externalId, customer name or email."
+WAITING_FOR = "Only orders that wait on this: confirmation (a person confirms or rejects)."
 Text = Annotated[str | None, Query(max_length=200)]
 
 
@@ -104,6 +105,9 @@ def list_orders(
     status: Text = None,
     state: Annotated[ExecutionState | None, Query(description="Execution state.")] = None,
     flow_id: Annotated[str | None, Query(alias="flowId", max_length=100)] = None,
+    waiting_for: Annotated[
+        Literal["confirmation"] | None, Query(alias="waitingFor", description=WAITING_FOR)
+    ] = None,
     q: Annotated[str | None, Query(max_length=200, description=SEARCH)] = None,
     created_after: Annotated[str | None, Query(alias="createdAfter", max_length=40)] = None,
     created_before: Annotated[str | None, Query(alias="createdBefore", max_length=40)] = None,
@@ -116,6 +120,7 @@ def list_orders(
         status=status,
         state=None if state is None else state.value,
         flow_id=flow_id,
+        waiting_for=waiting_for,
         q=q,
         created_after=_instant(created_after, "createdAfter"),
         created_before=_instant(created_before, "createdBefore"),

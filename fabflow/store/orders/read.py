@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, select
 
 from fabflow.errors import NotFound
-from fabflow.lifecycle.states import ExecutionState
+from fabflow.lifecycle.states import AttemptState, ExecutionState
 from fabflow.resources import (
     ATTEMPT_COLUMNS,
     HISTORY_COLUMNS,
@@ -119,6 +119,17 @@ class OrderFilter:
     q: str | None = None
     created_after: float | None = None
     created_before: float | None = None
+    waiting_for: str | None = None  # "confirmation": executions waiting on a person
+
+
+def _waits_for(kind: str) -> ColumnElement[bool]:
+    """Waiting executions whose open wait is of ``kind`` (the attempts' index by execution)."""
+    waiting = select(attempts.c.id).where(
+        attempts.c.execution_id == executions.c.id,
+        attempts.c.state == AttemptState.WAITING.value,
+        attempts.c.wait_kind == kind,
+    )
+    return and_(executions.c.state == ExecutionState.WAITING.value, waiting.exists())
 
 
 def list_orders(
@@ -136,6 +147,8 @@ def list_orders(
         query = query.where(orders.c.status == flt.status)
     if flt.state is not None:
         query = query.where(executions.c.state == flt.state)
+    if flt.waiting_for is not None:
+        query = query.where(_waits_for(flt.waiting_for))
     if flt.flow_id is not None:
         query = query.join(flows, flows.c.pk == orders.c.flow_pk).where(
             flows.c.flow_id == flt.flow_id
