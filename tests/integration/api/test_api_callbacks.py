@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -66,6 +67,10 @@ async def state_of(client: httpx.AsyncClient, order_id: str, *states: str) -> di
             if order["execution"]["state"] in states:
                 return order
             await asyncio.sleep(0.02)
+
+
+def _seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 @pytest.fixture
@@ -143,6 +148,8 @@ async def test_a_wait_past_its_timeout_takes_the_error_path_and_its_token_dies(
     first = done["execution"]["attempts"][0]
     assert first["outcome"] == "timeout" and first["error"]["type"] == "timeout"
     assert done["status"] == "Failed"
+    late_by = _seconds(first["endedAt"]) - _seconds(first["wait"]["until"])
+    assert 0 <= late_by < 1.0, f"timed out {late_by:.2f} s after its deadline"
     late = await anyone.post(f"/api/callbacks/{token}", json={"outcome": "success"})
     assert late.status_code == 404, late.text
 
