@@ -1,4 +1,5 @@
-"""Options models of the three step types of the spec (and our extension keys).
+"""Options models of the three step types of the spec, our extension keys, and our fourth type
+(``manual-confirmation``).
 
 Attributes are snake_case in Python; the JSON keys are the spec's camelCase (aliases).
 Validation is strict: a flow file says ``"timeout": 5000``, never ``"timeout": "5000"``.
@@ -125,4 +126,22 @@ class GenerateProductionFilesOptions(OptionsModel):
     file_format: FileFormat = Field(
         default="stl",
         description="stl (binary STL) or obj; extensions: 3mf, ply, glb, stl-ascii.",
+    )
+
+
+class ManualConfirmationOptions(OptionsModel):
+    """Options of a manual-confirmation step: what the person is asked, and who is told."""
+
+    prompt: str = Field(
+        description=(
+            "Template of what the person confirms or rejects, shown on the order and sent to the"
+            " assignees."
+        ),
+        min_length=1,
+        max_length=10_000,
+    )
+    assignees: list[EmailAddress] = Field(
+        default_factory=list,
+        description="Addresses told by email, with a link to the order, when the step starts.",
+        max_length=100,
     )

@@ -1,7 +1,8 @@
 """Step types known to the flow language, each with its options model.
 
-The three spec types are built in; plugins add theirs through ``fabflow.steps.registry``,
-which calls ``register_step_type`` for every executor found in the ``fabflow.steps`` entry points.
+The three spec types and ``manual-confirmation`` are built in; plugins add theirs through
+``fabflow.steps.registry``, which calls ``register_step_type`` for every executor found in the
+``fabflow.steps`` entry points.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from pydantic import BaseModel
 from fabflow.flows.options import (
     ConsumeRestApiOptions,
     GenerateProductionFilesOptions,
+    ManualConfirmationOptions,
     SendEmailOptions,
 )
 
-_STEP_TYPES: dict[str, type[BaseModel]] = {
+_BUILTIN: dict[str, type[BaseModel]] = {
     "consume-rest-api": ConsumeRestApiOptions,
     "send-email": SendEmailOptions,
     "generate-production-files": GenerateProductionFilesOptions,
+    "manual-confirmation": ManualConfirmationOptions,
 }
+_STEP_TYPES: dict[str, type[BaseModel]] = dict(_BUILTIN)
 
 
 def register_step_type(name: str, options_model: type[BaseModel]) -> None:
@@ -27,8 +31,8 @@ def register_step_type(name: str, options_model: type[BaseModel]) -> None:
 
 
 def unregister_step_type(name: str) -> None:
-    """Forget a plugin's step type (the three spec types stay)."""
-    if name not in ("consume-rest-api", "send-email", "generate-production-files"):
+    """Forget a plugin's step type (the built-in types stay)."""
+    if name not in _BUILTIN:
         _STEP_TYPES.pop(name, None)
 
 

@@ -18,6 +18,7 @@ from fabflow.flows.model import steps_adapter
 from fabflow.flows.options import (
     ConsumeRestApiOptions,
     GenerateProductionFilesOptions,
+    ManualConfirmationOptions,
     SendEmailOptions,
 )
 from fabflow.flows.registry import step_types
@@ -28,6 +29,7 @@ BUILTIN_TYPES: Mapping[str, type[BaseModel]] = {
     "consume-rest-api": ConsumeRestApiOptions,
     "send-email": SendEmailOptions,
     "generate-production-files": GenerateProductionFilesOptions,
+    "manual-confirmation": ManualConfirmationOptions,
 }
 
 

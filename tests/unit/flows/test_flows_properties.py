@@ -61,6 +61,10 @@ OPTIONS = {
          "message": st.text(max_size=60)},
         optional={"cc": st.lists(emails, max_size=2), "attachProductionFiles": st.booleans()},
     ),
+    "manual-confirmation": st.fixed_dictionaries(
+        {"prompt": st.text(min_size=1, max_size=40)},
+        optional={"assignees": st.lists(emails, max_size=3)},
+    ),
 }  # fmt: skip
 
 retries = st.none() | st.integers(1, 10) | st.fixed_dictionaries(
