@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from fabflow.flows.model import MAX_FLOW_DEADLINE_MS
 from fabflow.order_input import OrderInput
 
 REF = "#/components/schemas/{model}"
@@ -45,6 +46,13 @@ FLOW_BODY: dict[str, Any] = {
                 "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"},
                 "name": {"type": "string", "minLength": 1, "maxLength": 100},
                 "description": {"type": "string", "maxLength": 10000},
+                "deadline": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": MAX_FLOW_DEADLINE_MS,
+                    "description": "Milliseconds from an order's creation: past it, an order "
+                    "that has not ended is unhealthy.",
+                },
                 "steps": {"type": "array", "items": _STEP, "minItems": 1},
             },
         },

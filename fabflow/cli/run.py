@@ -98,7 +98,7 @@ async def _run(
     store: Store, flow: Flow, flow_id: str, order: dict[str, Any], quiet: bool
 ) -> dict[str, Any]:
     tenant = store.ensure_tenant(LOCAL_TENANT)
-    store.save_flow(tenant, flow_id, flow.to_json(), flow.name, flow.description)
+    store.save_flow(tenant, flow_id, flow.to_json(), flow.name, flow.description, flow.deadline)
     order["flowId"] = flow_id
     resource, created = orders.create_order(store, tenant, order, flow_id)
     if not created:

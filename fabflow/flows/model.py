@@ -31,6 +31,8 @@ MAX_ID_LENGTH = 200
 MAX_STATUS_LENGTH = 200
 # 30 days: longer deadlines are typos, and they would overflow date arithmetic downstream.
 MAX_DURATION_MS = 30 * 24 * 3600 * 1000
+# A year: an order may take months to make, but not longer.
+MAX_FLOW_DEADLINE_MS = 365 * 24 * 3600 * 1000
 
 _CONFIG = ConfigDict(
     alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
@@ -138,11 +140,15 @@ class StepDefinition(BaseModel):
 
 @dataclass(frozen=True)
 class Flow:
-    """A validated flow: its steps in document order, the first one being the entry point."""
+    """A validated flow: its steps in document order, the first one being the entry point.
+
+    ``deadline`` (milliseconds from an order's creation, the object form's extension) is when
+    an order of this flow that has not ended becomes unhealthy."""
 
     name: str
     steps: tuple[StepDefinition, ...]
     description: str = ""
+    deadline: float | None = None
     _index: Mapping[str, StepDefinition] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -22,7 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabflow.errors import InvalidFlow, Problem
 from fabflow.flows import graph
-from fabflow.flows.model import MAX_ID_LENGTH, Flow, StepDefinition, steps_adapter
+from fabflow.flows.model import (
+    MAX_FLOW_DEADLINE_MS,
+    MAX_ID_LENGTH,
+    Flow,
+    StepDefinition,
+    steps_adapter,
+)
 from fabflow.flows.problems import from_validation_error, json_type, pointer, show, suggest
 from fabflow.flows.registry import step_types
 
@@ -56,13 +62,15 @@ class ValidationResult:
 
 
 class _FlowDocument(BaseModel):
-    """The object form ``{"name", "steps", "description"?}``; steps are checked one by one."""
+    """The object form ``{"name", "steps", "description"?, "deadline"?}``; steps are checked
+    one by one."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     steps: list[Any]
     description: str = Field(default="", max_length=10_000)
+    deadline: float | None = Field(default=None, gt=0, le=MAX_FLOW_DEADLINE_MS, allow_inf_nan=False)
 
 
 class _Unchecked(BaseModel):
@@ -114,7 +122,7 @@ def _load(
     shape = _shape(doc, name, problems)
     if shape is None:
         return ValidationResult(None, problems)
-    raw_steps, base, flow_name, description = shape
+    raw_steps, base, flow_name, description, deadline = shape
     if len(raw_steps) > max_steps:
         message = f"too many steps: {len(raw_steps)} (at most {max_steps})"
         return ValidationResult(None, [*problems, Problem(base, message)])
@@ -122,7 +130,7 @@ def _load(
     _check_graph(raw_steps, base, problems)
     if steps is None or any(p.severity == "error" for p in problems):
         return ValidationResult(None, problems)
-    return ValidationResult(Flow(flow_name, tuple(steps), description), problems)
+    return ValidationResult(Flow(flow_name, tuple(steps), description, deadline), problems)
 
 
 def parse_flow(
@@ -166,13 +174,14 @@ def _decode(text: str | bytes) -> tuple[Any, Problem | None]:
         return None, Problem("", f"malformed JSON: {exc}")
 
 
-_Shape = tuple[list[Any], str, str, str]
+_Shape = tuple[list[Any], str, str, str, float | None]
 
 
 def _shape(doc: Any, name: str, problems: list[Problem]) -> _Shape | None:
-    """``(steps, pointer of the step list, name, description)``, or None when unusable."""
+    """``(steps, pointer of the step list, name, description, deadline)``, or None when
+    unusable."""
     if isinstance(doc, list):
-        shape: _Shape | None = (doc, "", name, "")
+        shape: _Shape | None = (doc, "", name, "", None)
     elif isinstance(doc, dict):
         shape = _object_shape(doc, name, problems)
     else:
@@ -188,14 +197,14 @@ def _shape(doc: Any, name: str, problems: list[Problem]) -> _Shape | None:
 
 
 def _object_shape(doc: dict[str, Any], name: str, problems: list[Problem]) -> _Shape | None:
-    description = ""
+    description, deadline = "", None
     try:
         envelope = _FlowDocument.model_validate(doc)
-        name, description = envelope.name, envelope.description
+        name, description, deadline = envelope.name, envelope.description, envelope.deadline
     except ValidationError as exc:
         problems.extend(from_validation_error(exc, "", _FlowDocument))
     steps = doc.get("steps")
-    return (steps, "/steps", name, description) if isinstance(steps, list) else None
+    return (steps, "/steps", name, description, deadline) if isinstance(steps, list) else None
 
 
 # -- pass 2: each step ------------------------------------------------------------------------

@@ -10,15 +10,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from fabflow.errors import Conflict, NotFound
+from fabflow.errors import Conflict, InvalidFlow, NotFound
+from fabflow.flows.model import RetryOptions
+from fabflow.flows.validate import parse_flow
 from fabflow.ids import new_id
+from fabflow.lifecycle.retry import RetryPolicy
 from fabflow.resources import iso
 from fabflow.settings import Settings
 from fabflow.store import db, fastpath
@@ -39,6 +43,15 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class FlowRules:
+    """What an order's health needs of its flow version: the flow's deadline (ms from the
+    order's creation) and the most attempts each step makes (its retry policy's)."""
+
+    deadline_ms: float | None
+    max_attempts: Mapping[str, int]
+
+
 class Store:
     """The store of one database. Thread-safe: connections come from the engine's pool."""
 
@@ -46,6 +59,8 @@ class Store:
         self.engine = engine
         self.settings = settings
         self._flow_cache: dict[tuple[int, int], tuple[dict[str, Any], list[Any]]] = {}
+        self._deadlines: dict[tuple[int, int], float | None] = {}
+        self._rules: dict[tuple[int, int], FlowRules] = {}
         # Called (from any thread) after a commit that made an attempt runnable.
         self.on_enqueue: list[Callable[[], None]] = []
 
@@ -161,7 +176,13 @@ class Store:
     # -- flows ----------------------------------------------------------------------------
 
     def save_flow(
-        self, tenant_id: str, flow_id: str, definition: list[Any], name: str, description: str = ""
+        self,
+        tenant_id: str,
+        flow_id: str,
+        definition: list[Any],
+        name: str,
+        description: str = "",
+        deadline_ms: float | None = None,
     ) -> int:
         """Create the flow or add a new version of it; returns the version number."""
         now = time.time()
@@ -201,7 +222,11 @@ class Store:
                 )
             conn.execute(
                 insert(flow_versions).values(
-                    flow_pk=pk, version=version, definition=definition, created_at=now
+                    flow_pk=pk,
+                    version=version,
+                    definition=definition,
+                    created_at=now,
+                    deadline_ms=deadline_ms,
                 )
             )
         return version
@@ -224,15 +249,20 @@ class Store:
             row = self._flow_row(conn, tenant_id, flow_id)
             wanted = version or row["current_version"]
             definition = conn.execute(
-                select(flow_versions.c.definition, flow_versions.c.created_at).where(
-                    flow_versions.c.flow_pk == row["pk"], flow_versions.c.version == wanted
-                )
+                select(
+                    flow_versions.c.definition,
+                    flow_versions.c.created_at,
+                    flow_versions.c.deadline_ms,
+                ).where(flow_versions.c.flow_pk == row["pk"], flow_versions.c.version == wanted)
             ).first()
         if definition is None:
             raise NotFound(f"flow {flow_id!r} has no version {wanted}")
         out = _flow_resource(row)
         out.update(
-            version=wanted, steps=definition.definition, versionCreatedAt=iso(definition.created_at)
+            version=wanted,
+            steps=definition.definition,
+            deadline=_ms(definition.deadline_ms),
+            versionCreatedAt=iso(definition.created_at),
         )
         return out
 
@@ -277,13 +307,37 @@ class Store:
         cached = self._flow_cache.get(key)
         if cached is None:
             row = conn.execute(
-                select(flows.c.flow_id, flows.c.name, flow_versions.c.definition)
+                select(
+                    flows.c.flow_id,
+                    flows.c.name,
+                    flow_versions.c.definition,
+                    flow_versions.c.deadline_ms,
+                )
                 .join(flow_versions, flow_versions.c.flow_pk == flows.c.pk)
                 .where(flows.c.pk == flow_pk, flow_versions.c.version == version)
             ).one()
             cached = ({"id": row.flow_id, "name": row.name, "version": version}, row.definition)
+            self._deadlines[key] = row.deadline_ms
             self._flow_cache[key] = cached
         return cached
+
+    def flow_rules(self, conn: Connection, flow_pk: int, version: int) -> FlowRules:
+        """The deadline and retry limits of a flow version (immutable, so cached)."""
+        key = (flow_pk, version)
+        rules = self._rules.get(key)
+        if rules is None:
+            _, definition = self.flow_definition(conn, flow_pk, version)
+            attempts = _max_attempts(definition, self.default_retry_policy)
+            rules = self._rules[key] = FlowRules(self._deadlines.get(key), attempts)
+        return rules
+
+    @property
+    def default_retry_policy(self) -> RetryPolicy:
+        """The retry policy of a step without a ``retry`` of its own (the settings')."""
+        s = self.settings
+        return RetryPolicy.from_ms(
+            s.retry_max_attempts, s.retry_initial_delay_ms, s.retry_backoff, s.retry_max_delay_ms
+        )
 
     def install_secret(self, name: str) -> str:
         """The installation's secret called ``name``, made (256 random bits) on first use;
@@ -323,6 +377,27 @@ class Store:
         conn.execute(
             update(workers).where(workers.c.id == worker_id).values(heartbeat_at=now, state=state)
         )
+
+
+def _max_attempts(definition: list[Any], default: RetryPolicy) -> dict[str, int]:
+    """The most attempts each step of a stored flow makes, by step id."""
+    try:
+        steps = parse_flow(definition).steps
+    except InvalidFlow:
+        # A step type whose plugin this process lacks (the CLI loads none): its options cannot
+        # be checked here, but its retry policy can.
+        return {
+            s["stepDefinitionId"]: (
+                default if s.get("retry") is None else RetryOptions.model_validate(s["retry"])
+            ).max_attempts
+            for s in definition
+        }
+    return {s.step_definition_id: s.retry_policy(default).max_attempts for s in steps}
+
+
+def _ms(value: float | None) -> float | int | None:
+    """Milliseconds as the flow document wrote them (an integer stays one)."""
+    return int(value) if value is not None and value.is_integer() else value
 
 
 def _flow_resource(row: Any) -> dict[str, Any]:

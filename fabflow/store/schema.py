@@ -78,6 +78,9 @@ flow_versions = Table(
     Column("version", Integer, primary_key=True),
     Column("definition", Json, nullable=False),  # the spec's list form
     Column("created_at", Float, nullable=False),
+    # The flow's deadline, in ms from an order's creation (migration 0003): past it, an order
+    # whose execution has not ended is unhealthy.
+    Column("deadline_ms", Float),
 )
 
 orders = Table(

@@ -57,7 +57,7 @@ def _loaded(doc: Any, flow_id: str) -> tuple[Flow, ValidationResult]:
 
 def _save(store: StoreDep, tenant: str, flow_id: str, doc: Any) -> dict[str, Any]:
     flow, result = _loaded(doc, flow_id)
-    store.save_flow(tenant, flow_id, flow.to_json(), flow.name, flow.description)
+    store.save_flow(tenant, flow_id, flow.to_json(), flow.name, flow.description, flow.deadline)
     resource = store.get_flow(tenant, flow_id)
     resource["warnings"] = [p.as_dict() for p in result.warnings]
     return resource

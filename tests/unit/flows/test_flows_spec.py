@@ -68,6 +68,30 @@ def test_object_form_with_name_and_description(full_example: list[dict[str, Any]
     assert (flow.name, flow.description, len(flow.steps)) == ("Default", "The spec's flow", 4)
 
 
+def test_object_form_with_a_deadline(full_example: list[dict[str, Any]]) -> None:
+    doc = {"name": "Default", "deadline": 172_800_000, "steps": full_example}
+    assert parse_flow(json.dumps(doc)).deadline == 172_800_000
+    assert parse_flow(full_example).deadline is None  # the list form has none
+    assert parse_flow(full_example).to_json() == full_example
+
+
+@pytest.mark.parametrize(
+    ("deadline", "message"),
+    [
+        (0, "must be greater than 0 (got 0)"),
+        ("2d", "expected a number, got a string"),
+        (True, "expected a number, got a boolean"),
+        (10**12, "must be at most 31536000000 (got 1000000000000)"),
+    ],
+)
+def test_a_wrong_deadline_is_reported_at_its_key(
+    full_example: list[dict[str, Any]], deadline: Any, message: str
+) -> None:
+    result = load_flow({"name": "Default", "deadline": deadline, "steps": full_example})
+    assert result.flow is None
+    assert [(p.pointer, p.message) for p in result.problems] == [("/deadline", message)]
+
+
 def test_extensions_load(full_example: list[dict[str, Any]]) -> None:
     full_example[1]["timeout"] = 2500
     full_example[1]["retry"] = {"maxAttempts": 5, "initialDelay": 100, "backoff": 3}

@@ -1,4 +1,5 @@
-"""attempts that wait on a callback or a person; what steps reported back on the order
+"""attempts that wait on a callback or a person; what steps reported back on the order;
+flows' deadlines
 
 Revision ID: 0003
 Revises: 0002
@@ -46,10 +47,14 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.add_column(sa.Column("step_data", Json, nullable=True))
+    with op.batch_alter_table("flow_versions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("deadline_ms", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_table("install_secrets")
+    with op.batch_alter_table("flow_versions", schema=None) as batch_op:
+        batch_op.drop_column("deadline_ms")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_column("step_data")
     with op.batch_alter_table("attempts", schema=None) as batch_op:
