@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from email.message import Message
 from email.utils import formataddr, parseaddr
 from typing import TYPE_CHECKING, Any
@@ -72,13 +73,27 @@ class EmailStep(StepExecutor):
         missing: list[str] = []
         if options.attach_production_files:
             parts, missing = await attachments(list(ctx.stored_files), ctx.files)
-        mid = message_id(ctx.idempotency_key, self._sender)
-        data = compose(self._from_header, mid, subject, body, addresses, parts)
-        details = await self._deliver(ctx, data, addresses.envelope)
-        details["messageId"] = mid
+        details = await self.send(ctx, subject, body, addresses, parts)
         if missing:
             details["missingAttachments"] = missing
         return StepResult(details=details)
+
+    async def send(
+        self,
+        ctx: StepContext,
+        subject: str,
+        body: str,
+        addresses: Addresses,
+        parts: Sequence[Message] = (),
+    ) -> dict[str, Any]:
+        """Deliver one message of ``ctx``'s step visit (its ``Message-ID`` derives from the
+        visit's idempotency key) over SMTP or to the outbox; what it did, as attempt details.
+        Other step types that tell people something (manual-confirmation) send through this."""
+        mid = message_id(ctx.idempotency_key, self._sender)
+        data = compose(self._from_header, mid, checked_subject(subject), body, addresses, [*parts])
+        details = await self._deliver(ctx, data, addresses.envelope)
+        details["messageId"] = mid
+        return details
 
     async def _deliver(
         self, ctx: StepContext, data: bytes, recipients: list[str]
