@@ -19,7 +19,16 @@ from fabflow.api import errors
 from fabflow.api.auth import AUTH_CACHE_SECONDS, Auth, AuthCache, SessionKey
 from fabflow.api.limits import BodyLimit
 from fabflow.api.order_batches import OrderBatcher
-from fabflow.api.routes import callbacks, files, flows, meta, orders, products, stream
+from fabflow.api.routes import (
+    callbacks,
+    confirmations,
+    files,
+    flows,
+    meta,
+    orders,
+    products,
+    stream,
+)
 from fabflow.api.schemas import extra_components
 from fabflow.settings import Settings
 from fabflow.steps.registry import load_entry_points
@@ -73,7 +82,7 @@ def create_app(
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # stream first: /api/orders/stream must not be read as the order "stream".
-    for routes in (stream, orders, callbacks, files, flows, products, meta):
+    for routes in (stream, confirmations, orders, callbacks, files, flows, products, meta):
         app.include_router(routes.router)
     if demo:
         app.include_router(meta.demo_router)

@@ -19,6 +19,7 @@ from fabflow.api.errors import Unauthorized
 from fabflow.store.repository import Store
 
 MAX_KEY_LENGTH = 200
+KEY_SHOWN = 10  # the characters of a key that may be shown: the prefix `fabflow apikey list` shows
 # Keys are looked up at most once a second each: a revoked key stops working within that.
 AUTH_CACHE_SECONDS = 1.0
 _CACHE_LIMIT = 10_000
@@ -105,5 +106,19 @@ def _secret(
     return secret
 
 
+async def acting_key(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    tenant: Annotated[str, Depends(tenant_id)],
+) -> str:
+    """Who acts, for the record: the request's key as operators know it (its prefix), and
+    whether it came through a browser session. Authenticated first, as ``Tenant`` is."""
+    if credentials is not None:
+        return f"key {credentials.credentials[:KEY_SHOWN]}"
+    auth: Auth = request.app.state.auth
+    return f"web session, key {_secret(request, None, auth.session_key)[:KEY_SHOWN]}"
+
+
 Tenant = Annotated[str, Depends(tenant_id)]
+Actor = Annotated[str, Depends(acting_key)]
 StoreDep = Annotated[Store, Depends(get_store)]
