@@ -8,6 +8,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+# An order's status before any step succeeded (the column stays empty: no step set it).
+CREATED_STATUS = "Created"
+
 _SECONDS: dict[int, str] = {}  # whole UNIX seconds, formatted: rows share a few seconds
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))  # the fraction and zone, made once
 
@@ -122,14 +125,17 @@ def order_resource(
     history: Iterable[Mapping[Any, Any]],
     flow: Mapping[Any, Any],
     public_url: str,
+    health: dict[str, Any],
 ) -> dict[str, Any]:
-    """The order resource. ``flow`` is ``{"id", "name", "version"}``."""
+    """The order resource. ``flow`` is ``{"id", "name", "version"}``; ``health`` is
+    ``{"state", "reason", "nextAttemptAt"}`` (see ``fabflow.lifecycle.health``)."""
+    status = order["status"]
     return {
         "id": order["id"],
         "externalId": order["external_id"],
         "flowId": flow["id"],
         "flowVersion": execution["flow_version"],
-        "status": order["status"],
+        "status": CREATED_STATUS if status is None else status,
         "statusHistory": [
             {"status": h["status"], "stepDefinitionId": h["step_id"], "at": iso(h["at"])}
             for h in history
@@ -147,6 +153,7 @@ def order_resource(
             "attempts": [attempt_resource(a) for a in attempts],
             "endedAt": iso(execution["ended_at"]),
         },
+        "health": health,
         "createdAt": iso(order["created_at"]),
         "updatedAt": iso(order["updated_at"]),
     }

@@ -14,6 +14,7 @@ from fabflow.api.auth import StoreDep, Tenant
 from fabflow.api.order_batches import OrderBatcher
 from fabflow.api.schemas import ERRORS, ORDER_BODY, RerunBody, json_response
 from fabflow.errors import Conflict, InvalidInput, InvalidOrder, NotFound, Problem
+from fabflow.lifecycle.health import HealthState
 from fabflow.lifecycle.states import ExecutionState
 from fabflow.order_input import check_order
 from fabflow.store import orders
@@ -94,6 +95,7 @@ def _instant(text: str | None, name: str) -> float | None:
 
 
 SEARCH = "Text in the id, externalId, customer name or email."
+HEALTH = "unhealthy: a step failing and being retried, a wait or the flow's deadline passed."
 WAITING_FOR = "Only orders that wait on this: confirmation (a person confirms or rejects)."
 Text = Annotated[str | None, Query(max_length=200)]
 
@@ -108,6 +110,7 @@ def list_orders(
     waiting_for: Annotated[
         Literal["confirmation"] | None, Query(alias="waitingFor", description=WAITING_FOR)
     ] = None,
+    health: Annotated[HealthState | None, Query(description=HEALTH)] = None,
     q: Annotated[str | None, Query(max_length=200, description=SEARCH)] = None,
     created_after: Annotated[str | None, Query(alias="createdAfter", max_length=40)] = None,
     created_before: Annotated[str | None, Query(alias="createdBefore", max_length=40)] = None,
@@ -115,19 +118,26 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Response:
     """Newest first. Follow ``nextCursor`` (null on the last page) with the same filters;
-    ``counts`` has the tenant's executions by state, whatever the filters."""
+    ``counts`` has the tenant's executions by state and ``healthCounts`` its orders by
+    health, whatever the filters."""
     flt = orders.OrderFilter(
         status=status,
         state=None if state is None else state.value,
         flow_id=flow_id,
         waiting_for=waiting_for,
+        health=health,
         q=q,
         created_after=_instant(created_after, "createdAfter"),
         created_before=_instant(created_before, "createdBefore"),
     )
     page, next_cursor = orders.list_orders(store, tenant, flt, cursor, limit)
-    counts = orders.state_counts(store, tenant)
-    return json_response({"orders": page, "nextCursor": next_cursor, "counts": counts})
+    body = {
+        "orders": page,
+        "nextCursor": next_cursor,
+        "counts": orders.state_counts(store, tenant),
+        "healthCounts": orders.health_counts(store, tenant),
+    }
+    return json_response(body)
 
 
 @router.get("/{order_id}")

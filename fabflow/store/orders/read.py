@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, not_, or_, select
 
 from fabflow.errors import NotFound
+from fabflow.lifecycle.health import HealthState
 from fabflow.lifecycle.states import AttemptState, ExecutionState
 from fabflow.resources import (
     ATTEMPT_COLUMNS,
+    CREATED_STATUS,
     HISTORY_COLUMNS,
     ORDER_COLUMNS,
     RESOURCE_EXECUTION_COLUMNS,
     order_resource,
 )
 from fabflow.store import fastpath
+from fabflow.store.orders.health import health_json, unhealthy, unhealthy_count
 from fabflow.store.repository import Store
 from fabflow.store.schema import attempts, executions, flows, orders, status_history
 
@@ -93,19 +97,23 @@ def load_resources(
     for h in fastpath.fetch(conn, _HISTORY_BY_ORDER, ids):
         history.setdefault(h["order_id"], []).append(h)
     out = []
+    now = time.time()
     for oid in order_ids:
         if oid not in order_rows:
             continue
-        ex = exec_rows[oid]
+        ex, order = exec_rows[oid], order_rows[oid]
         flow_meta, _ = store.flow_definition(conn, ex["flow_pk"], ex["flow_version"])
+        rules = store.flow_rules(conn, ex["flow_pk"], ex["flow_version"])
+        tried = by_exec.get(ex["id"], [])
         out.append(
             order_resource(
-                order_rows[oid],
+                order,
                 ex,
-                by_exec.get(ex["id"], []),
+                tried,
                 history.get(oid, []),
                 flow_meta,
                 store.settings.public_url,
+                health_json(ex, tried, order["created_at"], rules, now),
             )
         )
     return out
@@ -120,6 +128,7 @@ class OrderFilter:
     created_after: float | None = None
     created_before: float | None = None
     waiting_for: str | None = None  # "confirmation": executions waiting on a person
+    health: HealthState | None = None
 
 
 def _waits_for(kind: str) -> ColumnElement[bool]:
@@ -143,8 +152,13 @@ def list_orders(
         .order_by(orders.c.id.desc())
         .limit(limit + 1)
     )
-    if flt.status is not None:
+    if flt.status == CREATED_STATUS:  # what the resource shows until a step sets a status
+        query = query.where(or_(orders.c.status.is_(None), orders.c.status == flt.status))
+    elif flt.status is not None:
         query = query.where(orders.c.status == flt.status)
+    if flt.health is not None:
+        sick = unhealthy(time.time(), tenant_id)
+        query = query.where(sick if flt.health is HealthState.UNHEALTHY else not_(sick))
     if flt.state is not None:
         query = query.where(executions.c.state == flt.state)
     if flt.waiting_for is not None:
@@ -178,6 +192,15 @@ def state_counts(store: Store, tenant_id: str) -> dict[str, int]:
         counts = {s.value: 0 for s in ExecutionState}
         counts.update({state: n for state, n in conn.execute(query).all()})
     return counts
+
+
+def health_counts(store: Store, tenant_id: str) -> dict[str, int]:
+    """The tenant's orders, healthy and unhealthy now."""
+    query = select(func.count()).where(executions.c.tenant_id == tenant_id)
+    with store.read() as conn:
+        total = int(conn.execute(query).scalar_one())
+        sick = unhealthy_count(conn, tenant_id, time.time())
+    return {HealthState.HEALTHY.value: total - sick, HealthState.UNHEALTHY.value: sick}
 
 
 def get_order_row(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:

@@ -94,7 +94,7 @@ async def test_a_callback_ends_the_wait_and_the_flow_continues(
         assert len(token) >= 22  # 128 bits or more
         attempt = waiting["execution"]["attempts"][0]
         assert attempt["outcome"] == "waiting" and attempt["wait"]["kind"] == "callback"
-        assert waiting["status"] is None
+        assert waiting["status"] == "Created"  # no step has set one yet
 
         body = {"outcome": "success", "status": "Printed", "data": {"jobId": "J-7"}}
         answer = await anyone.post(f"/api/callbacks/{token}", json=body)

@@ -1,13 +1,156 @@
 """Order health through the real app on a real store: a flow's deadline, a step failing and
-being retried, Retry now, the unhealthy filter and counts, and /metrics."""
+being retried, a wait past its deadline, the unhealthy filter and counts."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
 
-from tests.integration.api.conftest import Receiver, rest_flow
+from fabflow.engine.runtime import started_executors
+from fabflow.engine.worker import Worker
+from fabflow.store.repository import Store
+from tests.integration.api.conftest import Receiver, rest_flow, run_until_ended
+
+ORDER: dict[str, Any] = {"flowId": "shop", "customer": {"name": "Ada"}, "lines": []}
+HOUR_MS = 3_600_000
+# Eight attempts an hour apart: a failing step stays failing for the whole test.
+SLOW_RETRY = {"maxAttempts": 8, "initialDelay": HOUR_MS, "maxDelay": HOUR_MS}
+
+
+@asynccontextmanager
+async def worker_running(store: Store) -> AsyncIterator[Worker]:
+    async with started_executors(store.settings) as executors:
+        worker = Worker(store, executors, concurrency=4)
+        task = asyncio.create_task(worker.run())
+        try:
+            yield worker
+        finally:
+            worker.stop()
+            await task
+
+
+async def order_when(
+    client: httpx.AsyncClient, order_id: str, ready: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The order once ``ready`` says so (10 s at most)."""
+    async with asyncio.timeout(10):
+        while True:
+            order: dict[str, Any] = (await client.get(f"/api/orders/{order_id}")).json()
+            if ready(order):
+                return order
+            await asyncio.sleep(0.02)
+
+
+def seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+async def listed(client: httpx.AsyncClient, **params: str) -> tuple[list[str], dict[str, int]]:
+    """The ids the list returns with ``params``, and its health counts."""
+    page = (await client.get("/api/orders", params=params)).json()
+    return [o["id"] for o in page["orders"]], page["healthCounts"]
+
+
+def retrying(order: dict[str, Any]) -> bool:
+    return bool(order["execution"]["attempts"][-1]["outcome"] == "queued") and (
+        order["execution"]["attempts"][-1]["attempt"] > 1
+    )
+
+
+async def test_a_new_order_is_created_and_healthy(
+    acme: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    assert (await acme.post("/api/flows", json=rest_flow(receiver.url))).status_code == 201
+    order = (await acme.post("/api/orders", json=ORDER)).json()
+    assert order["status"] == "Created" and order["statusHistory"] == []
+    assert order["health"] == {"state": "healthy", "reason": None, "nextAttemptAt": None}
+    assert (await listed(acme, status="Created"))[0] == [order["id"]]
+
+
+async def test_a_step_failing_and_retried_makes_its_order_unhealthy(
+    acme: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    flow = rest_flow(receiver.url, retry=SLOW_RETRY)
+    assert (await acme.post("/api/flows", json=flow)).status_code == 201
+    fine = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+    assert (await run_until_ended(api_store, acme, fine))["health"]["state"] == "healthy"
+
+    receiver.fail = 100
+    sick = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+    async with worker_running(api_store):
+        order = await order_when(acme, sick, retrying)
+    failed_at = time.time()
+    health = order["health"]
+    assert health["state"] == "unhealthy"
+    next_at = health["nextAttemptAt"]
+    assert next_at == order["execution"]["attempts"][-1]["scheduledAt"]
+    assert abs(seconds(next_at) - (failed_at + 3600)) < 5
+    assert health["reason"] == (
+        f"retrying: attempt 2 of 8, next at {next_at}, last error: {receiver.url} answered HTTP 500"
+    )
+    assert order["execution"]["state"] == "running"  # the state alone does not tell
+
+    assert await listed(acme, health="unhealthy") == ([sick], {"healthy": 1, "unhealthy": 1})
+    assert (await listed(acme, health="healthy"))[0] == [fine]
+    assert (await listed(acme, health="unhealthy", state="succeeded"))[0] == []
+    wrong = await acme.get("/api/orders", params={"health": "sick"})
+    assert wrong.status_code == 422
+
+
+async def test_an_order_past_its_flows_deadline_is_unhealthy_until_it_ends(
+    acme: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    flow = rest_flow(receiver.url) | {"deadline": 200}
+    assert (await acme.post("/api/flows", json=flow)).status_code == 201
+    roomy = rest_flow(receiver.url) | {"id": "roomy", "deadline": HOUR_MS}
+    assert (await acme.post("/api/flows", json=roomy)).status_code == 201
+    late = (await acme.post("/api/orders", json=ORDER)).json()
+    in_time = (await acme.post("/api/orders", json=ORDER | {"flowId": "roomy"})).json()
+    assert late["health"]["state"] == "healthy"
+    await asyncio.sleep(0.3)
+
+    order = (await acme.get(f"/api/orders/{late['id']}")).json()
+    deadline = seconds(late["createdAt"]) + 0.2
+    assert order["health"]["state"] == "unhealthy"
+    assert order["health"]["reason"].startswith("past the flow's deadline since ")
+    since = order["health"]["reason"].removeprefix("past the flow's deadline since ")
+    assert abs(seconds(since) - deadline) < 0.002 and order["health"]["nextAttemptAt"] is None
+    assert await listed(acme, health="unhealthy") == ([late["id"]], {"healthy": 1, "unhealthy": 1})
+
+    done = await run_until_ended(api_store, acme, late["id"])
+    assert done["execution"]["state"] == "succeeded" and done["health"]["state"] == "healthy"
+    assert (await listed(acme, health="unhealthy"))[0] == []
+    assert (await acme.get(f"/api/orders/{in_time['id']}")).json()["health"]["state"] == "healthy"
+
+
+async def test_a_wait_past_its_deadline_is_unhealthy_while_no_worker_times_it_out(
+    acme: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    flow = rest_flow(receiver.url, timeout=300)
+    flow["steps"][0]["options"]["waitForCallback"] = True
+    assert (await acme.post("/api/flows", json=flow)).status_code == 201
+    order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+    async with worker_running(api_store):
+        order = await order_when(acme, order_id, lambda o: o["execution"]["state"] == "waiting")
+    assert order["health"]["state"] == "healthy"  # waiting within its deadline is fine
+    until = order["execution"]["attempts"][-1]["wait"]["until"]
+    await asyncio.sleep(max(0.0, seconds(until) - time.time()) + 0.05)
+
+    order = (await acme.get(f"/api/orders/{order_id}")).json()
+    assert order["execution"]["state"] == "waiting"
+    reason = f"waiting past its deadline since {until}"
+    assert order["health"] == {"state": "unhealthy", "reason": reason, "nextAttemptAt": None}
+    assert (await listed(acme, health="unhealthy"))[0] == [order_id]
+
+    async with worker_running(api_store):  # a worker times it out: the order fails
+        order = await order_when(acme, order_id, lambda o: o["execution"]["state"] == "failed")
+    assert order["health"]["state"] == "healthy"
 
 
 async def test_a_flow_keeps_its_deadline_per_version(

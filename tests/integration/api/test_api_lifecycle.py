@@ -32,7 +32,7 @@ async def test_an_order_runs_to_success_and_is_followed(
     assert first.status_code == 201, first.text
     order = first.json()
     assert first.headers["location"] == f"/api/orders/{order['id']}"
-    assert order["execution"]["state"] == "pending" and order["status"] is None
+    assert order["execution"]["state"] == "pending" and order["status"] == "Created"
 
     again = await acme.post("/api/orders", json=ORDER)
     assert again.status_code == 200 and again.json()["id"] == order["id"]

@@ -200,7 +200,7 @@ async def test_cancel_a_running_execution(store: Store) -> None:
     worker.stop()
     await asyncio.wait_for(task, 10)
     final = orders.get_order(store, tenant, order_id)
-    assert final["execution"]["state"] == "cancelled" and final["status"] is None
+    assert final["execution"]["state"] == "cancelled" and final["status"] == "Created"
     with pytest.raises(Conflict):
         orders.cancel(store, tenant, order_id)
 
