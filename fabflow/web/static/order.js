@@ -40,11 +40,12 @@
     return [
       header(order, execution),
       failure(execution),
+      ffConfirmation.panel(order, load),
       actions(execution),
       el("div", { class: "grid2" }, history(order), lines(order)),
       timeline(execution),
       files(order),
-    ];
+    ].filter(Boolean); // replaceChildren would write a null as the text "null"
   }
 
   function header(order, execution) {
@@ -79,7 +80,7 @@
 
   function actions(execution) {
     const state = execution.state;
-    const ended = !["pending", "running"].includes(state);
+    const ended = ["succeeded", "failed", "cancelled"].includes(state); // a waiting order may be cancelled
     const preferred = chosenStep ?? ff.failureOf(execution)?.stepDefinitionId; // the failed step
     const select = el(
       "select",
@@ -169,6 +170,8 @@
     messageId: "Message-ID",
     outbox: "Written to",
     recipients: "Recipients",
+    prompt: "Prompt",
+    link: "Link",
   };
   const LONG_DETAILS = new Set(["responseExcerpt"]);
 
@@ -189,6 +192,7 @@
         el("span", { class: "muted" }, timeEl(a.startedAt)),
       ),
       a.error ? el("p", { class: "reason" }, el("strong", {}, `${a.error.type}: `), a.error.message) : null,
+      ffConfirmation.resolution(a),
       shown.length ? el("dl", {}, shown.map(([k, v]) => el("div", { dataset: { detail: k } }, el("dt", {}, `${DETAIL_LABELS[k] || k}:`), el("dd", {}, String(v))))) : null,
       details.responseExcerpt ? el("details", {}, el("summary", {}, "Response"), el("pre", {}, details.responseExcerpt)) : null,
     );

@@ -8,7 +8,7 @@
   const more = document.getElementById("more");
   const empty = document.getElementById("empty");
   const countsBox = document.getElementById("counts");
-  const FILTERS = ["q", "state", "status", "flowId"];
+  const FILTERS = ["q", "state", "status", "flowId", "waitingFor"];
   const PAGE = 50;
   let shown = 0; // rows on screen: a live refresh reloads that many
   let cursor = null;
@@ -18,7 +18,7 @@
   function filters() {
     const params = new URLSearchParams();
     for (const name of FILTERS) {
-      const value = form.elements[name].value.trim();
+      const value = fieldValue(form.elements[name]);
       if (value) params.set(name, value);
     }
     return params;
@@ -26,7 +26,18 @@
 
   function fromUrl() {
     const params = new URLSearchParams(location.search);
-    for (const name of FILTERS) form.elements[name].value = params.get(name) || "";
+    for (const name of FILTERS) setField(form.elements[name], params.get(name) || "");
+  }
+
+  /* A checkbox filter ("Waiting for you") is its value when ticked, nothing otherwise. */
+  function fieldValue(field) {
+    if (field.type === "checkbox") return field.checked ? field.value : "";
+    return field.value.trim();
+  }
+
+  function setField(field, value) {
+    if (field.type === "checkbox") field.checked = value === field.value;
+    else field.value = value;
   }
 
   async function load(append = false, limit = PAGE) {
