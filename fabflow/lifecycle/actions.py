@@ -1,4 +1,4 @@
-"""The operators' actions as decisions: cancel, retry, and rerun from a step.
+"""The operators' actions as decisions: cancel, retry, rerun from a step, and retry now.
 
 Each function takes what the store read of the execution and returns what to write, with the
 guard that write must hold (the execution still in one of ``guard``), or raises ``Conflict`` /
@@ -37,6 +37,15 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class RetryNow:
+    """Run the queued retry of a failing step now: what is left of its backoff is skipped.
+    The same attempt (same idempotency key), only sooner."""
+
+    guard: frozenset[AttemptState]  # the attempt must still be queued
+    event: str = "retry_now"
+
+
+@dataclass(frozen=True)
 class Restart:
     """Start an ended execution again at ``first.step_id``: a new visit, a new idempotency
     key, the whole history kept."""
@@ -51,6 +60,19 @@ def cancel(order_id: str, state: ExecutionState) -> Cancel:
     if state not in CANCELLABLE:
         raise Conflict(f"order {order_id} cannot be cancelled: its execution is {state}")
     return Cancel(CANCELLABLE, OPEN_ATTEMPT_STATES)
+
+
+def retry_now(
+    order_id: str, state: ExecutionState, latest: AttemptState | None, attempt: int
+) -> RetryNow:
+    """Skip the backoff before the next attempt of a failing step. ``latest`` is the state of
+    the execution's newest attempt and ``attempt`` its number in its visit: a queued attempt
+    after the first is a retry (only an attempt that failed is retried)."""
+    if state is ExecutionState.RUNNING and latest is AttemptState.QUEUED and attempt > 1:
+        return RetryNow(frozenset({AttemptState.QUEUED}))
+    if state in RETRYABLE:
+        raise Conflict(f"order {order_id} has ended ({state}): retry it to run its step again")
+    raise Conflict(f"order {order_id} has no retry waiting to run: its execution is {state}")
 
 
 def retry(

@@ -1,5 +1,5 @@
 """Orders: intake, the list with filters and cursor pagination, one order, its events, and the
-operators' actions (retry, rerun from a step, cancel)."""
+operators' actions (retry, retry now, rerun from a step, cancel)."""
 
 from __future__ import annotations
 
@@ -161,6 +161,13 @@ def order_events(
 def retry_order(store: StoreDep, tenant: Tenant, order_id: OrderId) -> Response:
     """Run the failed (or cancelled) step again, then continue the flow. 409 while running."""
     return json_response(orders.retry(store, tenant, order_id))
+
+
+@router.post("/{order_id}/retry-now")
+def retry_order_now(store: StoreDep, tenant: Tenant, order_id: OrderId) -> Response:
+    """Run the queued retry of a failing step now, skipping its backoff (the same attempt,
+    with the same idempotency key). 409 unless a retry is waiting."""
+    return json_response(orders.retry_now(store, tenant, order_id))
 
 
 @router.post("/{order_id}/rerun")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fabflow.store.fleet import find_tenant, list_workers, queue_depth
 from fabflow.store.orders.accept import create_order, create_orders
-from fabflow.store.orders.actions import cancel, rerun, retry
+from fabflow.store.orders.actions import cancel, rerun, retry, retry_now
 from fabflow.store.orders.events import last_event_id, order_events, tenant_events
 from fabflow.store.orders.read import (
     EXECUTION_COLUMNS,
@@ -36,6 +36,7 @@ __all__ = [
     "queue_depth",
     "rerun",
     "retry",
+    "retry_now",
     "state_counts",
     "tenant_events",
 ]

@@ -8,11 +8,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, case, insert, select, update
 
 from fabflow.errors import Conflict, NotFound
 from fabflow.lifecycle import actions
-from fabflow.lifecycle.states import FAILED_ATTEMPT_STATES, ExecutionState, values
+from fabflow.lifecycle.states import (
+    FAILED_ATTEMPT_STATES,
+    AttemptState,
+    ExecutionState,
+    values,
+)
 from fabflow.store.orders.read import get_order
 from fabflow.store.queue.transitions import new_attempt
 from fabflow.store.repository import Store
@@ -42,6 +47,36 @@ def cancel(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
         )
         data = {"step": execution["current_step"]}
         _add_event(conn, tenant_id, order_id, decision.event, data, now)
+    return get_order(store, tenant_id, order_id)
+
+
+def retry_now(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+    """Run the queued retry of a failing step now instead of after its backoff."""
+    now = time.time()
+    with store.write() as conn:
+        execution = _execution(conn, tenant_id, order_id)
+        latest = conn.execute(
+            select(attempts.c.id, attempts.c.state, attempts.c.attempt, attempts.c.step_id)
+            .where(attempts.c.execution_id == execution["id"])
+            .order_by(attempts.c.id.desc())
+            .limit(1)
+        ).first()
+        state = None if latest is None else AttemptState(latest.state)
+        number = 0 if latest is None else latest.attempt
+        decision = actions.retry_now(order_id, ExecutionState(execution["state"]), state, number)
+        assert latest is not None  # the decision allowed it: there is a queued retry
+        won = conn.execute(
+            update(attempts)
+            .where(attempts.c.id == latest.id)
+            .where(attempts.c.state.in_(values(decision.guard)))
+            # Never later than it was: a retry already due keeps its place in the queue.
+            .values(run_after=case((attempts.c.run_after > now, now), else_=attempts.c.run_after))
+        ).rowcount
+        if not won:
+            raise _moved_meanwhile(order_id)
+        data = {"stepDefinitionId": latest.step_id, "attempt": latest.attempt}
+        _add_event(conn, tenant_id, order_id, decision.event, data, now)
+        store.notify_enqueued(conn)
     return get_order(store, tenant_id, order_id)
 
 

@@ -103,6 +103,47 @@ async def test_a_step_failing_and_retried_makes_its_order_unhealthy(
     assert wrong.status_code == 422
 
 
+async def test_retry_now_runs_the_next_attempt_at_once_and_the_order_heals(
+    acme: httpx.AsyncClient, globex: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    flow = rest_flow(receiver.url, retry=SLOW_RETRY)
+    assert (await acme.post("/api/flows", json=flow)).status_code == 201
+    receiver.fail = 2
+    order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+    not_yet = await acme.post(f"/api/orders/{order_id}/retry-now")
+    assert not_yet.status_code == 409 and "has no retry waiting" in not_yet.json()["message"]
+    async with worker_running(api_store):
+        await order_when(acme, order_id, retrying)
+        assert (await globex.post(f"/api/orders/{order_id}/retry-now")).status_code == 404
+
+        now = await acme.post(f"/api/orders/{order_id}/retry-now")  # attempt 2 runs, fails
+        assert now.status_code == 200, now.text
+        asked = time.time()
+        assert seconds(now.json()["health"]["nextAttemptAt"]) <= asked
+        third = await order_when(
+            acme, order_id, lambda o: retrying(o) and o["execution"]["attempts"][-1]["attempt"] == 3
+        )
+        assert third["health"]["reason"].startswith("retrying: attempt 3 of 8, next at ")
+
+        await acme.post(f"/api/orders/{order_id}/retry-now")  # attempt 3 succeeds
+        done = await order_when(acme, order_id, lambda o: o["execution"]["state"] == "succeeded")
+    assert time.time() - asked < 10  # not the hour of the backoff
+    assert done["health"] == {"state": "healthy", "reason": None, "nextAttemptAt": None}
+    assert [a["outcome"] for a in done["execution"]["attempts"]] == ["error", "error", "success"]
+    assert len(receiver.received) == 3
+
+    events = (await acme.get(f"/api/orders/{order_id}/events")).json()["events"]
+    now_events = [e["data"] for e in events if e["kind"] == "retry_now"]
+    assert now_events == [
+        {"stepDefinitionId": "notify", "attempt": 2},
+        {"stepDefinitionId": "notify", "attempt": 3},
+    ]
+    late = await acme.post(f"/api/orders/{order_id}/retry-now")
+    assert late.status_code == 409 and late.json()["code"] == "conflict"
+    unknown = await acme.post("/api/orders/ord_nope/retry-now")
+    assert unknown.status_code == 404
+
+
 async def test_an_order_past_its_flows_deadline_is_unhealthy_until_it_ends(
     acme: httpx.AsyncClient, api_store: Store, receiver: Receiver
 ) -> None:

@@ -51,6 +51,44 @@ def test_retry_needs_a_step_that_did_not_succeed() -> None:
         actions.retry("ord_1", E.FAILED, None, STEPS)
 
 
+A = AttemptState
+# (execution state, its newest attempt's state and number, allowed): only a queued retry.
+RETRY_NOW: list[tuple[ExecutionState, AttemptState | None, int, bool]] = [
+    (E.RUNNING, A.QUEUED, 2, True),
+    (E.RUNNING, A.QUEUED, 8, True),
+    (E.RUNNING, A.QUEUED, 1, False),  # a first attempt (a new step): nothing is failing
+    (E.RUNNING, A.RUNNING, 2, False),  # the retry runs already
+    (E.PENDING, A.QUEUED, 1, False),
+    (E.WAITING, A.WAITING, 2, False),
+    (E.SUCCEEDED, A.SUCCESS, 2, False),
+    (E.FAILED, A.ERROR, 3, False),
+    (E.CANCELLED, A.CANCELLED, 2, False),
+    (E.RUNNING, None, 0, False),
+]
+
+
+@pytest.mark.parametrize(("state", "latest", "number", "allowed"), RETRY_NOW, ids=str)
+def test_retry_now(
+    state: ExecutionState, latest: AttemptState | None, number: int, allowed: bool
+) -> None:
+    if not allowed:
+        with pytest.raises(Conflict, match="ord_1 has"):
+            actions.retry_now("ord_1", state, latest, number)
+        return
+    decision = actions.retry_now("ord_1", state, latest, number)
+    assert decision.guard == {A.QUEUED}  # claimed meanwhile: the update loses
+    assert decision.event == "retry_now"
+
+
+def test_retry_now_of_an_ended_order_points_at_retry() -> None:
+    with pytest.raises(Conflict, match=r"has ended \(failed\): retry it"):
+        actions.retry_now("ord_1", E.FAILED, A.ERROR, 3)
+
+
+def test_every_execution_state_is_tried_for_retry_now() -> None:
+    assert {row[0] for row in RETRY_NOW} == set(E)
+
+
 @pytest.mark.parametrize(("state", "allowed"), RERUN.items(), ids=str)
 def test_rerun(state: ExecutionState, allowed: bool) -> None:
     if not allowed:
