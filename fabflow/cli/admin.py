@@ -12,6 +12,8 @@ import typer
 from fabflow.cli.app import EXIT_FAILED, app
 from fabflow.cli.common import open_store, settings_from_env
 from fabflow.errors import Conflict, NotFound
+from fabflow.lifecycle.health import HealthState
+from fabflow.lifecycle.states import ExecutionState
 from fabflow.store import orders
 from fabflow.store.repository import Store
 
@@ -96,6 +98,7 @@ def _order_line(order: dict[str, Any]) -> list[str]:
         order["externalId"] or "",
         order["flowId"],
         ex["state"],
+        order["health"]["state"],
         ex["currentStep"] or "",
         order["status"] or "",
         order["createdAt"],
@@ -106,7 +109,8 @@ def _order_line(order: dict[str, Any]) -> list[str]:
 def orders_list(
     tenant: TenantOpt,
     status: Annotated[str | None, typer.Option(help="Only orders with this status.")] = None,
-    state: Annotated[str | None, typer.Option(help="Only this execution state.")] = None,
+    state: Annotated[ExecutionState | None, typer.Option(help="Only this execution state.")] = None,
+    health: Annotated[HealthState | None, typer.Option(help="Only orders in this health.")] = None,
     flow: Annotated[str | None, typer.Option(help="Only orders of this flow.")] = None,
     q: Annotated[str | None, typer.Option(help="Text in id, externalId, customer.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
@@ -114,7 +118,13 @@ def orders_list(
     as_json: JsonOpt = False,
 ) -> None:
     """The tenant's orders, newest first."""
-    flt = orders.OrderFilter(status=status, state=state, flow_id=flow, q=q)
+    flt = orders.OrderFilter(
+        status=status,
+        state=None if state is None else state.value,
+        health=health,
+        flow_id=flow,
+        q=q,
+    )
     with _store() as store:
         found, next_cursor = orders.list_orders(
             store, orders.find_tenant(store, tenant), flt, cursor, limit
@@ -122,7 +132,7 @@ def orders_list(
     if as_json:
         _print_json({"orders": found, "nextCursor": next_cursor})
         return
-    header = ["ID", "EXTERNAL", "FLOW", "STATE", "STEP", "STATUS", "CREATED"]
+    header = ["ID", "EXTERNAL", "FLOW", "STATE", "HEALTH", "STEP", "STATUS", "CREATED"]
     _table([_order_line(o) for o in found], header)
     if next_cursor:
         typer.echo(f"more: --cursor {next_cursor}", err=True)
@@ -130,6 +140,10 @@ def orders_list(
 
 def _attempt_line(a: dict[str, Any]) -> str:
     took = f"{a['durationMs']:.0f} ms" if a["durationMs"] is not None else ""
+    if a["outcome"] == "queued":
+        took = f"at {a['scheduledAt']}"
+    elif a["outcome"] == "waiting" and a["wait"]:
+        took = f"for a {a['wait']['kind']} until {a['wait']['until']}"
     error = f"  {a['error']['type']}: {a['error']['message']}" if a["error"] else ""
     return f"  {a['stepDefinitionId']} #{a['attempt']}  {a['outcome']}  {took}{error}"
 
@@ -142,6 +156,10 @@ def _show(order: dict[str, Any], as_json: bool) -> None:
     typer.echo(f"order {order['id']} ({order['externalId'] or 'no externalId'})")
     typer.echo(f"  flow {order['flowId']} v{order['flowVersion']}, execution {ex['state']}")
     typer.echo(f"  status {order['status']!r}, current step {ex['currentStep']!r}")
+    health = order["health"]
+    typer.echo(
+        f"  health {health['state']}" + (f": {health['reason']}" if health["reason"] else "")
+    )
     for attempt in ex["attempts"]:
         typer.echo(_attempt_line(attempt))
     for f in order["files"]:
@@ -164,6 +182,12 @@ def orders_show(order_id: OrderArg, tenant: TenantOpt, as_json: JsonOpt = False)
 def orders_retry(order_id: OrderArg, tenant: TenantOpt, as_json: JsonOpt = False) -> None:
     """Run the failed (or cancelled) step again, then continue the flow."""
     _act(tenant, as_json, lambda store, t: orders.retry(store, t, order_id))
+
+
+@orders_app.command("retry-now")
+def orders_retry_now(order_id: OrderArg, tenant: TenantOpt, as_json: JsonOpt = False) -> None:
+    """Run the queued retry of a failing step now, skipping its backoff."""
+    _act(tenant, as_json, lambda store, t: orders.retry_now(store, t, order_id))
 
 
 @orders_app.command("rerun")
