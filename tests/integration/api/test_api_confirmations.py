@@ -186,6 +186,9 @@ async def test_only_an_order_that_waits_for_a_person_can_be_answered(
         assert invalid.json()["problems"][0]["pointer"].startswith("/comment")
     still = (await acme.get(f"/api/orders/{order_id}")).json()
     assert still["execution"]["state"] == "waiting"  # nothing above touched the wait
+    assert (await acme.post(f"/api/orders/{order_id}/cancel")).status_code == 200
+    cancelled = await acme.post(f"/api/orders/{order_id}/confirm")
+    assert cancelled.status_code == 409, cancelled.text
 
 
 async def test_waiting_for_confirmation_lists_no_order_that_waits_on_a_callback(
