@@ -102,11 +102,10 @@ def _wait(row: Mapping[Any, Any]) -> dict[str, Any] | None:
     """What the attempt waits (or waited) on, until when, and how it was resolved."""
     if row["wait_kind"] is None:
         return None
-    return {
-        "kind": row["wait_kind"],
-        "until": iso(row["wait_until"]),
-        "resolution": row["resolution"],
-    }
+    resolution = row["resolution"]
+    if resolution is not None and isinstance(resolution.get("at"), int | float):
+        resolution = {**resolution, "at": iso(resolution["at"])}  # as every time shown
+    return {"kind": row["wait_kind"], "until": iso(row["wait_until"]), "resolution": resolution}
 
 
 def file_resource(record: Mapping[Any, Any], order_id: str, public_url: str) -> dict[str, Any]:

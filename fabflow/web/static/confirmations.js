@@ -85,7 +85,7 @@ const ffConfirmation = (() => {
     if (wait?.kind !== "confirmation" || !wait.resolution) return null;
     const r = wait.resolution;
     const word = r.outcome === "success" ? "Confirmed" : "Rejected";
-    const at = typeof r.at === "number" ? new Date(r.at * 1000).toISOString() : r.at;
+    const at = r.at;
     return el(
       "p",
       { class: "resolution", dataset: { resolution: r.outcome } },
