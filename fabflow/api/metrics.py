@@ -1,12 +1,13 @@
 """Prometheus metrics, computed from the database at scrape time.
 
 Nothing is counted in memory: every process (and every machine) sharing the database reports
-the same numbers, and a restart loses nothing. Each scrape is four GROUP BY queries over the
-tenant of the key that scrapes.
+the same numbers, and a restart loses nothing. Each scrape is four GROUP BY queries and a count
+of the unhealthy orders over the tenant of the key that scrapes.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import Connection, case, func, select
 
 from fabflow.lifecycle.states import AttemptState, ExecutionState
 from fabflow.store import queue
+from fabflow.store.orders.health import unhealthy_count
 from fabflow.store.repository import Store
 from fabflow.store.schema import attempts, executions
 
@@ -76,12 +78,18 @@ class _Snapshot:
             self.outcomes = attempts_by_outcome(conn, tenant_id)
             self.durations = duration_buckets(conn, tenant_id)
             self.queue = queue.depth(conn, tenant_id)
+            self.unhealthy = unhealthy_count(conn, tenant_id, time.time())
 
     def collect(self) -> Iterator[Metric]:
         orders = GaugeMetricFamily("fabflow_orders", "Orders by execution state", labels=["state"])
         for state, n in self.states.items():
             orders.add_metric([state], n)
         yield orders
+        yield GaugeMetricFamily(
+            "fabflow_orders_unhealthy",
+            "Orders retrying a failing step, waiting past a deadline or past their flow's deadline",
+            value=self.unhealthy,
+        )
         outcomes = CounterMetricFamily(
             "fabflow_attempts", "Ended step attempts", labels=["outcome", "step_type"]
         )
