@@ -63,6 +63,12 @@ class RetryOptions(BaseModel):
         # `"retry": 5` reads better than `{"maxAttempts": 5}` for the common case.
         if isinstance(data, int) and not isinstance(data, bool):
             return {"maxAttempts": data}
+        if isinstance(data, dict) and "maxDelay" not in data and "max_delay" not in data:
+            # A long initialDelay with no maxDelay means delays of at least that long: the
+            # default cap (60 s) must not be below it, or the flow written back would not load.
+            initial = data.get("initialDelay", data.get("initial_delay"))
+            if isinstance(initial, int | float) and not isinstance(initial, bool):
+                return {**data, "maxDelay": max(float(initial), 60_000.0)}
         return data
 
     @_field_validator("max_delay")

@@ -40,6 +40,7 @@
     return [
       header(order, execution),
       failure(execution),
+      health(order, execution),
       ffConfirmation.panel(order, load),
       actions(execution),
       el("div", { class: "grid2" }, history(order), lines(order)),
@@ -76,6 +77,38 @@
       el("strong", {}, `✖ Failed at step “${error.stepDefinitionId}”`),
       `${error.type}: ${error.message}`,
     );
+  }
+
+  /* An order that is not ended but is not going well: why, when the next attempt runs, and
+     (while a retry waits out its backoff) Retry now. */
+  function health(order, execution) {
+    const h = order.health;
+    if (!h || h.state !== "unhealthy") return null;
+    const attempts = execution.attempts || [];
+    const last = attempts[attempts.length - 1];
+    const retryQueued = last && last.outcome === "queued" && last.attempt > 1;
+    return el(
+      "div",
+      { class: "alert warn", role: "status", id: "health" },
+      el("strong", {}, "⚠ Unhealthy"),
+      el("span", { class: "reason" }, h.reason || ""),
+      h.nextAttemptAt ? el("span", {}, "Next attempt ", timeEl(h.nextAttemptAt)) : null,
+      retryQueued ? el("button", { type: "button", id: "retry-now", class: "primary", onclick: retryNow }, "↻ Retry now") : null,
+    );
+  }
+
+  async function retryNow() {
+    if (busy) return;
+    busy = true;
+    try {
+      await api("POST", path + "/retry-now");
+      ff.toast("Retry now: the next attempt runs at once");
+      await load();
+    } catch (error) {
+      ff.toast(`Retry now refused: ${error.message}`, true);
+    } finally {
+      busy = false;
+    }
   }
 
   function actions(execution) {

@@ -8,7 +8,7 @@
   const more = document.getElementById("more");
   const empty = document.getElementById("empty");
   const countsBox = document.getElementById("counts");
-  const FILTERS = ["q", "state", "status", "flowId", "waitingFor"];
+  const FILTERS = ["q", "state", "status", "flowId", "waitingFor", "health"];
   const PAGE = 50;
   let shown = 0; // rows on screen: a live refresh reloads that many
   let cursor = null;
@@ -48,6 +48,7 @@
     cursor = page.nextCursor;
     render(page.orders, append);
     counts(page.counts);
+    unhealthyCount(page.healthCounts);
     more.hidden = !cursor;
   }
 
@@ -76,10 +77,14 @@
     const state = execution.state || "pending";
     const failed = state === "failed";
     const error = ff.failureOf(execution);
+    const unhealthy = order.health?.state === "unhealthy";
     const customer = order.customer || {};
     return el(
       "tr",
-      { class: [failed ? "failed" : "", changed ? "flash" : ""].join(" ").trim() || null, dataset: { orderId: order.id, state } },
+      {
+        class: [failed ? "failed" : "", unhealthy ? "unhealthy" : "", changed ? "flash" : ""].join(" ").trim() || null,
+        dataset: { orderId: order.id, state, health: order.health?.state || "healthy" },
+      },
       el("td", {}, el("a", { href: `/orders/${encodeURIComponent(order.id)}`, class: "mono" }, order.id)),
       el("td", {}, order.externalId || "–"),
       el("td", {}, customer.name || "–", customer.email ? el("div", { class: "muted" }, customer.email) : null),
@@ -89,10 +94,20 @@
         "td",
         { class: "state" },
         stateBadge(state),
+        unhealthy ? el("span", { class: "badge h-unhealthy", title: order.health.reason || "" }, el("span", { class: "icon", "aria-hidden": "true" }, "⚠"), "Unhealthy") : null,
+        unhealthy ? el("span", { class: "warn-reason" }, order.health.reason || "") : null,
         error ? el("span", { class: "err" }, `${error.stepDefinitionId}: ${error.message}`) : null,
       ),
       el("td", { class: "hide-narrow" }, timeEl(order.updatedAt)),
     );
+  }
+
+  /* The orders going badly, with the filter that shows them only. */
+  function unhealthyCount(healthCounts) {
+    const n = healthCounts?.unhealthy ?? 0;
+    const box = document.getElementById("unhealthy-count");
+    box.hidden = n === 0 && !form.elements.health.checked;
+    box.querySelector(".n").textContent = String(n);
   }
 
   function counts(byState) {

@@ -128,3 +128,19 @@ def test_retry_delay_is_capped_by_max_delay() -> None:
 def test_template_recipient_is_accepted(full_example: list[dict[str, Any]]) -> None:
     full_example[2]["options"]["recipients"] = ["{{ order.customer.email }}"]
     assert load_flow(full_example).problems == []
+
+
+def test_a_long_initial_delay_without_max_delay_round_trips() -> None:
+    """The default cap (60 s) would be below a longer initialDelay: the flow as written back
+    (every default spelled out) must load again, as the worker reads it from the store."""
+    step = {
+        "stepDefinitionId": "a",
+        "type": "consume-rest-api",
+        "successStatus": "Sent",
+        "options": {"uri": "https://erp.example.com/orders"},
+        "retry": {"maxAttempts": 5, "initialDelay": 600_000},
+    }
+    flow = parse_flow([step])
+    again = parse_flow(flow.to_json())
+    assert again == flow
+    assert again.first.retry is not None and again.first.retry.max_delay == 600_000
