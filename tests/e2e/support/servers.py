@@ -36,11 +36,15 @@ class Hit:
     # Requests with this key in flight when it arrived, itself included; 0 when its sender
     # was already gone (see ``RecordingHttp._handle``).
     in_flight_same_key: int
+    update_url: str | None = None  # the order's updateUrl, sent when the step waits
+    # The order's stepData as sent (not compared, so that a Hit stays hashable).
+    step_data: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass
 class RecordingHttp:
-    """An HTTP receiver that answers 200 after ``delay(hit)`` seconds and records each hit.
+    """An HTTP receiver that answers ``answer`` (200) after ``delay(hit)`` seconds and
+    records each hit.
 
     ``in_flight`` counts requests per key that arrived and have not been answered yet, nor
     dropped by a client that went away.
@@ -48,6 +52,7 @@ class RecordingHttp:
 
     delay: Callable[[Hit], float] = lambda _hit: 0.0
     on_hit: Callable[[Hit], None] = lambda _hit: None
+    answer: int = 200  # 202 for a receiver that calls back later (waitForCallback)
     url: str = ""
     hits: list[Hit] = field(default_factory=list)
     in_flight: Counter[str | None] = field(default_factory=Counter)
@@ -136,6 +141,8 @@ class RecordingHttp:
                 order.get("status"),
                 time.monotonic(),
                 self.in_flight[key] if alive else 0,
+                order.get("updateUrl"),
+                order.get("stepData"),
             )
             self.hits.append(hit)
         if not alive:
@@ -143,7 +150,7 @@ class RecordingHttp:
         try:
             self.on_hit(hit)
             await asyncio.sleep(self.delay(hit))
-            return web.json_response({"received": key})
+            return web.json_response({"received": key}, status=self.answer)
         finally:
             with self._lock:
                 self.in_flight[key] -= 1
