@@ -140,6 +140,7 @@ def _resolve(
     record = AttemptRecord(duration_ms=0.0)
     held = _claim(row)
     rows.add(Transition(held, row["order_id"], decision, record, next_type), execution.visits, now)
+    rows.events[-1]["data"]["resolvedBy"] = resolution.by or resolution.error_type
     rows.write(conn)
     if resolution.data is not None:
         _keep_data(conn, row["order_id"], row["step_id"], resolution.data, now)

@@ -107,6 +107,9 @@ async def test_a_callback_ends_the_wait_and_the_flow_continues(
     assert receiver.received[1]["stepData"] == {"mes": {"jobId": "J-7"}}  # the next step sees it
     first = done["execution"]["attempts"][0]
     assert first["outcome"] == "success" and first["wait"]["resolution"]["outcome"] == "success"
+    events = (await acme.get(f"/api/orders/{order_id}/events")).json()["events"]
+    kinds = [(e["kind"], e["data"].get("resolvedBy")) for e in events]
+    assert ("step_waiting", None) in kinds and ("step_succeeded", "callback") in kinds
 
     again = await anyone.post(f"/api/callbacks/{token}", json=body)
     assert again.status_code == 200 and again.json()["orderId"] == order_id  # idempotent
