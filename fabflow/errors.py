@@ -12,6 +12,7 @@ Every error fabflow raises on purpose derives from ``FabflowError`` and carries 
      ├── NotFound                 an object that does not exist (or belongs to another tenant)
      │    └── UnknownProduct      no product has this name
      ├── Conflict                 an action that the object's state does not allow
+     │    └── WaitNotReady        a callback came before its wait was recorded
      ├── StoreError               the database failed
      │    └── StoreUnavailable    the database is out of reach (worth waiting out)
      ├── ProductionError          making production files failed
@@ -115,6 +116,13 @@ class UnknownProduct(NotFound):
 
 class Conflict(FabflowError):
     code = "conflict"
+
+
+class WaitNotReady(Conflict):
+    """A callback came before its wait was recorded (the step's POST is still being recorded,
+    or its worker died before recording it and the step runs again): it may be sent again."""
+
+    code = "wait_not_ready"
 
 
 class StoreError(FabflowError):

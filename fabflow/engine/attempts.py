@@ -25,7 +25,7 @@ from fabflow.lifecycle.transition import AttemptEnd, Decision, decide, step_miss
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext, StepExecutor, StepResult, Wait
 from fabflow.store.queue.records import AttemptRecord, ParkedWait, Transition, Work
-from fabflow.store.queue.waits import hash_token
+from fabflow.tokens import hash_token
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,7 @@ environment variables never read (a proxy would connect on our behalf, past the 
 
 from __future__ import annotations
 
-import base64
 import codecs
-import hashlib
-import hmac
 import logging
 import secrets
 import ssl
@@ -34,6 +31,7 @@ from fabflow.flows.options import ConsumeRestApiOptions
 from fabflow.steps import signing
 from fabflow.steps.base import StepContext, StepExecutor, StepResult, Wait, within_deadline
 from fabflow.steps.outbound import OutboundPolicy, OutboundRefused, PolicyResolver, literal_ip
+from fabflow.tokens import make_callback_token
 
 if TYPE_CHECKING:
     from fabflow.settings import Settings
@@ -60,16 +58,15 @@ TRANSIENT_STATUSES = frozenset({408, 429})
 
 
 def callback_token(ctx: StepContext) -> str:
-    """The callback token of this step visit: 256 bits, the same for every attempt of the
-    visit (a worker that dies after the POST re-sends the same updateUrl, which the receiver
-    may already hold), different for every visit, and unguessable without the installation's
-    key. Random when no key is given (an executor called outside a worker)."""
+    """The callback token of this step visit: its idempotency key and a 256-bit signature of
+    it, the same for every attempt of the visit (a worker that dies after the POST re-sends
+    the same updateUrl, which the receiver may already hold), different for every visit, and
+    impossible to make without the installation's key. Random when no key is given (an
+    executor called outside a worker)."""
     secret = ctx.settings.callback_secret
     if not secret:
         return secrets.token_urlsafe(32)
-    message = f"callback:{ctx.idempotency_key}".encode()
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return make_callback_token(secret, ctx.idempotency_key)
 
 
 class RestStep(StepExecutor):

@@ -18,7 +18,7 @@ import fabflow
 PACKAGE = Path(fabflow.__file__).parent
 
 LAYERS: list[set[str]] = [
-    {"fabflow", "errors", "settings", "logs", "ids", "files", "resources"},
+    {"fabflow", "errors", "settings", "logs", "ids", "files", "resources", "tokens"},
     {"lifecycle"},
     {"flows"},
     {"production"},

@@ -8,6 +8,7 @@ unknown token ever existed.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any, Literal
 
@@ -17,11 +18,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from fabflow.api.auth import StoreDep
-from fabflow.api.errors import TooManyRequests
+from fabflow.api.errors import TooManyRequests, error_response
+from fabflow.api.errors import body as error_body
 from fabflow.api.schemas import ERRORS, json_response
-from fabflow.store.queue.waits import Resolution, hash_token, resolve_callback
+from fabflow.errors import WaitNotReady
+from fabflow.store.queue.waits import Resolution, resolve_callback
+from fabflow.store.repository import Store
+from fabflow.tokens import hash_token
 
 router = APIRouter(prefix="/api/callbacks", tags=["callbacks"], responses=ERRORS)
+EARLY_WAIT_S = 10.0  # how long a callback may wait for its wait to be recorded
 
 Token = Annotated[
     str,
@@ -69,11 +75,35 @@ class TokenBuckets:
 async def callback(request: Request, token: Token, body: CallbackBody, store: StoreDep) -> Response:
     """End the step that waits on this token: ``success`` continues on its ``onSuccess``,
     ``error`` takes its ``onError``. The same callback again answers the same (200); another
-    outcome after the first, 409; an unknown, used or expired token, 404."""
+    outcome after the first, 409; an unknown, used or expired token, 404; a valid token
+    whose wait is still not recorded after 10 s (its worker died after the POST: the step
+    runs again), 503 with Retry-After."""
     limits: TokenBuckets = request.app.state.callback_limits
     limits.take(hash_token(token))
     resolution = Resolution(
         outcome=body.outcome, status=body.status, message=body.message, data=body.data
     )
-    result = await run_in_threadpool(resolve_callback, store, token, resolution)
-    return json_response(result)
+    secret = await _secret(request, store)
+    # A receiver may call back as soon as it answered the POST, before the worker has
+    # recorded the wait: hold the callback a moment rather than refuse it.
+    deadline = time.monotonic() + EARLY_WAIT_S
+    while True:
+        try:
+            result = await run_in_threadpool(resolve_callback, store, token, resolution, secret)
+            return json_response(result)
+        except WaitNotReady as exc:
+            if time.monotonic() >= deadline:
+                payload = error_body(exc.code, exc.message)
+                return error_response(503, payload, **{"Retry-After": "5"})
+        await asyncio.sleep(0.05)
+
+
+async def _secret(request: Request, store: Store) -> str:
+    """The key callback tokens are made with (the same the workers use)."""
+    secret: str | None = getattr(request.app.state, "callback_secret", None)
+    if secret is None:
+        secret = store.settings.callback_secret or await run_in_threadpool(
+            store.install_secret, "callback"
+        )
+        request.app.state.callback_secret = secret
+    return secret

@@ -9,14 +9,13 @@ the wait is resolved is a ``Conflict``; a wait that is unknown, timed out or can
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from fabflow.errors import Conflict, NotFound
+from fabflow.errors import Conflict, NotFound, WaitNotReady
 from fabflow.flows.model import Flow
 from fabflow.flows.validate import parse_flow
 from fabflow.lifecycle.retry import RetryPolicy
@@ -27,14 +26,9 @@ from fabflow.store.queue.records import AttemptRecord, Claim, Transition
 from fabflow.store.queue.transitions import TransitionRows
 from fabflow.store.repository import Store
 from fabflow.store.schema import attempts, executions, orders
+from fabflow.tokens import hash_token, visit_of
 
 _PARSED: dict[tuple[int, int, int], Flow] = {}  # (id(store), flow pk, version)
-
-
-def hash_token(token: str) -> str:
-    """What is stored of a callback token: its sha256 (the token is 128+ random bits: a fast
-    hash is enough, and a leaked database gives no usable token)."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -74,14 +68,43 @@ _BY_TOKEN = select(
 ).join(executions, executions.c.id == attempts.c.execution_id)
 
 
-def resolve_callback(store: Store, token: str, resolution: Resolution) -> dict[str, Any]:
-    """Resolve the wait whose callback token is ``token``; ``{"orderId", "state"}``."""
+_UNKNOWN = "no wait has this callback token (unknown, used or expired)"
+
+
+def resolve_callback(
+    store: Store, token: str, resolution: Resolution, secret: str
+) -> dict[str, Any]:
+    """Resolve the wait whose callback token is ``token``; ``{"orderId", "state"}``.
+    ``WaitNotReady`` when the token is valid (made with ``secret``) but its wait is not
+    recorded yet: the step's attempt is still running (its worker has not committed the
+    receiver's answer) or queued again (its worker died first)."""
     query = _BY_TOKEN.where(attempts.c.callback_token == hash_token(token))
+    with store.read() as conn:
+        if conn.execute(query).first() is None:
+            _not_recorded_yet(conn, token, secret)
     with store.write() as conn:
         row = conn.execute(query).mappings().first()
         if row is None:
-            raise NotFound("no wait has this callback token (unknown, used or expired)")
+            raise NotFound(_UNKNOWN)
         return _resolve(store, conn, dict(row), resolution, time.time())
+
+
+def _not_recorded_yet(conn: Connection, token: str, secret: str) -> None:
+    """Raise ``WaitNotReady`` for a valid token whose attempt has not parked yet, else
+    ``NotFound``."""
+    visit_key = visit_of(secret, token) if secret else None
+    execution_id, _, visit = (visit_key or "").rpartition(".")
+    if not execution_id or not visit.isdigit():
+        raise NotFound(_UNKNOWN)
+    state = conn.execute(
+        select(attempts.c.state)
+        .where(attempts.c.execution_id == execution_id, attempts.c.visit == int(visit))
+        .order_by(attempts.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if state in (AttemptState.QUEUED.value, AttemptState.RUNNING.value):
+        raise WaitNotReady("the wait this callback ends is not recorded yet: send it again")
+    raise NotFound(_UNKNOWN)
 
 
 def resolve_confirmation(

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from fastapi import FastAPI
 
 from fabflow.engine.runtime import started_executors
@@ -192,6 +193,59 @@ async def test_cancel_while_waiting_ends_the_wait(
     token = receiver.received[0]["updateUrl"].rsplit("/", 1)[1]
     late = await anyone.post(f"/api/callbacks/{token}", json={"outcome": "success"})
     assert late.status_code == 404
+
+
+async def test_a_callback_sent_before_the_wait_is_recorded_is_held_not_refused(
+    acme: httpx.AsyncClient, anyone: httpx.AsyncClient, api_store: Store
+) -> None:
+    """A receiver may call back as soon as it has the order, before it even answers the POST
+    and so before the worker records the wait: the callback is held until it is recorded."""
+    answers: list[httpx.Response] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def call_back_at_once(request: web.Request) -> web.Response:
+        url = (await request.json())["updateUrl"]
+
+        async def send() -> None:
+            answers.append(await anyone.post(url, json={"outcome": "success", "status": "Done"}))
+
+        tasks.append(asyncio.create_task(send()))
+        await asyncio.sleep(0.05)  # the callback is in before this answer
+        return web.json_response({"accepted": True}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/jobs", call_back_at_once)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    flow = mes_flow(f"http://127.0.0.1:{port}/jobs")
+    flow["steps"] = [{**flow["steps"][0], "onSuccess": None, "onError": None}]  # the wait alone
+    try:
+        assert (await acme.post("/api/flows", json=flow)).status_code == 201
+        order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+        async with worker_running(api_store):
+            done = await state_of(acme, order_id, "succeeded", "failed")
+            await asyncio.gather(*tasks)
+    finally:
+        await runner.cleanup()
+    assert [a.status_code for a in answers] == [200], [a.text for a in answers]
+    assert done["execution"]["state"] == "succeeded" and done["status"] == "Done"
+
+
+async def test_a_made_up_token_of_a_real_order_is_refused(
+    acme: httpx.AsyncClient, anyone: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    assert (await acme.post("/api/flows", json=mes_flow(receiver.url))).status_code == 201
+    order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+    async with worker_running(api_store):
+        await state_of(acme, order_id, "waiting")
+        token = receiver.received[0]["updateUrl"].rsplit("/", 1)[1]
+        visit, _, mac = token.rpartition(".")
+        forged = f"{visit}.{'A' * len(mac)}"
+        answer = await anyone.post(f"/api/callbacks/{forged}", json={"outcome": "success"})
+        assert answer.status_code == 404, answer.text
 
 
 async def test_bad_callbacks_are_refused_with_reasons(
