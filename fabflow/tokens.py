@@ -20,7 +20,7 @@ def make_callback_token(secret: str, visit_key: str) -> str:
 def visit_of(secret: str, token: str) -> str | None:
     """The step visit's key a token was made for, or None when it is not a valid token."""
     visit_key, _, mac = token.rpartition(".")
-    if not visit_key or not hmac.compare_digest(mac, _mac(secret, visit_key)):
+    if not visit_key or not hmac.compare_digest(mac.encode(), _mac(secret, visit_key).encode()):
         return None
     return visit_key
 

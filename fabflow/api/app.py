@@ -7,6 +7,7 @@ through ``create_app``'s ``session_key`` and ``lifespan``.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -17,8 +18,8 @@ from fastapi.openapi.utils import get_openapi
 from fabflow import __version__
 from fabflow.api import errors
 from fabflow.api.auth import AUTH_CACHE_SECONDS, Auth, AuthCache, SessionKey
+from fabflow.api.group_commit import CallbackBatcher, OrderBatcher
 from fabflow.api.limits import BodyLimit
-from fabflow.api.order_batches import OrderBatcher
 from fabflow.api.routes import (
     callbacks,
     confirmations,
@@ -77,6 +78,10 @@ def create_app(
     app.state.store = the_store
     app.state.stopping = asyncio.Event()
     app.state.order_batcher = OrderBatcher(the_store)
+    callback_secret = functools.cache(
+        lambda: settings.callback_secret or the_store.install_secret("callback")
+    )
+    app.state.callback_batcher = CallbackBatcher(the_store, callback_secret)
     app.state.callback_limits = callbacks.TokenBuckets()
     app.state.auth = Auth(AuthCache(auth_cache_seconds), session_key)
     errors.install(app)

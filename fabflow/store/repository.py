@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -63,6 +64,13 @@ class Store:
         self._rules: dict[tuple[int, int], FlowRules] = {}
         # Called (from any thread) after a commit that made an attempt runnable.
         self.on_enqueue: list[Callable[[], None]] = []
+        # SQLite has one writer at a time; its busy handler makes the others sleep and retry
+        # (up to 100 ms a try, in no order), so a busy writer of this process (the API taking
+        # callbacks) could starve another (the worker recording steps). Writers of this
+        # process take turns on this lock first; other processes still meet SQLite's.
+        self.write_lock: threading.RLock | None = (
+            threading.RLock() if fastpath.is_sqlite(engine) else None
+        )
 
     @classmethod
     def open(cls, settings: Settings, pre_ping: bool = True) -> Store:
@@ -78,8 +86,13 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction (SQLite: BEGIN IMMEDIATE), committed on success."""
-        with self.engine.begin() as conn:
+        """A write transaction (SQLite: BEGIN IMMEDIATE, after this process's other writers),
+        committed on success."""
+        if self.write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self.write_lock, self.engine.begin() as conn:
             yield conn
 
     @contextmanager

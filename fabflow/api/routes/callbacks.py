@@ -14,16 +14,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from fabflow.api.auth import StoreDep
 from fabflow.api.errors import TooManyRequests, error_response
 from fabflow.api.errors import body as error_body
+from fabflow.api.group_commit import CallbackBatcher
 from fabflow.api.schemas import ERRORS, json_response
 from fabflow.errors import WaitNotReady
-from fabflow.store.queue.waits import Resolution, resolve_callback
-from fabflow.store.repository import Store
+from fabflow.store.queue.waits import Resolution
 from fabflow.tokens import hash_token
 
 router = APIRouter(prefix="/api/callbacks", tags=["callbacks"], responses=ERRORS)
@@ -31,7 +29,12 @@ EARLY_WAIT_S = 10.0  # how long a callback may wait for its wait to be recorded
 
 Token = Annotated[
     str,
-    Path(min_length=20, max_length=100, description="The token of the order's updateUrl."),
+    Path(
+        min_length=20,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="The token of the order's updateUrl.",
+    ),
 ]
 
 
@@ -72,7 +75,7 @@ class TokenBuckets:
 
 
 @router.post("/{token}")
-async def callback(request: Request, token: Token, body: CallbackBody, store: StoreDep) -> Response:
+async def callback(request: Request, token: Token, body: CallbackBody) -> Response:
     """End the step that waits on this token: ``success`` continues on its ``onSuccess``,
     ``error`` takes its ``onError``. The same callback again answers the same (200); another
     outcome after the first, 409; an unknown, used or expired token, 404; a valid token
@@ -83,27 +86,15 @@ async def callback(request: Request, token: Token, body: CallbackBody, store: St
     resolution = Resolution(
         outcome=body.outcome, status=body.status, message=body.message, data=body.data
     )
-    secret = await _secret(request, store)
+    batcher: CallbackBatcher = request.app.state.callback_batcher
     # A receiver may call back as soon as it answered the POST, before the worker has
     # recorded the wait: hold the callback a moment rather than refuse it.
     deadline = time.monotonic() + EARLY_WAIT_S
     while True:
         try:
-            result = await run_in_threadpool(resolve_callback, store, token, resolution, secret)
-            return json_response(result)
+            return json_response(await batcher.resolve(token, resolution))
         except WaitNotReady as exc:
             if time.monotonic() >= deadline:
                 payload = error_body(exc.code, exc.message)
                 return error_response(503, payload, **{"Retry-After": "5"})
         await asyncio.sleep(0.05)
-
-
-async def _secret(request: Request, store: Store) -> str:
-    """The key callback tokens are made with (the same the workers use)."""
-    secret: str | None = getattr(request.app.state, "callback_secret", None)
-    if secret is None:
-        secret = store.settings.callback_secret or await run_in_threadpool(
-            store.install_secret, "callback"
-        )
-        request.app.state.callback_secret = secret
-    return secret

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from fabflow.api.auth import StoreDep, Tenant
-from fabflow.api.order_batches import OrderBatcher
+from fabflow.api.group_commit import OrderBatcher
 from fabflow.api.schemas import ERRORS, ORDER_BODY, RerunBody, json_response
 from fabflow.errors import Conflict, InvalidInput, InvalidOrder, NotFound, Problem
 from fabflow.lifecycle.health import HealthState

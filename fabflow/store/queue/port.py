@@ -224,8 +224,15 @@ class SqlQueue:
         pool checkout, and its pages stay cached between the loop's transactions)."""
         assert self._loop_conn is not None
         conn = self._loop_conn.execution_options(sqlite_begin=mode)
-        with conn.begin():
-            yield conn
+        lock = self.store.write_lock if mode == "IMMEDIATE" else None
+        if lock is not None and not lock.acquire(blocking=False):
+            raise _Busy  # another writer of this process: wait on the queue's thread
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if lock is not None:
+                lock.release()
 
     async def _call(self, fn: Callable[..., T], *args: Any, inline: bool = False) -> T:
         """``fn`` on the event loop first (``inline``, SQLite), else on the queue's thread;
@@ -233,6 +240,8 @@ class SqlQueue:
         if inline and self._loop_conn is not None:
             try:
                 return fn(*args)
+            except _Busy:
+                pass
             except DBAPIError as exc:
                 if not is_busy(exc):
                     raise _translate(exc) from exc
@@ -241,6 +250,10 @@ class SqlQueue:
             return await loop.run_in_executor(self._thread, fn, *args)
         except DBAPIError as exc:
             raise _translate(exc) from exc
+
+
+class _Busy(Exception):
+    """The write lock is taken: the call moves to the queue's thread, which may wait."""
 
 
 def _needs_order(flow: Flow, claim: Claim, light_types: Collection[str]) -> bool:

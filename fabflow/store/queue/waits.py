@@ -10,12 +10,13 @@ the wait is resolved is a ``Conflict``; a wait that is unknown, timed out or can
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from fabflow.errors import Conflict, NotFound, WaitNotReady
+from fabflow.errors import Conflict, FabflowError, NotFound, WaitNotReady
 from fabflow.flows.model import Flow
 from fabflow.flows.validate import parse_flow
 from fabflow.lifecycle.retry import RetryPolicy
@@ -71,22 +72,29 @@ _BY_TOKEN = select(
 _UNKNOWN = "no wait has this callback token (unknown, used or expired)"
 
 
-def resolve_callback(
-    store: Store, token: str, resolution: Resolution, secret: str
-) -> dict[str, Any]:
-    """Resolve the wait whose callback token is ``token``; ``{"orderId", "state"}``.
-    ``WaitNotReady`` when the token is valid (made with ``secret``) but its wait is not
-    recorded yet: the step's attempt is still running (its worker has not committed the
-    receiver's answer) or queued again (its worker died first)."""
-    query = _BY_TOKEN.where(attempts.c.callback_token == hash_token(token))
-    with store.read() as conn:
-        if conn.execute(query).first() is None:
-            _not_recorded_yet(conn, token, secret)
+def resolve_callbacks(
+    store: Store, items: Sequence[tuple[str, Resolution]], secret: str
+) -> list[dict[str, Any] | FabflowError]:
+    """Resolve the waits whose callback tokens are given, in one transaction (the API's group
+    commit). Per item: ``{"orderId", "state"}``, or the error it met: ``NotFound`` (unknown,
+    used or expired token), ``Conflict`` (resolved already with another outcome), or
+    ``WaitNotReady`` (a valid token, made with ``secret``, whose wait is not recorded yet:
+    its attempt is still running, or queued again after its worker died). An item refused
+    writes nothing; the others are unaffected."""
+    now = time.time()
+    out: list[dict[str, Any] | FabflowError] = []
     with store.write() as conn:
-        row = conn.execute(query).mappings().first()
-        if row is None:
-            raise NotFound(_UNKNOWN)
-        return _resolve(store, conn, dict(row), resolution, time.time())
+        for token, resolution in items:
+            try:
+                query = _BY_TOKEN.where(attempts.c.callback_token == hash_token(token))
+                row = conn.execute(query).mappings().first()
+                if row is None:
+                    _not_recorded_yet(conn, token, secret)
+                    raise NotFound(_UNKNOWN)
+                out.append(_resolve(store, conn, dict(row), resolution, now))
+            except (NotFound, Conflict) as exc:
+                out.append(exc)
+    return out
 
 
 def _not_recorded_yet(conn: Connection, token: str, secret: str) -> None:
