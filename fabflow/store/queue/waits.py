@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from fabflow.errors import Conflict, FabflowError, NotFound, WaitNotReady
 from fabflow.flows.model import Flow
@@ -22,6 +22,7 @@ from fabflow.flows.validate import parse_flow
 from fabflow.lifecycle.retry import RetryPolicy
 from fabflow.lifecycle.states import AttemptState, ExecutionState, Outcome
 from fabflow.lifecycle.transition import AttemptEnd, decide
+from fabflow.store import fastpath
 from fabflow.store.queue import statements as sql
 from fabflow.store.queue.records import AttemptRecord, Claim, Transition
 from fabflow.store.queue.transitions import TransitionRows
@@ -65,8 +66,14 @@ class Resolution:
 
 
 _BY_TOKEN = select(
-    attempts, executions.c.order_id, executions.c.flow_pk, executions.c.flow_version
+    attempts,
+    executions.c.order_id,
+    executions.c.flow_pk,
+    executions.c.flow_version,
+    executions.c.had_error.label("execution_had_error"),
+    executions.c.visits.label("execution_visits"),
 ).join(executions, executions.c.id == attempts.c.execution_id)
+_WAIT_OF_TOKEN = _BY_TOKEN.where(attempts.c.callback_token == bindparam("token_hash"))
 
 
 _UNKNOWN = "no wait has this callback token (unknown, used or expired)"
@@ -83,18 +90,37 @@ def resolve_callbacks(
     writes nothing; the others are unaffected."""
     now = time.time()
     out: list[dict[str, Any] | FabflowError] = []
+    rows = TransitionRows(from_state=ExecutionState.WAITING)
+    # The same callback twice in one batch: the second answers as the first (whose rows are
+    # not written yet), or is refused if it says otherwise.
+    seen: dict[int, tuple[Resolution, dict[str, Any]]] = {}
     with store.write() as conn:
         for token, resolution in items:
             try:
-                query = _BY_TOKEN.where(attempts.c.callback_token == hash_token(token))
-                row = conn.execute(query).mappings().first()
-                if row is None:
+                found = fastpath.fetch(conn, _WAIT_OF_TOKEN, {"token_hash": hash_token(token)})
+                if not found:
                     _not_recorded_yet(conn, token, secret)
                     raise NotFound(_UNKNOWN)
-                out.append(_resolve(store, conn, dict(row), resolution, now))
+                first = seen.get(found[0]["id"])
+                if first is not None:
+                    out.append(_same_again(first, resolution))
+                    continue
+                answer = _resolve(store, conn, found[0], resolution, now, rows)
+                seen[found[0]["id"]] = (resolution, answer)
+                out.append(answer)
             except (NotFound, Conflict) as exc:
                 out.append(exc)
+        rows.write(conn)
+        if rows.attempts:
+            store.notify_enqueued(conn)
     return out
+
+
+def _same_again(first: tuple[Resolution, dict[str, Any]], resolution: Resolution) -> dict[str, Any]:
+    earlier, answer = first
+    if not resolution.same_as(earlier.as_json(0.0)):
+        raise Conflict(f"this wait was already resolved as {earlier.outcome}")
+    return answer
 
 
 def _not_recorded_yet(conn: Connection, token: str, secret: str) -> None:
@@ -129,54 +155,55 @@ def resolve_confirmation(
         row = conn.execute(query).mappings().first()
         if row is None or row["state"] != AttemptState.WAITING.value:
             raise Conflict(f"order {order_id} is not waiting for a confirmation")
-        return _resolve(store, conn, dict(row), resolution, time.time())
+        rows = TransitionRows(from_state=ExecutionState.WAITING)
+        answer = _resolve(store, conn, dict(row), resolution, time.time(), rows)
+        rows.write(conn)
+        if rows.attempts:
+            store.notify_enqueued(conn)
+        return answer
 
 
 def _resolve(
-    store: Store, conn: Connection, row: dict[str, Any], resolution: Resolution, now: float
+    store: Store,
+    conn: Connection,
+    row: dict[str, Any],
+    resolution: Resolution,
+    now: float,
+    rows: TransitionRows,
 ) -> dict[str, Any]:
+    """Resolve one wait: its guarded update now, the rest of its transition into ``rows``
+    (written once for a whole batch)."""
     if row["state"] != AttemptState.WAITING.value or (row["wait_until"] or 0) <= now:
         return _already(conn, row, resolution)
     flow = _flow(store, conn, row["flow_pk"], row["flow_version"])
-    execution = conn.execute(
-        select(executions.c.had_error, executions.c.visits).where(
-            executions.c.id == row["execution_id"]
-        )
-    ).one()
     step = flow.step(row["step_id"])
     decision = decide(
         step,
         _end(row["attempt"], resolution),
         policy=RetryPolicy(max_attempts=1),
-        had_error=bool(execution.had_error),
+        had_error=bool(row["execution_had_error"]),
         error_context=row["error_context"],
     )
-    won = conn.execute(
-        sql.RESOLVE_WAIT,
-        {
-            "attempt_id": row["id"],
-            "state": decision.attempt_state.value,
-            "now": now,
-            "error_type": None if resolution.outcome == "success" else resolution.error_type,
-            "error_message": None if resolution.outcome == "success" else resolution.message,
-            "resolution": resolution.as_json(now),
-        },
-    ).rowcount
-    if not won:  # resolved or cancelled meanwhile
-        return _already(conn, row, resolution)
+    failed = resolution.outcome != "success"
+    change = {
+        "attempt_id": row["id"],
+        "state": decision.attempt_state.value,
+        "now": now,
+        "error_type": resolution.error_type if failed else None,
+        "error_message": resolution.message if failed else None,
+        "resolution": resolution.as_json(now),
+    }
+    if not fastpath.executemany(conn, sql.RESOLVE_WAIT, [change]):
+        return _already(conn, row, resolution)  # resolved or cancelled meanwhile
     next_type = ""
     if decision.next is not None and decision.next.step_id in flow:
         next_type = flow.step(decision.next.step_id).type
-    rows = TransitionRows(from_state=ExecutionState.WAITING)
     record = AttemptRecord(duration_ms=0.0)
-    held = _claim(row)
-    rows.add(Transition(held, row["order_id"], decision, record, next_type), execution.visits, now)
+    transition = Transition(_claim(row), row["order_id"], decision, record, next_type)
+    rows.add(transition, row["execution_visits"], now)
     rows.events[-1]["data"]["resolvedBy"] = resolution.by or resolution.error_type
-    rows.write(conn)
     if resolution.data is not None:
         _keep_data(conn, row["order_id"], row["step_id"], resolution.data, now)
-    if decision.next is not None:
-        store.notify_enqueued(conn)
     return {"orderId": row["order_id"], "state": decision.execution_state.value}
 
 
