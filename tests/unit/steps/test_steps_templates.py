@@ -82,3 +82,11 @@ def test_syntax_errors() -> None:
 
 def test_templates_are_compiled_once_per_source() -> None:
     assert compile_template("{{ order.status }}") is compile_template("{{ order.status }}")
+
+
+def test_a_callbacks_data_is_readable_by_later_templates() -> None:
+    """What a receiver sent back in its callback (``stepData``) reads like the rest."""
+    from fabflow.steps.templates import render
+
+    context = {"order": {"id": "ord_1", "stepData": {"mes": {"jobId": "J-7"}}}}
+    assert render("job {{ order.stepData.mes.jobId }}", context) == "job J-7"
