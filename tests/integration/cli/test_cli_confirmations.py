@@ -4,19 +4,16 @@ a person after a real worker ran its ``manual-confirmation`` step, then the CLI 
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from fabflow.cli.app import EXIT_FAILED, app
-from fabflow.cli.main import _register
+from fabflow.cli.app import EXIT_FAILED
 from fabflow.engine.runtime import started_executors
 from fabflow.engine.worker import Worker
-from fabflow.settings import Settings
 from fabflow.store import orders
 from fabflow.store.repository import Store
+from tests.integration.cli.conftest import fabflow
 
 CHECK = {
     "stepDefinitionId": "check",
@@ -24,25 +21,6 @@ CHECK = {
     "successStatus": "Checked",
     "options": {"prompt": "Is {{ order.customer.name }} spelt right?"},
 }
-
-
-def fabflow(*args: str) -> Result:
-    """Run the CLI in-process; the logging it sets up (on the runner's stderr) is undone."""
-    _register()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        return CliRunner().invoke(app, list(args))
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
-@pytest.fixture
-def env(db_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI reads the same store as the test, through the environment."""
-    monkeypatch.setenv("FABFLOW_DATA_DIR", str(db_settings.data_dir))
-    monkeypatch.setenv("FABFLOW_DATABASE_URL", db_settings.database_url)
 
 
 async def waiting_order(store: Store) -> tuple[str, str]:

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from datetime import datetime
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from fabflow.cli.app import EXIT_FAILED, app
-from fabflow.cli.main import _register
+from fabflow.cli.app import EXIT_FAILED
 from fabflow.engine.runtime import started_executors
 from fabflow.engine.worker import Worker
-from fabflow.settings import Settings
 from fabflow.store import orders
 from fabflow.store.repository import Store
+from tests.integration.cli.conftest import fabflow
 from tests.support import executors as test_steps
 
 HOUR_MS = 3_600_000
@@ -31,25 +28,6 @@ FLAKY = {
     "options": {"failAttempts": 1},
     "retry": {"maxAttempts": 3, "initialDelay": HOUR_MS, "maxDelay": HOUR_MS},
 }
-
-
-def fabflow(*args: str) -> Result:
-    """Run the CLI in-process; the logging it sets up (on the runner's stderr) is undone."""
-    _register()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        return CliRunner().invoke(app, list(args))
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
-@pytest.fixture
-def env(db_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI reads the same store as the test, through the environment."""
-    monkeypatch.setenv("FABFLOW_DATA_DIR", str(db_settings.data_dir))
-    monkeypatch.setenv("FABFLOW_DATABASE_URL", db_settings.database_url)
 
 
 def latest_attempt(store: Store, tenant: str, order_id: str) -> dict[str, Any]:
