@@ -69,12 +69,7 @@ class AttemptRunner:
         self.files = files
         self.clock = clock
         self.on_slot_free = on_slot_free
-        self.default_policy = RetryPolicy.from_ms(
-            settings.retry_max_attempts,
-            settings.retry_initial_delay_ms,
-            settings.retry_backoff,
-            settings.retry_max_delay_ms,
-        )
+        self.default_policy = RetryPolicy.from_settings(settings)
         self.running: dict[int, Running] = {}
         self.outbox: list[Completion] = []
         self.unrecorded = 0  # finished attempts whose transitions are not committed yet

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fabflow.settings import Settings
+
 # The longest we honour a receiver's Retry-After: beyond this the error path is better.
 MAX_RETRY_AFTER_S = 3600.0
 
@@ -27,6 +29,16 @@ class RetryPolicy:
     ) -> RetryPolicy:
         """A policy from the millisecond figures flows and settings are written in."""
         return cls(max_attempts, initial_delay_ms / 1000, backoff, max_delay_ms / 1000)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        """The default policy: a step without a ``retry`` of its own (FABFLOW_RETRY_*)."""
+        return cls.from_ms(
+            settings.retry_max_attempts,
+            settings.retry_initial_delay_ms,
+            settings.retry_backoff,
+            settings.retry_max_delay_ms,
+        )
 
     def delay_before(self, next_attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before attempt number ``next_attempt`` (2 = the first retry)."""

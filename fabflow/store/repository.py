@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fabflow.errors import Conflict, InvalidFlow, NotFound
-from fabflow.flows.model import RetryOptions
+from fabflow.flows.model import Flow, RetryOptions
 from fabflow.flows.validate import parse_flow
 from fabflow.ids import new_id
 from fabflow.lifecycle.retry import RetryPolicy
@@ -62,6 +62,7 @@ class Store:
         self._flow_cache: dict[tuple[int, int], tuple[dict[str, Any], list[Any]]] = {}
         self._deadlines: dict[tuple[int, int], float | None] = {}
         self._rules: dict[tuple[int, int], FlowRules] = {}
+        self._parsed: dict[tuple[int, int], Flow] = {}
         # Called (from any thread) after a commit that made an attempt runnable.
         self.on_enqueue: list[Callable[[], None]] = []
         # SQLite has one writer at a time; its busy handler makes the others sleep and retry
@@ -339,18 +340,41 @@ class Store:
         key = (flow_pk, version)
         rules = self._rules.get(key)
         if rules is None:
-            _, definition = self.flow_definition(conn, flow_pk, version)
-            attempts = _max_attempts(definition, self.default_retry_policy)
+            attempts = self._max_attempts(conn, flow_pk, version)
             rules = self._rules[key] = FlowRules(self._deadlines.get(key), attempts)
         return rules
 
     @property
     def default_retry_policy(self) -> RetryPolicy:
         """The retry policy of a step without a ``retry`` of its own (the settings')."""
-        s = self.settings
-        return RetryPolicy.from_ms(
-            s.retry_max_attempts, s.retry_initial_delay_ms, s.retry_backoff, s.retry_max_delay_ms
-        )
+        return RetryPolicy.from_settings(self.settings)
+
+    def _max_attempts(self, conn: Connection, flow_pk: int, version: int) -> dict[str, int]:
+        """The most attempts each step of a flow version makes, by step id."""
+        default = self.default_retry_policy
+        try:
+            steps = self.flow(conn, flow_pk, version).steps
+        except InvalidFlow:
+            # A step type whose plugin this process lacks (the CLI loads none): its options
+            # cannot be checked here, but its retry policy can.
+            _, definition = self.flow_definition(conn, flow_pk, version)
+            return {
+                s["stepDefinitionId"]: (
+                    default if s.get("retry") is None else RetryOptions.model_validate(s["retry"])
+                ).max_attempts
+                for s in definition
+            }
+        return {s.step_definition_id: s.retry_policy(default).max_attempts for s in steps}
+
+    def flow(self, conn: Connection, flow_pk: int, version: int) -> Flow:
+        """A flow version, parsed (versions are immutable, so cached). ``InvalidFlow`` when a
+        step type's plugin is missing from this process."""
+        key = (flow_pk, version)
+        flow = self._parsed.get(key)
+        if flow is None:
+            meta, definition = self.flow_definition(conn, flow_pk, version)
+            flow = self._parsed[key] = parse_flow(definition, name=meta["name"])
+        return flow
 
     def install_secret(self, name: str) -> str:
         """The installation's secret called ``name``, made (256 random bits) on first use;
@@ -390,22 +414,6 @@ class Store:
         conn.execute(
             update(workers).where(workers.c.id == worker_id).values(heartbeat_at=now, state=state)
         )
-
-
-def _max_attempts(definition: list[Any], default: RetryPolicy) -> dict[str, int]:
-    """The most attempts each step of a stored flow makes, by step id."""
-    try:
-        steps = parse_flow(definition).steps
-    except InvalidFlow:
-        # A step type whose plugin this process lacks (the CLI loads none): its options cannot
-        # be checked here, but its retry policy can.
-        return {
-            s["stepDefinitionId"]: (
-                default if s.get("retry") is None else RetryOptions.model_validate(s["retry"])
-            ).max_attempts
-            for s in definition
-        }
-    return {s.step_definition_id: s.retry_policy(default).max_attempts for s in steps}
 
 
 def _ms(value: float | None) -> float | int | None:

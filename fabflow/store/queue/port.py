@@ -30,7 +30,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from fabflow.errors import ErrorTable, StoreError, StoreUnavailable, translate
 from fabflow.flows.model import Flow
-from fabflow.flows.validate import parse_flow
 from fabflow.store.fastpath import driver_cursor, fetch
 from fabflow.store.orders.read import EXECUTION_COLUMNS, load_resources
 from fabflow.store.queue import claims as claiming
@@ -58,7 +57,6 @@ class SqlQueue:
         self._loop_conn: Connection | None = None  # SQLite: never waits for a lock
         self._listener: Listener | None = None
         self._wake: Callable[[], None] | None = None
-        self._flows: dict[tuple[int, int], tuple[Flow, dict[str, Any]]] = {}
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -181,13 +179,10 @@ class SqlQueue:
         return work
 
     def _flow(self, conn: Connection, row: dict[str, Any]) -> tuple[Flow, dict[str, Any]]:
-        """The parsed flow version of an execution (versions never change: cached)."""
+        """The parsed flow version of an execution, with its ``{"id", "name", "version"}``."""
         key = (row["flow_pk"], row["flow_version"])
-        found = self._flows.get(key)
-        if found is None:
-            meta, definition = self.store.flow_definition(conn, *key)
-            found = self._flows[key] = (parse_flow(definition, name=meta["name"]), meta)
-        return found
+        meta, _ = self.store.flow_definition(conn, *key)
+        return self.store.flow(conn, *key), meta
 
     def _heartbeat(
         self, worker_id: str, held: list[Claim], give_back: list[Claim], state: str, now: float

@@ -17,8 +17,6 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from fabflow.errors import Conflict, FabflowError, NotFound, WaitNotReady
-from fabflow.flows.model import Flow
-from fabflow.flows.validate import parse_flow
 from fabflow.lifecycle.retry import RetryPolicy
 from fabflow.lifecycle.states import AttemptState, ExecutionState, Outcome
 from fabflow.lifecycle.transition import AttemptEnd, decide
@@ -29,8 +27,6 @@ from fabflow.store.queue.transitions import TransitionRows
 from fabflow.store.repository import Store
 from fabflow.store.schema import attempts, executions, orders
 from fabflow.tokens import hash_token, visit_of
-
-_PARSED: dict[tuple[int, int, int], Flow] = {}  # (id(store), flow pk, version)
 
 
 @dataclass(frozen=True)
@@ -175,7 +171,7 @@ def _resolve(
     (written once for a whole batch)."""
     if row["state"] != AttemptState.WAITING.value or (row["wait_until"] or 0) <= now:
         return _already(conn, row, resolution)
-    flow = _flow(store, conn, row["flow_pk"], row["flow_version"])
+    flow = store.flow(conn, row["flow_pk"], row["flow_version"])
     step = flow.step(row["step_id"])
     decision = decide(
         step,
@@ -244,17 +240,6 @@ def _claim(row: dict[str, Any]) -> Claim:
         row["run_after"],
         row["wait_kind"],
     )
-
-
-def _flow(store: Store, conn: Connection, flow_pk: int, version: int) -> Flow:
-    key = (id(store), flow_pk, version)
-    flow = _PARSED.get(key)
-    if flow is None:
-        meta, definition = store.flow_definition(conn, flow_pk, version)
-        if len(_PARSED) > 1024:
-            _PARSED.clear()
-        flow = _PARSED[key] = parse_flow(definition, name=meta["name"])
-    return flow
 
 
 def _keep_data(

@@ -4,7 +4,8 @@ tenants, an HTTP receiver on 127.0.0.1 that fails when told to, and a worker to 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +120,36 @@ async def run_until_ended(
             worker.stop()
             await task
     return dict(state["order"])
+
+
+@asynccontextmanager
+async def worker_running(store: Store) -> AsyncIterator[Worker]:
+    """A worker with every registered step type, running while the block runs."""
+    async with started_executors(store.settings) as executors:
+        worker = Worker(store, executors, concurrency=4)
+        task = asyncio.create_task(worker.run())
+        try:
+            yield worker
+        finally:
+            worker.stop()
+            await task
+
+
+async def order_when(
+    client: httpx.AsyncClient, order_id: str, ready: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The order once ``ready`` says so (10 s at most)."""
+    async with asyncio.timeout(10):
+        while True:
+            order: dict[str, Any] = (await client.get(f"/api/orders/{order_id}")).json()
+            if ready(order):
+                return order
+            await asyncio.sleep(0.02)
+
+
+async def state_of(client: httpx.AsyncClient, order_id: str, *states: str) -> dict[str, Any]:
+    """The order once its execution is in one of ``states`` (10 s at most)."""
+    return await order_when(client, order_id, lambda o: o["execution"]["state"] in states)
 
 
 def rest_flow(url: str, **step: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +13,8 @@ import pytest
 from aiohttp import web
 from fastapi import FastAPI
 
-from fabflow.engine.runtime import started_executors
-from fabflow.engine.worker import Worker
 from fabflow.store.repository import Store
-from tests.integration.api.conftest import Receiver, client_for
+from tests.integration.api.conftest import Receiver, client_for, state_of, worker_running
 
 ORDER = {"flowId": "mes", "customer": {"name": "Ada"}, "lines": []}
 
@@ -48,26 +45,9 @@ def mes_flow(url: str, timeout: float | None = None) -> dict[str, Any]:
     return {"id": "mes", "name": "MES", "steps": [wait, erp, error]}
 
 
-@asynccontextmanager
-async def worker_running(store: Store) -> AsyncIterator[Worker]:
-    async with started_executors(store.settings) as executors:
-        worker = Worker(store, executors, concurrency=4)
-        task = asyncio.create_task(worker.run())
-        try:
-            yield worker
-        finally:
-            worker.stop()
-            await task
-
-
-async def state_of(client: httpx.AsyncClient, order_id: str, *states: str) -> dict[str, Any]:
-    """The order once its execution is in one of ``states`` (10 s at most)."""
-    async with asyncio.timeout(10):
-        while True:
-            order: dict[str, Any] = (await client.get(f"/api/orders/{order_id}")).json()
-            if order["execution"]["state"] in states:
-                return order
-            await asyncio.sleep(0.02)
+def token_sent(receiver: Receiver) -> str:
+    """The callback token of the first order the receiver got."""
+    return str(receiver.received[0]["updateUrl"].rsplit("/", 1)[1])
 
 
 def _seconds(iso: str) -> float:
@@ -126,7 +106,7 @@ async def test_an_error_callback_takes_the_error_path_with_its_message(
     order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
     async with worker_running(api_store):
         await state_of(acme, order_id, "waiting")
-        token = receiver.received[0]["updateUrl"].rsplit("/", 1)[1]
+        token = token_sent(receiver)
         body = {"outcome": "error", "message": "printer jammed"}
         assert (await anyone.post(f"/api/callbacks/{token}", json=body)).status_code == 200
         done = await state_of(acme, order_id, "succeeded", "failed")
@@ -147,7 +127,7 @@ async def test_a_wait_past_its_timeout_takes_the_error_path_and_its_token_dies(
     order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
     async with worker_running(api_store):
         await state_of(acme, order_id, "waiting")
-        token = receiver.received[0]["updateUrl"].rsplit("/", 1)[1]
+        token = token_sent(receiver)
         done = await state_of(acme, order_id, "succeeded", "failed")
     first = done["execution"]["attempts"][0]
     assert first["outcome"] == "timeout" and first["error"]["type"] == "timeout"
@@ -190,7 +170,7 @@ async def test_cancel_while_waiting_ends_the_wait(
         cancelled = await acme.post(f"/api/orders/{order_id}/cancel")
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["execution"]["attempts"][0]["outcome"] == "cancelled"
-    token = receiver.received[0]["updateUrl"].rsplit("/", 1)[1]
+    token = token_sent(receiver)
     late = await anyone.post(f"/api/callbacks/{token}", json={"outcome": "success"})
     assert late.status_code == 404
 
@@ -241,7 +221,7 @@ async def test_a_made_up_token_of_a_real_order_is_refused(
     order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
     async with worker_running(api_store):
         await state_of(acme, order_id, "waiting")
-        token = receiver.received[0]["updateUrl"].rsplit("/", 1)[1]
+        token = token_sent(receiver)
         visit, _, mac = token.rpartition(".")
         forged = f"{visit}.{'A' * len(mac)}"
         answer = await anyone.post(f"/api/callbacks/{forged}", json={"outcome": "success"})

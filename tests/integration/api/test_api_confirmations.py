@@ -16,8 +16,8 @@ import pytest
 
 from fabflow.settings import Settings
 from fabflow.store.repository import Store
-from tests.integration.api.conftest import Receiver, rest_flow
-from tests.integration.api.test_api_callbacks import ORDER, mes_flow, state_of, worker_running
+from tests.integration.api.conftest import Receiver, rest_flow, state_of, worker_running
+from tests.integration.api.test_api_callbacks import ORDER, mes_flow
 from tests.integration.steps.step_servers import MailServer, start_mail_server
 
 PROMPT = "Is the plate for {{ order.customer.name }} fine to print?"

@@ -5,46 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from fabflow.engine.runtime import started_executors
-from fabflow.engine.worker import Worker
 from fabflow.store.repository import Store
-from tests.integration.api.conftest import Receiver, rest_flow, run_until_ended
+from tests.integration.api.conftest import (
+    Receiver,
+    order_when,
+    rest_flow,
+    run_until_ended,
+    worker_running,
+)
 
 ORDER: dict[str, Any] = {"flowId": "shop", "customer": {"name": "Ada"}, "lines": []}
 HOUR_MS = 3_600_000
 # Eight attempts an hour apart: a failing step stays failing for the whole test.
 SLOW_RETRY = {"maxAttempts": 8, "initialDelay": HOUR_MS, "maxDelay": HOUR_MS}
-
-
-@asynccontextmanager
-async def worker_running(store: Store) -> AsyncIterator[Worker]:
-    async with started_executors(store.settings) as executors:
-        worker = Worker(store, executors, concurrency=4)
-        task = asyncio.create_task(worker.run())
-        try:
-            yield worker
-        finally:
-            worker.stop()
-            await task
-
-
-async def order_when(
-    client: httpx.AsyncClient, order_id: str, ready: Callable[[dict[str, Any]], bool]
-) -> dict[str, Any]:
-    """The order once ``ready`` says so (10 s at most)."""
-    async with asyncio.timeout(10):
-        while True:
-            order: dict[str, Any] = (await client.get(f"/api/orders/{order_id}")).json()
-            if ready(order):
-                return order
-            await asyncio.sleep(0.02)
 
 
 def seconds(iso: str) -> float:
