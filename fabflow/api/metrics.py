@@ -28,7 +28,7 @@ from fabflow.store.schema import attempts, executions
 
 # Seconds; steps range from a millisecond (a local REST call) to minutes (big meshes).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-_ENDED = [s.value for s in AttemptState if s not in (AttemptState.QUEUED, AttemptState.RUNNING)]
+_ENDED = [s.value for s in AttemptState if s.ended]  # not queued, running or waiting
 
 
 def executions_by_state(conn: Connection, tenant_id: str) -> dict[str, int]:

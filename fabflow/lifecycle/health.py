@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from fabflow.lifecycle.states import ENDED_EXECUTION_STATES, AttemptState
+from fabflow.lifecycle.states import AttemptState, ExecutionState
 from fabflow.resources import iso
 
 # The attempt states of a retry in progress: waiting out its backoff, or running.
 RETRYING_ATTEMPT_STATES = frozenset({AttemptState.QUEUED, AttemptState.RUNNING})
 _FAILED = frozenset({AttemptState.ERROR, AttemptState.TIMEOUT})
-_ENDED = frozenset(s.value for s in ENDED_EXECUTION_STATES)
 
 
 class HealthState(StrEnum):
@@ -64,7 +63,7 @@ def order_health(
     (rows with ``state``, ``attempt``, ``visit``, ``run_after``, ``started_at``,
     ``wait_until``, ``error_type`` and ``error_message``; oldest first). ``max_attempts`` is
     the retry policy's of the newest attempt's step; ``deadline_ms`` the flow's, if any."""
-    if execution_state in _ENDED:
+    if ExecutionState(execution_state).ended:
         return HEALTHY
     reasons: list[str] = []
     next_at = None

@@ -76,6 +76,9 @@ async def test_a_callback_ends_the_wait_and_the_flow_continues(
         attempt = waiting["execution"]["attempts"][0]
         assert attempt["outcome"] == "waiting" and attempt["wait"]["kind"] == "callback"
         assert waiting["status"] == "Created"  # no step has set one yet
+        metrics = (await acme.get("/metrics")).text
+        assert 'fabflow_orders{state="waiting"} 1.0' in metrics
+        assert 'outcome="waiting"' not in metrics  # a waiting attempt has not ended
 
         body = {"outcome": "success", "status": "Printed", "data": {"jobId": "J-7"}}
         answer = await anyone.post(f"/api/callbacks/{token}", json=body)
