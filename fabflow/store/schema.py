@@ -119,6 +119,8 @@ executions = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("ended_at", Float),
+    # Each step's latest result by step id (migration 0004): what later steps read as steps.ID.
+    Column("outputs", Json),
     Index("ix_executions_tenant_state", "tenant_id", "state"),
 )
 
@@ -199,6 +201,17 @@ install_secrets = Table(
     metadata,
     Column("name", String(40), primary_key=True),
     Column("value", String(100), nullable=False),
+)
+
+# Values templates read as secrets.NAME, encrypted with FABFLOW_SECRET_KEY (migration 0004).
+tenant_secrets = Table(
+    "tenant_secrets",
+    metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
 
 workers = Table(
