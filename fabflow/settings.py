@@ -38,6 +38,9 @@ class Settings:
     callback_secret: str = ""
     outbound_allow: tuple[str, ...] = ()  # FABFLOW_OUTBOUND_ALLOW: hosts and CIDRs
     signing_secret: str = ""  # FABFLOW_SIGNING_SECRET
+    # FABFLOW_SECRET_KEY: Fernet key(s) of tenant secrets, comma-separated, the first encrypts;
+    # empty: serve, demo, worker and `secrets set` use (or make) <data_dir>/secret.key
+    secret_key: str = ""
     smtp_url: str = ""  # FABFLOW_SMTP_URL
     mail_from: str = "fabflow@localhost"  # FABFLOW_MAIL_FROM
     smtp_ca_file: str = ""  # FABFLOW_SMTP_CA_FILE: extra CA bundle for STARTTLS/SMTPS
