@@ -48,12 +48,21 @@ class StepContext:
     # one timer for all its attempts, and records the attempt as timed out): an executor then
     # need not keep a timer of its own. Called directly (tests, tools), it must.
     deadline_enforced: bool = False
+    # The tenant's secrets by name, decrypted (``secrets.NAME`` in templates); loaded only
+    # for steps whose options mention ``secrets``. Never logged or recorded.
+    secrets: dict[str, str] = field(default_factory=dict)
 
     @property
     def template_context(self) -> dict[str, Any]:
-        """What templates may read: order, error, step, flow."""
+        """What templates may read: order, error, step, flow, secrets."""
         step = {"id": self.step_id, "type": self.step_type, "successStatus": self.success_status}
-        return {"order": self.order, "error": self.error, "step": step, "flow": self.flow}
+        return {
+            "order": self.order,
+            "error": self.error,
+            "step": step,
+            "flow": self.flow,
+            "secrets": self.secrets,
+        }
 
 
 async def within_deadline(ctx: StepContext, awaitable: Awaitable[T]) -> T:
