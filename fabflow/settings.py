@@ -45,6 +45,7 @@ class Settings:
     mail_from: str = "fabflow@localhost"  # FABFLOW_MAIL_FROM
     smtp_ca_file: str = ""  # FABFLOW_SMTP_CA_FILE: extra CA bundle for STARTTLS/SMTPS
     public_url: str = "http://127.0.0.1:8000"  # FABFLOW_PUBLIC_URL: base of download links
+    file_link_seconds: int = 7 * 24 * 3600  # FABFLOW_FILE_LINK_SECONDS: a file link's lifetime
     max_body_bytes: int = 1_048_576  # FABFLOW_MAX_BODY_BYTES
     production_processes: int = 2  # FABFLOW_PRODUCTION_PROCESSES
     log_format: str = "text"  # FABFLOW_LOG_FORMAT: text | json
@@ -72,6 +73,8 @@ class Settings:
             )
         if self.lease_seconds <= 0 or self.concurrency < 1:
             raise ConfigError("FABFLOW_LEASE_SECONDS must be > 0 and FABFLOW_CONCURRENCY >= 1")
+        if self.file_link_seconds < 1:
+            raise ConfigError("FABFLOW_FILE_LINK_SECONDS must be at least 1")
         if self.log_format not in ("text", "json"):
             raise ConfigError(
                 f"FABFLOW_LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}"
