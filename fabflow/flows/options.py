@@ -7,12 +7,14 @@ Validation is strict: a flow file says ``"timeout": 5000``, never ``"timeout": "
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
 
 FILE_FORMATS = ("stl", "obj", "3mf", "ply", "glb", "stl-ascii")
@@ -60,6 +62,84 @@ def check_http_uri(uri: str) -> str:
     return uri
 
 
+# A Jinja expression, statement or comment: what makes a string a template.
+TEMPLATE_SPAN = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+TEMPLATE_MARKERS = ("{{", "{%", "{#")
+
+
+def is_template(text: str) -> bool:
+    """Whether ``text`` holds Jinja syntax (and is rendered per order)."""
+    return any(marker in text for marker in TEMPLATE_MARKERS)
+
+
+@dataclass(frozen=True, slots=True)
+class UriTemplate:
+    """A request URI whose query values are templates: ``base`` (scheme, host, path) and
+    ``fragment`` are literal, each ``(name, value)`` of ``query`` is as written (name literal,
+    value a template whose rendered parts are URL-encoded)."""
+
+    base: str
+    query: tuple[tuple[str, str | None], ...]
+    fragment: str
+
+
+_ONLY_VALUES = "templates may stand in query values only: https://host/path?name={{ order.id }}"
+
+
+@lru_cache(maxsize=4096)
+def parse_uri_template(uri: str) -> UriTemplate:
+    """``uri`` split for rendering; ValueError when a template is anywhere but a query value."""
+    # Each template span masked by NULs of its length: what is left is literal, and split
+    # positions in the mask are positions in ``uri``.
+    masked = TEMPLATE_SPAN.sub(lambda m: "\0" * len(m.group()), uri)
+    if is_template(masked):
+        raise ValueError('has a template that is not closed ("{{" without "}}")')
+    start = masked.find("?")
+    if start < 0 or "\0" in masked[:start]:
+        raise ValueError(
+            "a template in the scheme, host or path is not allowed (they stay literal, so a"
+            f" rendered URL cannot point somewhere else); {_ONLY_VALUES}"
+        )
+    end = masked.find("#", start)
+    end = len(uri) if end < 0 else end
+    if "\0" in masked[end:]:
+        raise ValueError(f"a template in the #fragment is not allowed; {_ONLY_VALUES}")
+    if len(masked[start:end].split()) > 1:
+        raise ValueError("spaces are not allowed outside templates (URL-encode them as %20)")
+    check_http_uri(uri[:start])
+    return UriTemplate(uri[:start], _query_pairs(uri, masked, start + 1, end), uri[end:])
+
+
+def _query_pairs(uri: str, masked: str, start: int, end: int) -> tuple[tuple[str, str | None], ...]:
+    pairs: list[tuple[str, str | None]] = []
+    pos = start
+    for part in masked[start:end].split("&"):
+        eq = part.find("=")
+        name_end = len(part) if eq < 0 else eq
+        if "\0" in part[:name_end]:
+            raise ValueError(f"a query parameter's name must be literal; {_ONLY_VALUES}")
+        value = None if eq < 0 else uri[pos + eq + 1 : pos + len(part)]
+        pairs.append((uri[pos : pos + name_end], value))
+        pos += len(part) + 1
+    return tuple(pairs)
+
+
+def check_request_uri(uri: str) -> str:
+    """A literal http(s) URL (``check_http_uri``), or one whose query values are templates."""
+    if is_template(uri):
+        parse_uri_template(uri)
+        return uri
+    return check_http_uri(uri)
+
+
+def check_header_names(headers: dict[str, str]) -> dict[str, str]:
+    """Header names are literal: values may be templates, names may not."""
+    for name in headers:
+        if is_template(name):
+            raise ValueError(f"header name {name!r} must be literal (only values may be templates)")
+    return headers
+
+
 EmailAddress = Annotated[str, AfterValidator(check_email)]
 HttpUri = Annotated[
     str,
@@ -82,15 +162,40 @@ class OptionsModel(BaseModel):
     )
 
 
-class ConsumeRestApiOptions(OptionsModel):
-    """Options of a consume-rest-api step: where the order is sent."""
+RequestUri = Annotated[
+    str,
+    Field(
+        max_length=2048, json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}
+    ),
+    AfterValidator(check_request_uri),
+]
 
-    uri: HttpUri = Field(description="Absolute http or https URL the order is sent to.")
+
+class ConsumeRestApiOptions(OptionsModel):
+    """Options of a consume-rest-api step: where the order is sent, and what is sent."""
+
+    uri: RequestUri = Field(
+        description=(
+            "Absolute http or https URL the request is sent to. Extension: query values may be"
+            " templates (rendered per order, URL-encoded); scheme, host and path are literal."
+        )
+    )
     method: Literal["POST", "PUT", "PATCH"] = Field(
         default="POST", description="Extension: HTTP method."
     )
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="Extension: extra request headers."
+    headers: Annotated[dict[str, str], AfterValidator(check_header_names)] = Field(
+        default_factory=dict,
+        description=(
+            "Extension: extra request headers; values may be templates, such as"
+            ' "Bearer {{ secrets.MES_TOKEN }}".'
+        ),
+    )
+    body: JsonValue | None = Field(
+        default=None,
+        description=(
+            "Extension: the JSON sent instead of the order resource; its strings may be"
+            " templates (rendered per order, always to strings). Absent or null: the order."
+        ),
     )
     wait_for_callback: bool = Field(
         default=False,

@@ -1,4 +1,9 @@
-"""consume-rest-api: send the order resource as JSON to a URL (DESIGN section 3.1).
+"""consume-rest-api: send the order resource (or the step's ``body``) as JSON to a URL
+(DESIGN section 3.1).
+
+Templates in the ``body`` strings, the ``uri`` query values and the ``headers`` values are
+rendered per attempt with the step's template context; the scheme, host and path of the URI
+are literal (checked by the options model), so a rendered URL cannot point elsewhere.
 
 One aiohttp session per executor (so per worker process), with keep-alive pooling. Its
 connector resolves names through ``PolicyResolver``, so the outbound policy is checked on the
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import re
 import secrets
 import ssl
 import time
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -27,10 +34,11 @@ from yarl import URL
 
 import fabflow
 from fabflow.errors import ErrorTable, PermanentStepError, StepError, TransientStepError, translate
-from fabflow.flows.options import ConsumeRestApiOptions
+from fabflow.flows.options import ConsumeRestApiOptions, is_template, parse_uri_template
 from fabflow.steps import signing
 from fabflow.steps.base import StepContext, StepExecutor, StepResult, Wait, within_deadline
 from fabflow.steps.outbound import OutboundPolicy, OutboundRefused, PolicyResolver, literal_ip
+from fabflow.steps.templates import render
 from fabflow.tokens import make_callback_token
 
 if TYPE_CHECKING:
@@ -55,6 +63,7 @@ PROTECTED_HEADERS = frozenset(
     )
 )
 TRANSIENT_STATUSES = frozenset({408, 429})
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what a header value must not hold (tab may)
 
 
 def callback_token(ctx: StepContext) -> str:
@@ -113,9 +122,9 @@ class RestStep(StepExecutor):
             await self.start()
         assert self._session is not None
         options: ConsumeRestApiOptions = ctx.options
-        url = self._checked_url(options.uri)
+        url, shown = self._url(ctx, options.uri)
         token = callback_token(ctx) if options.wait_for_callback else None
-        body = orjson.dumps(self._body(ctx, token))  # compact UTF-8
+        body = orjson.dumps(self._body(ctx, options, token))  # compact UTF-8, what is signed
         headers, ignored = self._headers(ctx, options.headers, body)
         if token is not None:
             headers[CALLBACK_HEADER] = token
@@ -126,7 +135,7 @@ class RestStep(StepExecutor):
         except StepError:
             raise
         except Exception as exc:  # CancelledError passes: the worker is stopping us
-            error = rest_error(exc, RestCall(url, ctx.timeout_s, started))
+            error = rest_error(exc, RestCall(shown, ctx.timeout_s, started))
             if error is None:
                 raise
             raise error from exc
@@ -136,15 +145,30 @@ class RestStep(StepExecutor):
         if 200 <= status < 300:
             wait = None if token is None else Wait("callback", token)
             return StepResult(details=details, wait=wait)
-        _raise_for_status(status, resp_headers, url, details)
+        _raise_for_status(status, resp_headers, shown, details)
 
-    def _body(self, ctx: StepContext, token: str | None) -> dict[str, Any]:
-        """The order resource; with a callback, and where to send it (its token, 128+ random
-        bits, is the receiver's only credential, valid for this one wait)."""
+    def _body(self, ctx: StepContext, options: ConsumeRestApiOptions, token: str | None) -> Any:
+        """The step's ``body`` rendered; without one, the order resource, with a callback
+        and where to send it (its token, 128+ random bits, is the receiver's only credential,
+        valid for this one wait)."""
+        if options.body is not None:
+            return render_json(options.body, ctx.template_context, "body")
         if token is None:
             return ctx.order
         base = self.settings.public_url.rstrip("/")
         return {**ctx.order, "updateUrl": f"{base}/api/callbacks/{token}"}
+
+    def _url(self, ctx: StepContext, uri: str) -> tuple[URL, URL]:
+        """The URL to send to, and the URL error messages show: the same for a literal URI;
+        for a templated one, without its query (rendered values may hold secrets)."""
+        if not is_template(uri):
+            url = self._checked_url(uri)
+            return url, url
+        template = parse_uri_template(uri)
+        base = self._checked_url(template.base)  # the host is literal: checked once
+        query = render_query(template.query, ctx.template_context)
+        rendered = URL(f"{base}?{query}{template.fragment}")
+        return rendered, base
 
     def _checked_url(self, uri: str) -> URL:
         url = self._checked.get(uri)
@@ -177,7 +201,7 @@ class RestStep(StepExecutor):
             if name.lower() in PROTECTED_HEADERS:
                 ignored.append(name)
                 continue
-            headers[name] = value
+            headers[name] = render_header(name, value, ctx) if is_template(value) else value
         if ignored:
             log.warning("step %s: headers option cannot set %s; ignored", ctx.step_id, ignored)
         headers.setdefault("User-Agent", f"fabflow/{fabflow.__version__}")
@@ -203,6 +227,44 @@ class RestStep(StepExecutor):
                 # Stop here: closing drops the connection instead of downloading the rest.
                 resp.close()
             return resp.status, resp.headers, excerpt  # read-only, valid after release
+
+
+def render_json(value: Any, context: Mapping[str, Any], where: str) -> Any:
+    """``value`` with every template string rendered (keys stay literal); ``where`` names the
+    option in errors (``body.items[0].sku``)."""
+    if isinstance(value, str):
+        return render(value, context, where) if is_template(value) else value
+    if isinstance(value, dict):
+        return {k: render_json(v, context, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_json(v, context, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def render_query(pairs: tuple[tuple[str, str | None], ...], context: Mapping[str, Any]) -> str:
+    """The query string: names and literal values as written; a templated value rendered,
+    then URL-encoded as a whole (so a rendered ``&`` or ``=`` cannot add a parameter)."""
+    parts = []
+    for name, value in pairs:
+        if value is not None and is_template(value):
+            value = quote(render(value, context, f"uri?{name}"), safe="")
+        parts.append(name if value is None else f"{name}={value}")
+    return "&".join(parts)
+
+
+def render_header(name: str, value: str, ctx: StepContext) -> str:
+    """A header value rendered; a control character in it (CR, LF, NUL ...) fails the step
+    rather than let a rendered value add headers. The message never shows the value."""
+    where = f"headers.{name}"
+    rendered = render(value, ctx.template_context, where)
+    if _CONTROL.search(rendered):
+        raise PermanentStepError(
+            f"{where}: the rendered value holds a line break or another control character;"
+            " refusing to send it (header injection)",
+            error_type="template",
+            details={"template": where},
+        )
+    return rendered
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -249,6 +311,7 @@ def _details(status: int, started: float, excerpt: bytes) -> dict[str, Any]:
 def _raise_for_status(
     status: int, headers: Mapping[str, str], url: URL, details: dict[str, Any]
 ) -> NoReturn:
+    """The step error of a non-2xx answer; ``url`` is the URL as messages may show it."""
     if status in TRANSIENT_STATUSES or status >= 500:
         raise TransientStepError(
             f"{url.human_repr()} answered HTTP {status}",
