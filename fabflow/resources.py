@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
+
+from fabflow.tokens import file_link_signature
 
 # An order's status before any step succeeded (the column stays empty: no step set it).
 CREATED_STATUS = "Created"
@@ -54,6 +57,7 @@ ATTEMPT_COLUMNS = (
 )
 ORDER_COLUMNS = (
     "id",
+    "tenant_id",  # the signed file links'
     "external_id",
     "status",
     "customer",
@@ -108,10 +112,38 @@ def _wait(row: Mapping[Any, Any]) -> dict[str, Any] | None:
     return {"kind": row["wait_kind"], "until": iso(row["wait_until"]), "resolution": resolution}
 
 
-def file_resource(record: Mapping[Any, Any], order_id: str, public_url: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class FileLinks:
+    """How a file record's ``url`` is made: a link that works without an API key until
+    ``now + seconds``, signed with the installation's key (see ``fabflow.tokens``)."""
+
+    secret: str
+    seconds: int
+    now: float
+
+    def query(self, tenant_id: str, order_id: str, name: str) -> str:
+        expires = int(self.now) + self.seconds
+        signature = file_link_signature(self.secret, tenant_id, f"{order_id}/{name}", expires)
+        return urlencode({"tenant": tenant_id, "expires": expires, "signature": signature})
+
+
+def file_resource(
+    record: Mapping[Any, Any],
+    order_id: str,
+    public_url: str,
+    links: FileLinks | None = None,
+    tenant_id: str | None = None,
+) -> dict[str, Any]:
+    """A file record as the API shows it. With ``links`` and ``tenant_id``, its ``url`` is a
+    signed link (``/api/files/...``); without, the API-key route's."""
     out = {k: v for k, v in record.items() if k not in ("key", "preview")}
-    base = f"{public_url.rstrip('/')}/api/orders/{order_id}/files/{quote(record['name'])}"
+    root, name = public_url.rstrip("/"), quote(record["name"], safe="")
+    base = f"{root}/api/orders/{order_id}/files/{name}"
     out["url"] = base
+    if links is not None and tenant_id is not None:
+        out["url"] = f"{root}/api/files/{order_id}/{name}?" + links.query(
+            tenant_id, order_id, record["name"]
+        )
     if record.get("preview"):
         out["previewUrl"] = base + "/preview"
     return out
@@ -125,10 +157,13 @@ def order_resource(
     flow: Mapping[Any, Any],
     public_url: str,
     health: dict[str, Any],
+    links: FileLinks | None = None,
 ) -> dict[str, Any]:
     """The order resource. ``flow`` is ``{"id", "name", "version"}``; ``health`` is
-    ``{"state", "reason", "nextAttemptAt"}`` (see ``fabflow.lifecycle.health``)."""
+    ``{"state", "reason", "nextAttemptAt"}`` (see ``fabflow.lifecycle.health``); ``links``
+    signs the files' URLs."""
     status = order["status"]
+    tenant_id = order.get("tenant_id")
     return {
         "id": order["id"],
         "externalId": order["external_id"],
@@ -142,7 +177,10 @@ def order_resource(
         "customer": order["customer"],
         "lines": order["lines"],
         "data": order["data"],
-        "files": [file_resource(f, order["id"], public_url) for f in order["files"] or []],
+        "files": [
+            file_resource(f, order["id"], public_url, links, tenant_id)
+            for f in order["files"] or []
+        ],
         "stepData": order["step_data"] or {},
         "execution": {
             "id": execution["id"],

@@ -33,3 +33,24 @@ def hash_token(token: str) -> str:
 def _mac(secret: str, visit_key: str) -> str:
     digest = hmac.new(secret.encode(), f"callback:{visit_key}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+# -- signed file links ----------------------------------------------------------------------
+# The same installation key as callback tokens, under another purpose label: a callback token's
+# MAC can never pass as a file link's, nor the other way round.
+
+
+def file_link_signature(secret: str, tenant_id: str, file_id: str, expires: int) -> str:
+    """The MAC of a link to ``file_id`` (``<order id>/<file name>``) of ``tenant_id`` that
+    works until ``expires`` (UNIX seconds)."""
+    message = "\n".join(("file-link", tenant_id, file_id, str(expires))).encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def file_link_valid(
+    secret: str, tenant_id: str, file_id: str, expires: int, signature: str
+) -> bool:
+    """Whether ``signature`` is the link's MAC (compared in constant time)."""
+    expected = file_link_signature(secret, tenant_id, file_id, expires)
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))

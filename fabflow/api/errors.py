@@ -40,6 +40,12 @@ class BadRequest(FabflowError):
     code = "bad_request"
 
 
+class Forbidden(FabflowError):
+    """A credential that is not an API key (a signed link) and does not allow the request."""
+
+    code = "forbidden"
+
+
 class PayloadTooLarge(FabflowError):
     code = "payload_too_large"
 
@@ -54,6 +60,7 @@ class TooManyRequests(FabflowError):
 _STATUSES: tuple[tuple[type[FabflowError], int], ...] = (
     (Unauthorized, 401),
     (BadRequest, 400),
+    (Forbidden, 403),
     (PayloadTooLarge, 413),
     (TooManyRequests, 429),
     (InvalidInput, 422),

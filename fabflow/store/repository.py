@@ -63,6 +63,7 @@ class Store:
         self._deadlines: dict[tuple[int, int], float | None] = {}
         self._rules: dict[tuple[int, int], FlowRules] = {}
         self._parsed: dict[tuple[int, int], Flow] = {}
+        self._install_secrets: dict[str, str] = {}  # never change once made
         # Called (from any thread) after a commit that made an attempt runnable.
         self.on_enqueue: list[Callable[[], None]] = []
         # SQLite has one writer at a time; its busy handler makes the others sleep and retry
@@ -379,6 +380,18 @@ class Store:
     def install_secret(self, name: str) -> str:
         """The installation's secret called ``name``, made (256 random bits) on first use;
         every process on this database gets the same one."""
+        known = self._install_secrets.get(name)
+        if known is not None:
+            return known
+        self._install_secrets[name] = value = self._load_install_secret(name)
+        return value
+
+    def file_link_secret(self) -> str:
+        """The key of signed file links: the callback tokens' (``FABFLOW_CALLBACK_SECRET`` or
+        the installation's), under its own purpose label (``fabflow.tokens``)."""
+        return self.settings.callback_secret or self.install_secret("callback")
+
+    def _load_install_secret(self, name: str) -> str:
         query = select(install_secrets.c.value).where(install_secrets.c.name == name)
         with self.read() as conn:
             found = conn.execute(query).scalar()

@@ -1,22 +1,45 @@
-"""Production files: streamed downloads with checksums as ETags, and their PNG previews."""
+"""Production files: streamed downloads with checksums as ETags, and their PNG previews.
+
+Two routes give a file: ``/api/orders/{id}/files/{name}`` with an API key, and the signed link
+of the file record's ``url``, ``/api/files/{id}/{name}?tenant=&expires=&signature=``, which
+needs no key until it expires (``fabflow.tokens``; ``FABFLOW_FILE_LINK_SECONDS``).
+"""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Request
-from starlette.responses import Response, StreamingResponse
+from fastapi import APIRouter, Header, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, Response, StreamingResponse
 
 from fabflow.api.auth import StoreDep, Tenant
+from fabflow.api.errors import Forbidden
 from fabflow.api.schemas import ERRORS
 from fabflow.errors import NotFound
 from fabflow.files import LocalFileStore
 from fabflow.store import orders
+from fabflow.tokens import file_link_valid
 
 router = APIRouter(prefix="/api/orders", tags=["files"], responses=ERRORS)
+links_router = APIRouter(prefix="/api/files", tags=["files"], responses=ERRORS)
+
+
+class LinkExpired(Forbidden):
+    """A signed file link past its ``expires``."""
+
+    code = "link_expired"
+
+
+class LinkInvalid(Forbidden):
+    """A file link whose signature does not match its tenant, file and expiry."""
+
+    code = "link_invalid"
+
 
 OrderId = Annotated[str, Path(max_length=40)]
 FileName = Annotated[str, Path(max_length=200, description="A name from the order's files.")]
@@ -57,8 +80,12 @@ def _stream(
     files = LocalFileStore(request.app.state.settings.files_dir)
     if not files.exists(key):
         raise NotFound("the file is listed but missing from the file store")
-    chunks: Iterator[bytes] = files.iter_bytes(key)
     all_headers = {"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate", **headers}
+    local = files.local_path(key)
+    if local is not None:  # Range requests answered (a receiver may resume a big download)
+        all_headers.pop("Content-Length", None)  # the file's own size, from stat
+        return FileResponse(local, headers=all_headers, media_type=content_type)
+    chunks: Iterator[bytes] = files.iter_bytes(key)
     return StreamingResponse(chunks, media_type=content_type, headers=all_headers)
 
 
@@ -73,6 +100,12 @@ def download(
 ) -> Response:
     """The file, streamed; ``ETag`` is its sha256, so ``If-None-Match`` answers 304."""
     record = _record(store, tenant, order_id, name)
+    return _file(request, record, name, if_none_match)
+
+
+def _file(
+    request: Request, record: dict[str, Any], name: str, if_none_match: str | None
+) -> Response:
     etag = f'"{record["sha256"]}"'
     if _matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
@@ -100,3 +133,33 @@ def preview(
     if _matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     return _stream(request, record["preview"], etag, "image/png", {})
+
+
+_LINK: dict[int | str, dict[str, Any]] = {
+    **_FILE,
+    "403": {"description": "The link expired (`link_expired`) or is not valid (`link_invalid`)"},
+}
+
+
+@links_router.get("/{order_id}/{name}", responses=_LINK)
+async def download_by_link(
+    request: Request,
+    order_id: OrderId,
+    name: FileName,
+    tenant: Annotated[str, Query(max_length=40)],
+    expires: Annotated[int, Query(ge=0)],
+    signature: Annotated[str, Query(max_length=100)],
+    if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
+) -> Response:
+    """The file of a signed link (a file record's ``url``): no API key, until ``expires``.
+
+    403 ``link_invalid`` when the tenant, order, name, expiry or signature was changed;
+    403 ``link_expired`` when it is past its time. Range requests are answered."""
+    store = request.app.state.store
+    secret = await run_in_threadpool(store.file_link_secret)
+    if not file_link_valid(secret, tenant, f"{order_id}/{name}", expires, signature):
+        raise LinkInvalid("this file link is not valid: it was changed or made by another key")
+    if expires < time.time():
+        raise LinkExpired("this file link expired; ask for the order again for a fresh one")
+    record = await run_in_threadpool(_record, store, tenant, order_id, name)
+    return _file(request, record, name, if_none_match)

@@ -18,6 +18,7 @@ from fabflow.resources import (
     HISTORY_COLUMNS,
     ORDER_COLUMNS,
     RESOURCE_EXECUTION_COLUMNS,
+    FileLinks,
     order_resource,
 )
 from fabflow.store import fastpath
@@ -98,6 +99,9 @@ def load_resources(
         history.setdefault(h["order_id"], []).append(h)
     out = []
     now = time.time()
+    links = None  # the key is read (made, the first time) only when there is a file to sign
+    if any(r["files"] for r in order_rows.values()):
+        links = FileLinks(store.file_link_secret(), store.settings.file_link_seconds, now)
     for oid in order_ids:
         if oid not in order_rows:
             continue
@@ -114,6 +118,7 @@ def load_resources(
                 flow_meta,
                 store.settings.public_url,
                 health_json(ex, tried, order["created_at"], rules, now),
+                links,
             )
         )
     return out
