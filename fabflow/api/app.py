@@ -28,6 +28,7 @@ from fabflow.api.routes import (
     meta,
     orders,
     products,
+    secrets,
     stream,
 )
 from fabflow.api.schemas import extra_components
@@ -89,6 +90,7 @@ def create_app(
     # stream first: /api/orders/stream must not be read as the order "stream".
     for routes in (stream, confirmations, orders, callbacks, files, flows, products, meta):
         app.include_router(routes.router)
+    app.include_router(secrets.router)
     app.include_router(files.links_router)  # signed file links: no API key
     if demo:
         app.include_router(meta.demo_router)

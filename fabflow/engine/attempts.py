@@ -9,6 +9,7 @@ that commit, so a worker that dies leaves at most one unrecorded side effect per
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -24,6 +25,7 @@ from fabflow.lifecycle.states import Outcome
 from fabflow.lifecycle.transition import AttemptEnd, Decision, decide, step_missing
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext, StepExecutor, StepResult, Wait
+from fabflow.steps.redact import forms, redact
 from fabflow.store.queue.records import AttemptRecord, ParkedWait, Transition, Work
 from fabflow.tokens import hash_token
 
@@ -105,6 +107,9 @@ class AttemptRunner:
             log.warning(
                 "taking over attempt %s of step %r (lease expired)", claim.attempt_id, claim.step_id
             )
+        if work.secrets_problem is not None:  # its options read secrets no key opens
+            self._end(running, _secrets_failed(claim.attempt, work.secrets_problem))
+            return
         executor = self.executors.get(step.type)
         if executor is None:
             message = (
@@ -175,6 +180,8 @@ class AttemptRunner:
         """Decide the transition; the next database cycle records it."""
         running.ended = True
         work = running.work
+        if work.secrets:  # nothing a step reports may show a secret's value
+            end, details = _redacted(end, details, forms(work.secrets.values()))
         wait = result.wait if result is not None else None
         if wait is not None:
             end = AttemptEnd(Outcome.WAIT, end.attempt)
@@ -241,6 +248,7 @@ class AttemptRunner:
             tenant=claim.tenant_id,
             stored_files=work.stored_files,
             deadline_enforced=True,  # cut_off_late
+            secrets=work.secrets,
         )
 
 
@@ -248,6 +256,18 @@ def _wait_timed_out(attempt: int, kind: str) -> AttemptEnd:
     what = "callback" if kind == "callback" else "confirmation"
     message = f"no {what} arrived before the step's deadline"
     return AttemptEnd(Outcome.TIMEOUT, attempt, "timeout", message, waited=True)
+
+
+def _secrets_failed(attempt: int, message: str) -> AttemptEnd:
+    return AttemptEnd(Outcome.ERROR, attempt, "secrets", message)
+
+
+def _redacted(
+    end: AttemptEnd, details: dict[str, Any] | None, hidden: list[str]
+) -> tuple[AttemptEnd, dict[str, Any] | None]:
+    if end.error_message:
+        end = dataclasses.replace(end, error_message=redact(end.error_message, hidden))
+    return end, None if details is None else redact(details, hidden)
 
 
 def _failure(attempt: int, message: str) -> AttemptEnd:

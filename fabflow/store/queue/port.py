@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from fabflow.errors import ErrorTable, StoreError, StoreUnavailable, translate
+from fabflow.errors import ConfigError, ErrorTable, StoreError, StoreUnavailable, translate
 from fabflow.flows.model import Flow
 from fabflow.store.fastpath import driver_cursor, fetch
 from fabflow.store.orders.read import EXECUTION_COLUMNS, load_resources
@@ -38,6 +38,7 @@ from fabflow.store.queue.transitions import apply
 from fabflow.store.queue.wakeups import Listener
 from fabflow.store.repository import Store
 from fabflow.store.schema import executions
+from fabflow.store.secrets import load_secrets, steps_reading_secrets
 
 T = TypeVar("T")
 
@@ -57,6 +58,8 @@ class SqlQueue:
         self._loop_conn: Connection | None = None  # SQLite: never waits for a lock
         self._listener: Listener | None = None
         self._wake: Callable[[], None] | None = None
+        # By flow version: the steps whose options mention ``secrets``.
+        self._secret_readers: dict[tuple[int, int], frozenset[str]] = {}
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -168,6 +171,7 @@ class SqlQueue:
                     self.store, conn, needed, stored_files=stored, executions=by_order
                 )
             }
+            secrets = self._secrets(conn, claims, flows, rows)
         work = []
         for c in claims:
             row = rows[c.execution_id]
@@ -175,8 +179,39 @@ class SqlQueue:
             flow, meta = flows[c.attempt_id]
             order = resources.get(order_id) or {"id": order_id}
             files = tuple(stored.get(order_id, ()))
-            work.append(Work(c, flow, meta, order, files, bool(row["had_error"]), row["visits"]))
+            item = Work(c, flow, meta, order, files, bool(row["had_error"]), row["visits"])
+            if c.attempt_id in secrets:
+                item.secrets, item.secrets_problem = secrets[c.attempt_id]
+            work.append(item)
         return work
+
+    def _secrets(
+        self,
+        conn: Connection,
+        claims: list[Claim],
+        flows: dict[int, tuple[Flow, dict[str, Any]]],
+        rows: dict[str, dict[str, Any]],
+    ) -> dict[int, tuple[dict[str, str], str | None]]:
+        """The decrypted secrets of each claim whose step's options mention them, by attempt
+        id (with the reason when they cannot be read); one read per tenant."""
+        by_tenant: dict[str, tuple[dict[str, str], str | None]] = {}
+        found = {}
+        for c in claims:
+            row = rows[c.execution_id]
+            key = (row["flow_pk"], row["flow_version"])
+            readers = self._secret_readers.get(key)
+            if readers is None:
+                readers = self._secret_readers[key] = steps_reading_secrets(flows[c.attempt_id][0])
+            if c.step_id not in readers:
+                continue
+            if c.tenant_id not in by_tenant:
+                try:
+                    keys = self.store.settings.secret_key
+                    by_tenant[c.tenant_id] = (load_secrets(conn, keys, c.tenant_id), None)
+                except ConfigError as exc:
+                    by_tenant[c.tenant_id] = ({}, exc.message)
+            found[c.attempt_id] = by_tenant[c.tenant_id]
+        return found
 
     def _flow(self, conn: Connection, row: dict[str, Any]) -> tuple[Flow, dict[str, Any]]:
         """The parsed flow version of an execution, with its ``{"id", "name", "version"}``."""

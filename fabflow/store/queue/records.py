@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fabflow.flows.model import Flow, StepDefinition
@@ -45,6 +45,10 @@ class Work:
     stored_files: tuple[dict[str, Any], ...]  # the order's file records, with their store keys
     had_error: bool  # an earlier step of the execution ended in error
     visits: int  # the execution's step visits so far
+    # The tenant's secrets, decrypted, for a step whose options mention them (else empty);
+    # ``secrets_problem`` says why they could not be read (the attempt then fails).
+    secrets: dict[str, str] = field(default_factory=dict)
+    secrets_problem: str | None = None
 
     @property
     def step(self) -> StepDefinition | None:
