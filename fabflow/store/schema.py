@@ -225,3 +225,66 @@ workers = Table(
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
 )
+
+# -- status webhooks (migration 0005) ------------------------------------------------------
+
+# A tenant's endpoints that hear about its orders (``fabflow.store.webhooks``).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", Json, nullable=False),  # the webhook event types it wants
+    Column("description", Text, nullable=False, default=""),
+    Column("secret", String(100), nullable=False),  # signs each delivery (Fabflow-Signature)
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("after_event", Integer, nullable=False),  # it hears of events with a higher id
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_webhooks_tenant", "tenant_id", "id"),
+)
+
+_DELIVERY_PENDING = text("state = 'pending'")
+
+# The outbox: one row per (webhook, event), sent at least once, in order per order.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("webhook_id", String(40), nullable=False),
+    Column("tenant_id", String(40), nullable=False),
+    Column("order_id", String(40), nullable=False),
+    Column("event_id", String(80), nullable=False),  # the body's id, the same on every send
+    Column("type", String(40), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("state", String(20), nullable=False),  # pending succeeded failed
+    Column("attempts", Integer, nullable=False, default=0),  # sends started: the fencing token
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_until", Float),  # set while a sender holds it
+    Column("retry_until", Float, nullable=False),  # given up after this
+    Column("created_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("status_code", Integer),  # of the last send
+    Column("latency_ms", Float),
+    Column("response", Text),  # the last answer's first 1 KiB
+    Column("error", Text),
+    UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_event"),
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        sqlite_where=_DELIVERY_PENDING,
+        postgresql_where=_DELIVERY_PENDING,
+    ),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+    Index("ix_webhook_deliveries_order", "webhook_id", "order_id", "id"),
+)
+
+# Where the webhook dispatcher is in the events table (one row, "events").
+webhook_cursor = Table(
+    "webhook_cursor",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("event_id", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
