@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from fabflow.cli.app import EXIT_FAILED, app
-from fabflow.cli.common import open_store, settings_from_env
+from fabflow.cli.common import open_store, settings_from_env, with_secret_key
 from fabflow.errors import Conflict, NotFound
 from fabflow.lifecycle.health import HealthState
 from fabflow.lifecycle.states import ExecutionState
@@ -28,9 +28,11 @@ OrderArg = Annotated[str, typer.Argument(metavar="ORDER_ID")]
 
 
 @contextmanager
-def _store() -> Iterator[Store]:
-    """The configured store; NotFound and Conflict become one line on stderr and exit 1."""
-    store = open_store(settings_from_env())
+def _store(with_key: bool = False) -> Iterator[Store]:
+    """The configured store (``with_key``: and the key of tenant secrets); NotFound and
+    Conflict become one line on stderr and exit 1."""
+    settings = settings_from_env()
+    store = open_store(with_secret_key(settings) if with_key else settings)
     try:
         yield store
     except (NotFound, Conflict) as exc:
@@ -320,6 +322,7 @@ def demo(
         public_url=default_public_url(host, port),
         outbound_allow=(*probe.outbound_allow, "127.0.0.1"),
     )
+    settings = with_secret_key(settings)
     store = open_store(settings)
     try:
         tenant_id = store.ensure_tenant(DEMO_TENANT)

@@ -25,6 +25,20 @@ def settings_from_env(**overrides: Any) -> Settings:
     return settings
 
 
+def with_secret_key(settings: Settings) -> Settings:
+    """``settings`` with the key of tenant secrets: FABFLOW_SECRET_KEY, else the data
+    folder's ``secret.key``, made on first use (see ``fabflow.store.secrets``)."""
+    from fabflow.store.secrets import box, with_key
+
+    try:
+        keyed = with_key(settings)
+        box(keyed.secret_key)  # a malformed key is told now, not at the first secret
+    except (ConfigError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    return keyed
+
+
 def open_store(settings: Settings, pre_ping: bool = True) -> Store:
     try:
         return Store.open(settings, pre_ping)

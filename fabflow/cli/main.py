@@ -8,7 +8,7 @@ from fabflow.cli.app import app
 
 # Each module adds its commands to ``app`` when imported. A module that is not written yet
 # is skipped so that the rest of the CLI keeps working during development.
-_COMMAND_MODULES = ("validate", "run", "worker", "serve", "admin", "confirmations")
+_COMMAND_MODULES = ("validate", "run", "worker", "serve", "admin", "confirmations", "secrets")
 
 
 def _register() -> None:

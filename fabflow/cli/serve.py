@@ -14,7 +14,7 @@ import typer
 import uvicorn
 
 from fabflow.cli.app import app
-from fabflow.cli.common import open_store, settings_from_env
+from fabflow.cli.common import open_store, settings_from_env, with_secret_key
 from fabflow.server import create_server
 from fabflow.settings import PREFIX, Settings
 
@@ -38,7 +38,7 @@ def serve(
     SIGTERM or Ctrl-C stops taking requests and work, lets running attempts finish within
     FABFLOW_SHUTDOWN_GRACE_SECONDS, releases the rest to other workers, then exits.
     """
-    settings = settings_from_env(public_url=default_public_url(host, port))
+    settings = with_secret_key(settings_from_env(public_url=default_public_url(host, port)))
     run_server(settings, host, port, workers, access_log=access_log)
 
 

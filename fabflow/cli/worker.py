@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from fabflow.cli.app import app
-from fabflow.cli.common import open_store, settings_from_env
+from fabflow.cli.common import open_store, settings_from_env, with_secret_key
 from fabflow.engine.runtime import started_executors, tune_collector
 from fabflow.engine.worker import Worker
 from fabflow.store.repository import Store
@@ -30,7 +30,7 @@ def worker(
     Ctrl-C stops claiming, lets running attempts finish within FABFLOW_SHUTDOWN_GRACE_SECONDS,
     releases the rest to other workers, then exits.
     """
-    settings = settings_from_env(concurrency=concurrency)
+    settings = with_secret_key(settings_from_env(concurrency=concurrency))
     store = open_store(settings, pre_ping=False)  # the worker retries lost connections itself
     try:
         asyncio.run(_work(store, burst))
