@@ -22,7 +22,7 @@ SecretName = Annotated[
     str,
     Path(
         max_length=100,
-        pattern=secrets.NAME.pattern,
+        pattern=f"^{secrets.NAME.pattern}$",
         description="The secret's name, as templates read it: secrets.NAME.",
     ),
 ]
