@@ -127,3 +127,8 @@ def flow_page(request: Request, flow_id: Annotated[str, Path(max_length=100)]) -
 @router.get("/products")
 def products_page(request: Request) -> Response:
     return _page(request, "products.html", "products")
+
+
+@router.get("/secrets")
+def secrets_page(request: Request) -> Response:
+    return _page(request, "secrets.html", "secrets")
