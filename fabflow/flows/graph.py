@@ -15,15 +15,35 @@ EDGE_KEYS = ("onSuccess", "onError")
 
 
 class Node(NamedTuple):
-    """A step as the graph sees it: its id and the ids it points at (None: not given/invalid)."""
+    """A step as the graph sees it: its id and the ids it points at (None: not given/invalid).
+
+    ``branches`` are a choice's other edges: ``(key, target)`` where ``key`` is the path of
+    the option in the step (``options/rules/0/next``, ``options/otherwise``)."""
 
     step_id: str | None
     on_success: str | None
     on_error: str | None
+    branches: tuple[tuple[str, str], ...] = ()
 
     def targets(self) -> tuple[tuple[str, str | None], ...]:
-        """``(key, target id)`` for both edge keys."""
-        return (("onSuccess", self.on_success), ("onError", self.on_error))
+        """``(key, target id)`` for both edge keys, then the branches."""
+        return (("onSuccess", self.on_success), ("onError", self.on_error), *self.branches)
+
+
+def choice_branches(options: object) -> tuple[tuple[str, str], ...]:
+    """The branches of a choice's options (raw JSON: only the well-typed ones)."""
+    if not isinstance(options, dict):
+        return ()
+    found: list[tuple[str, str]] = []
+    rules = options.get("rules")
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        target = rule.get("next") if isinstance(rule, dict) else None
+        if isinstance(target, str) and target:
+            found.append((f"options/rules/{i}/next", target))
+    otherwise = options.get("otherwise")
+    if isinstance(otherwise, str) and otherwise:
+        found.append(("options/otherwise", otherwise))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -47,7 +67,7 @@ def index_ids(nodes: list[Node]) -> dict[str, int]:
 def edges(nodes: list[Node], ids: dict[str, int]) -> list[list[tuple[str, int]]]:
     """Adjacency lists ``(key, target position)``; dangling and self edges are left out."""
     out: list[list[tuple[str, int]]] = []
-    for i, (_, on_success, on_error) in enumerate(nodes):
+    for i, (_, on_success, on_error, branches) in enumerate(nodes):
         row = []
         # Written out rather than looped over the two keys: this runs for every step.
         j = ids.get(on_success) if on_success is not None else None
@@ -56,6 +76,10 @@ def edges(nodes: list[Node], ids: dict[str, int]) -> list[list[tuple[str, int]]]
         j = ids.get(on_error) if on_error is not None else None
         if j is not None and j != i:
             row.append(("onError", j))
+        for key, target in branches:
+            j = ids.get(target)
+            if j is not None and j != i:
+                row.append((key, j))
         out.append(row)
     return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, cast
 
 from pydantic import (
     BaseModel,
@@ -27,6 +27,7 @@ from pydantic.alias_generators import to_camel
 
 from fabflow.lifecycle.retry import RetryPolicy
 
+CHOICE = "choice"  # the step type that routes in the worker (see ``fabflow.flows.choice``)
 MAX_ID_LENGTH = 200
 MAX_STATUS_LENGTH = 200
 # 30 days: longer deadlines are typos, and they would overflow date arithmetic downstream.
@@ -144,6 +145,23 @@ class StepDefinition(BaseModel):
         return data
 
 
+class ChoiceStepDefinition(StepDefinition):
+    """A ``choice`` step: like any step, but ``successStatus`` is optional (a choice sets no
+    status unless it has one). Its ``success_status`` is None when absent."""
+
+    success_status: str | None = Field(  # type: ignore[assignment]
+        default=None,
+        min_length=1,
+        max_length=MAX_STATUS_LENGTH,
+        description="Optional: the order's status once the choice has routed it.",
+    )
+
+
+def step_base(type_name: object) -> type[StepDefinition]:
+    """The model a step of ``type_name`` validates against before its options are typed."""
+    return ChoiceStepDefinition if type_name == CHOICE else StepDefinition
+
+
 @dataclass(frozen=True)
 class Flow:
     """A validated flow: its steps in document order, the first one being the entry point.
@@ -175,6 +193,19 @@ class Flow:
     def __contains__(self, step_id: object) -> bool:
         return step_id in self._index
 
+    def is_choice(self, step_id: str | None) -> bool:
+        """Whether ``step_id`` names a choice step of this flow."""
+        step = self._index.get(step_id) if step_id is not None else None
+        return step is not None and step.type == CHOICE
+
+    def leads_to_choice(self, step_id: str) -> bool:
+        """Whether ``step_id``'s success or error leads straight to a choice (which the worker
+        evaluates as that step's transition, on the order it read)."""
+        step = self._index.get(step_id)
+        return step is not None and (
+            self.is_choice(step.on_success) or self.is_choice(step.on_error)
+        )
+
     def to_json(self) -> list[dict[str, Any]]:
         """The flow in the spec's array form (loads back to an equal flow)."""
         return [s.to_json() for s in self.steps]
@@ -192,14 +223,15 @@ def typed_step_model(type_name: str, options_model: type[BaseModel]) -> type[Ste
     The JSON Schema is made of these, and a whole flow validates against them in one call.
     """
     fixed_type: Any = Literal[type_name]  # a Literal built at run time: opaque to mypy
-    model: type[StepDefinition] = create_model(
+    base: Any = step_base(type_name)
+    model: Any = create_model(
         _class_name(type_name),
-        __base__=StepDefinition,
+        __base__=base,
         __doc__=f"A {type_name} step.",
         type=(fixed_type, Field(description="The step type.")),
         options=(options_model, Field(description=f"Options of a {type_name} step.")),
     )
-    return model
+    return cast("type[StepDefinition]", model)
 
 
 @lru_cache(maxsize=16)

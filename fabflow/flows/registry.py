@@ -1,14 +1,15 @@
 """Step types known to the flow language, each with its options model.
 
-The three spec types and ``manual-confirmation`` are built in; plugins add theirs through
-``fabflow.steps.registry``, which calls ``register_step_type`` for every executor found in the
-``fabflow.steps`` entry points.
+The three spec types, ``manual-confirmation`` and ``choice`` are built in; plugins add theirs
+through ``fabflow.steps.registry``, which calls ``register_step_type`` for every executor found
+in the ``fabflow.steps`` entry points.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 
+from fabflow.flows.choice import CHOICE, ChoiceOptions
 from fabflow.flows.options import (
     ConsumeRestApiOptions,
     GenerateProductionFilesOptions,
@@ -21,6 +22,7 @@ _BUILTIN: dict[str, type[BaseModel]] = {
     "send-email": SendEmailOptions,
     "generate-production-files": GenerateProductionFilesOptions,
     "manual-confirmation": ManualConfirmationOptions,
+    CHOICE: ChoiceOptions,
 }
 _STEP_TYPES: dict[str, type[BaseModel]] = dict(_BUILTIN)
 

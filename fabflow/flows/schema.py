@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from fabflow.flows.choice import CHOICE, ChoiceOptions
 from fabflow.flows.model import steps_adapter
 from fabflow.flows.options import (
     ConsumeRestApiOptions,
@@ -30,6 +31,7 @@ BUILTIN_TYPES: Mapping[str, type[BaseModel]] = {
     "send-email": SendEmailOptions,
     "generate-production-files": GenerateProductionFilesOptions,
     "manual-confirmation": ManualConfirmationOptions,
+    CHOICE: ChoiceOptions,
 }
 
 

@@ -4,9 +4,10 @@
 problem found, each with a JSON Pointer into the document. ``parse_flow`` is the strict variant
 for callers that want a ``Flow`` or an ``InvalidFlow`` error.
 
-The checks run in three passes so that one mistake does not hide the others: the document's
+The checks run in four passes so that one mistake does not hide the others: the document's
 shape, then each step on its own (keys, types, options of its type), then the graph (duplicate
-ids, dangling and self references, loops, unreachable steps).
+ids, dangling and self references, loops, unreachable steps), then the templates and choice
+expressions against the context each step will have (``fabflow.flows.context``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabflow.errors import InvalidFlow, Problem
 from fabflow.flows import graph
+from fabflow.flows.context import check_templates
 from fabflow.flows.model import (
+    CHOICE,
     MAX_FLOW_DEADLINE_MS,
     MAX_ID_LENGTH,
     Flow,
     StepDefinition,
+    step_base,
     steps_adapter,
 )
 from fabflow.flows.problems import from_validation_error, json_type, pointer, show, suggest
@@ -127,7 +131,8 @@ def _load(
         message = f"too many steps: {len(raw_steps)} (at most {max_steps})"
         return ValidationResult(None, [*problems, Problem(base, message)])
     steps = _validate_steps(raw_steps, base, types, problems)
-    _check_graph(raw_steps, base, problems)
+    nodes = _check_graph(raw_steps, base, problems)
+    check_templates(raw_steps, base, nodes, problems)
     if steps is None or any(p.severity == "error" for p in problems):
         return ValidationResult(None, problems)
     return ValidationResult(Flow(flow_name, tuple(steps), description, deadline), problems)
@@ -256,7 +261,7 @@ def _check_step(
         options = _check_options(raw["options"], model, at, found) if model else None
         data = {**raw, "options": options or _UNCHECKED}
     try:
-        step = StepDefinition.model_validate(data)
+        step = step_base(raw.get("type")).model_validate(data)
     except ValidationError as exc:
         found[:0] = from_validation_error(exc, at, StepDefinition)
         step = None
@@ -304,11 +309,15 @@ def _nodes(raw_steps: list[Any]) -> list[graph.Node]:
                 raw.get("onSuccess"),
                 raw.get("onError"),
             )
+            branches = (
+                graph.choice_branches(raw.get("options")) if raw.get("type") == CHOICE else ()
+            )
             nodes.append(
                 graph.Node(
                     step_id if type(step_id) is str and step_id else None,
                     on_success if type(on_success) is str else None,
                     on_error if type(on_error) is str else None,
+                    branches,
                 )
             )
         else:
@@ -316,7 +325,7 @@ def _nodes(raw_steps: list[Any]) -> list[graph.Node]:
     return nodes
 
 
-def _check_graph(raw_steps: list[Any], base: str, problems: list[Problem]) -> None:
+def _check_graph(raw_steps: list[Any], base: str, problems: list[Problem]) -> list[graph.Node]:
     nodes = _nodes(raw_steps)
     ids = graph.index_ids(nodes)
     _check_duplicates(nodes, ids, base, problems)
@@ -324,6 +333,7 @@ def _check_graph(raw_steps: list[Any], base: str, problems: list[Problem]) -> No
     adjacency = graph.edges(nodes, ids)
     _check_cycles(nodes, adjacency, base, problems)
     _check_reachable(nodes, adjacency, base, problems)
+    return nodes
 
 
 def _check_duplicates(
@@ -341,7 +351,7 @@ def _check_references(
 ) -> None:
     suggested = 0
     for i, node in enumerate(nodes):
-        if node.on_success is None and node.on_error is None:
+        if node.on_success is None and node.on_error is None and not node.branches:
             continue
         for key, target in node.targets():
             if target is None or (target in ids and target != node.step_id):
@@ -352,7 +362,7 @@ def _check_references(
                 suggested += 1
                 hint = suggest(target, ids) if suggested <= _MAX_SUGGESTED_REFERENCES else ""
                 message = f"no step has stepDefinitionId {show(target)}{hint}"
-            problems.append(Problem(pointer(base, i, key), message))
+            problems.append(Problem(pointer(base, i, *key.split("/")), message))
 
 
 def _loop_text(path: tuple[str, ...]) -> str:
@@ -371,7 +381,8 @@ def _check_cycles(
     cycles, total = graph.find_cycles(nodes, adjacency)
     for cycle in cycles:
         message = f"cycle: {_loop_text(cycle.path)}; an execution could run forever"
-        problems.append(Problem(pointer(base, cycle.index, cycle.key), message))
+        at = pointer(base, cycle.index, *cycle.key.split("/"))
+        problems.append(Problem(at, message))
     if total > len(cycles):
         problems.append(Problem(base, f"{total - len(cycles)} more cycles not listed"))
 

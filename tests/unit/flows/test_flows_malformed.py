@@ -19,7 +19,9 @@ RunCli = Callable[..., Result]  # the `cli` fixture of conftest.py
 
 
 SPEC: list[dict[str, Any]] = json.loads((SPEC_DIR / "full-example.json").read_text())
-KNOWN = '"consume-rest-api", "generate-production-files", "manual-confirmation", "send-email"'
+KNOWN = (
+    '"choice", "consume-rest-api", "generate-production-files", "manual-confirmation", "send-email"'
+)
 FORMATS = '"stl", "obj", "3mf", "ply", "glb", "stl-ascii"'
 URI_HINT = 'must be an absolute http or https URL such as "https://example.com/orders"; got '
 
