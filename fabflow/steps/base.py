@@ -51,13 +51,16 @@ class StepContext:
     # The tenant's secrets by name, decrypted (``secrets.NAME`` in templates); loaded only
     # for steps whose options mention ``secrets``. Never logged or recorded.
     secrets: dict[str, str] = field(default_factory=dict)
+    # The outputs of the steps that ran before in this execution, by step id (latest visit).
+    steps: dict[str, Any] = field(default_factory=dict)
 
     @property
     def template_context(self) -> dict[str, Any]:
-        """What templates may read: order, error, step, flow, secrets."""
+        """What templates may read: order, steps, error, step, flow, secrets."""
         step = {"id": self.step_id, "type": self.step_type, "successStatus": self.success_status}
         return {
             "order": self.order,
+            "steps": self.steps,
             "error": self.error,
             "step": step,
             "flow": self.flow,
@@ -91,6 +94,8 @@ class StepResult:
     details: dict[str, Any] = field(default_factory=dict)  # recorded on the attempt
     files: list[dict[str, Any]] = field(default_factory=list)  # production files made
     wait: Wait | None = None  # set: the step is not over, it waits
+    # What later steps read as ``steps.<id>`` (JSON), e.g. {"response": {...}}; None: nothing.
+    output: dict[str, Any] | None = None
 
 
 class StepExecutor(ABC):
