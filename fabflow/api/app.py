@@ -30,6 +30,7 @@ from fabflow.api.routes import (
     products,
     secrets,
     stream,
+    webhooks,
 )
 from fabflow.api.schemas import extra_components
 from fabflow.settings import Settings
@@ -88,7 +89,17 @@ def create_app(
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # stream first: /api/orders/stream must not be read as the order "stream".
-    for routes in (stream, confirmations, orders, callbacks, files, flows, products, meta):
+    for routes in (
+        stream,
+        confirmations,
+        orders,
+        callbacks,
+        files,
+        flows,
+        products,
+        webhooks,
+        meta,
+    ):
         app.include_router(routes.router)
     app.include_router(secrets.router)
     app.include_router(files.links_router)  # signed file links: no API key
