@@ -163,17 +163,23 @@ class _StepsBefore(Lazy):
         return output_shape(raw.get("type"), raw.get("options"))
 
 
-def _context(flow: _Graph, index: int) -> Obj:
+def _context(flow: _Graph, index: int, choice: bool = False) -> Obj:
     fields: dict[str, Shape] = {
         "order": ORDER,
         "steps": _StepsBefore(flow, index),
         "step": _STEP,
         "flow": _FLOW,
-        "secrets": ANY,
     }
+    missing = {}
+    if choice:  # routing on a secret's value would tell it to whoever sees the route taken
+        missing["secrets"] = "a choice cannot read secrets"
+    else:
+        fields["secrets"] = ANY
     if flow.on_error_path[index]:
         fields["error"] = _ERROR
-    return Obj(fields, "the context", {} if "error" in fields else {"error": _NO_ERROR})
+    else:
+        missing["error"] = _NO_ERROR
+    return Obj(fields, "the context", missing)
 
 
 def check_templates(
@@ -182,6 +188,8 @@ def check_templates(
     """Add a problem for every template or expression that does not compile or reads what
     its step's context cannot have."""
     flow = _Graph(raw_steps, nodes, graph.index_ids(nodes))
+    # An option its own check refused already (a URI template not closed ...): once is enough.
+    refused = {p.pointer for p in problems if p.severity == "error"}
     for i, raw in enumerate(raw_steps):
         if not isinstance(raw, dict) or not isinstance(raw.get("options"), dict):
             continue
@@ -190,8 +198,9 @@ def check_templates(
             _check_choice(raw, at, flow, i, problems)
             continue
         for path, text in walk_strings(raw["options"]):
-            if is_template(text):
-                _check_template(text, pointer(at, *path), flow, i, problems)
+            where = pointer(at, *path)
+            if is_template(text) and where not in refused:
+                _check_template(text, where, flow, i, problems)
 
 
 def _check_template(text: str, at: str, flow: _Graph, i: int, problems: list[Problem]) -> None:
@@ -200,7 +209,7 @@ def _check_template(text: str, at: str, flow: _Graph, i: int, problems: list[Pro
     except jinja2.TemplateSyntaxError as exc:
         problems.append(Problem(at, f"template syntax error on line {exc.lineno}: {exc.message}"))
         return
-    _check_references(references(tree), at, flow, i, problems, "template reads ")
+    _check_references(references(tree), at, _context(flow, i), problems, "template reads ")
 
 
 def _check_choice(
@@ -219,18 +228,13 @@ def _check_choice(
         except ExpressionError:
             continue  # reported by the options' own check
         refs = references(tree)
-        _check_references(refs, pointer(at, "rules", k, "when"), flow, i, problems, "")
+        where = pointer(at, "rules", k, "when")
+        _check_references(refs, where, _context(flow, i, choice=True), problems, "")
 
 
 def _check_references(
-    refs: list[Reference],
-    at: str,
-    flow: _Graph,
-    i: int,
-    problems: list[Problem],
-    prefix: str,
+    refs: list[Reference], at: str, context: Obj, problems: list[Problem], prefix: str
 ) -> None:
-    context = _context(flow, i)
     seen: set[str] = set()
     for ref in refs:
         why = check(ref, context)

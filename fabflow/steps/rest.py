@@ -38,6 +38,7 @@ from fabflow.flows.options import ConsumeRestApiOptions, is_template, parse_uri_
 from fabflow.steps import signing
 from fabflow.steps.base import StepContext, StepExecutor, StepResult, Wait, within_deadline
 from fabflow.steps.outbound import OutboundPolicy, OutboundRefused, PolicyResolver, literal_ip
+from fabflow.steps.outputs import MAX_BODY_BYTES, response_output
 from fabflow.steps.templates import render
 from fabflow.tokens import make_callback_token
 
@@ -144,7 +145,8 @@ class RestStep(StepExecutor):
             details["ignoredHeaders"] = ignored
         if 200 <= status < 300:
             wait = None if token is None else Wait("callback", token)
-            return StepResult(details=details, wait=wait)
+            output = response_output(status, resp_headers, excerpt)
+            return StepResult(details=details, wait=wait, output=output)
         _raise_for_status(status, resp_headers, shown, details)
 
     def _body(self, ctx: StepContext, options: ConsumeRestApiOptions, token: str | None) -> Any:
@@ -222,8 +224,8 @@ class RestStep(StepExecutor):
         async with session.request(
             method, url, data=body, headers=headers, allow_redirects=False
         ) as resp:
-            excerpt = await _read_capped(resp, EXCERPT_BYTES + 1)
-            if len(excerpt) > EXCERPT_BYTES:
+            excerpt = await _read_capped(resp, MAX_BODY_BYTES + 1)
+            if len(excerpt) > MAX_BODY_BYTES:
                 # Stop here: closing drops the connection instead of downloading the rest.
                 resp.close()
             return resp.status, resp.headers, excerpt  # read-only, valid after release
