@@ -75,7 +75,7 @@ class ProductionStep(StepExecutor):
             shutil.rmtree(scratch, ignore_errors=True)
         ms = round((time.perf_counter() - started) * 1000)
         details = {"lines": len(lines), "files": len(records), "ms": ms}
-        return StepResult(files=records, details=details)
+        return StepResult(files=records, details=details, output={"files": records})
 
     async def _run_all(self, jobs: list[LineJob], deadline: float) -> list[list[PartOutput]]:
         """Every line in parallel; the first failure stops (and kills) the others."""
