@@ -75,6 +75,7 @@ RESOURCE_EXECUTION_COLUMNS = (
     "current_step",
     "last_error",
     "ended_at",
+    "outputs",
 )
 HISTORY_COLUMNS = ("status", "step_id", "at")
 
@@ -149,6 +150,34 @@ def file_resource(
     return out
 
 
+def steps_view(
+    outputs: Mapping[str, Any] | None, files: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The execution's step outputs as templates and the API show them (``steps.<id>``): a
+    step's ``files`` are the file records as the order's ``files`` show them (``files``)."""
+    if not outputs:
+        return {}
+    shown: dict[str, Mapping[str, Any]] | None = None
+    view: dict[str, Any] = {}
+    for step_id, output in outputs.items():
+        made = output.get("files") if isinstance(output, dict) else None
+        if made:
+            if shown is None:
+                shown = {f["name"]: f for f in files}
+            output = {**output, "files": [_shown_file(r, shown) for r in made]}
+        view[step_id] = output
+    return view
+
+
+def _shown_file(record: Mapping[str, Any], shown: Mapping[str, Mapping[str, Any]]) -> Any:
+    found = shown.get(record.get("name", ""))
+    return (
+        found
+        if found is not None
+        else {k: v for k, v in record.items() if k not in ("key", "preview")}
+    )
+
+
 def order_resource(
     order: Mapping[Any, Any],
     execution: Mapping[Any, Any],
@@ -164,6 +193,9 @@ def order_resource(
     signs the files' URLs."""
     status = order["status"]
     tenant_id = order.get("tenant_id")
+    files = [
+        file_resource(f, order["id"], public_url, links, tenant_id) for f in order["files"] or []
+    ]
     return {
         "id": order["id"],
         "externalId": order["external_id"],
@@ -177,11 +209,9 @@ def order_resource(
         "customer": order["customer"],
         "lines": order["lines"],
         "data": order["data"],
-        "files": [
-            file_resource(f, order["id"], public_url, links, tenant_id)
-            for f in order["files"] or []
-        ],
+        "files": files,
         "stepData": order["step_data"] or {},
+        "steps": steps_view(execution.get("outputs"), files),
         "execution": {
             "id": execution["id"],
             "state": execution["state"],
