@@ -17,16 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fabflow.engine.choices import Chooser
 from fabflow.engine.clock import Clock
 from fabflow.errors import StepError
 from fabflow.files import FileStore
+from fabflow.flows.model import CHOICE
 from fabflow.lifecycle.retry import RetryPolicy
 from fabflow.lifecycle.states import Outcome
 from fabflow.lifecycle.transition import AttemptEnd, Decision, decide, step_missing
+from fabflow.resources import steps_view
 from fabflow.settings import Settings
 from fabflow.steps.base import StepContext, StepExecutor, StepResult, Wait
 from fabflow.steps.redact import forms, redact
 from fabflow.store.queue.records import AttemptRecord, ParkedWait, Transition, Work
+from fabflow.store.queue.transitions import route_details
 from fabflow.tokens import hash_token
 
 log = logging.getLogger(__name__)
@@ -110,6 +114,14 @@ class AttemptRunner:
         if work.secrets_problem is not None:  # its options read secrets no key opens
             self._end(running, _secrets_failed(claim.attempt, work.secrets_problem))
             return
+        if step.type == CHOICE:  # no I/O: evaluated now, on the order just read
+            hop = Chooser(work, work.outputs).now(step)
+            end = AttemptEnd(Outcome.SUCCESS, claim.attempt)
+            if hop.route is None:
+                end = AttemptEnd(Outcome.ERROR, claim.attempt, "expression", hop.error)
+            details = None if hop.route is None else route_details(hop.route)
+            self._end(running, end, details=details, decision=hop.decision)
+            return
         executor = self.executors.get(step.type)
         if executor is None:
             message = (
@@ -176,8 +188,10 @@ class AttemptRunner:
         end: AttemptEnd,
         result: StepResult | None = None,
         details: dict[str, Any] | None = None,
+        decision: Decision | None = None,
     ) -> None:
-        """Decide the transition; the next database cycle records it."""
+        """Decide the transition (unless ``decision`` is given: a choice's), and evaluate the
+        choices it leads to; the next database cycle records it."""
         running.ended = True
         work = running.work
         if work.secrets:  # nothing a step reports may show a secret's value
@@ -193,15 +207,34 @@ class AttemptRunner:
             files=result.files if result is not None else None,
             wait=None if wait is None else self._parked(work, wait),
         )
-        decision = self._decide(work, end)
+        if decision is None:
+            decision = self._decide(work, end)
+        outputs = self._outputs(work, result)
+        hops = None
+        if decision.next is not None and work.flow.is_choice(decision.next.step_id):
+            hops = Chooser(work, work.outputs if outputs is None else outputs).after(decision)
+        final = hops[-1].decision if hops else decision
         next_type = ""
-        if decision.next is not None and decision.next.step_id in work.flow:
-            next_type = work.flow.step(decision.next.step_id).type
+        if final.next is not None and final.next.step_id in work.flow:
+            next_type = work.flow.step(final.next.step_id).type
         order_id = work.order["id"]
-        transition = Transition(work.claim, order_id, decision, record, next_type, work.visits)
+        transition = Transition(
+            work.claim, order_id, decision, record, next_type, work.visits, hops, outputs
+        )
         self.outbox.append(Completion(transition, time.perf_counter()))
         self.unrecorded += 1
         self._forget(running)
+
+    @staticmethod
+    def _outputs(work: Work, result: StepResult | None) -> dict[str, Any] | None:
+        """The execution's outputs with this step's (its latest visit wins); None when the
+        step reports none (the stored outputs stay as they are)."""
+        if result is None or result.output is None:
+            return None
+        output = result.output
+        if work.secrets:  # a receiver that echoes a secret must not get it stored
+            output = redact(output, forms(work.secrets.values()))
+        return {**work.outputs, work.claim.step_id: output}
 
     def _parked(self, work: Work, wait: Wait) -> ParkedWait:
         """The wait as stored: until the step's timeout (or the default wait) from now, and
@@ -247,6 +280,7 @@ class AttemptRunner:
             error=claim.error_context,
             tenant=claim.tenant_id,
             stored_files=work.stored_files,
+            steps=steps_view(work.outputs, work.order.get("files") or ()),
             deadline_enforced=True,  # cut_off_late
             secrets=work.secrets,
         )

@@ -178,8 +178,10 @@ class SqlQueue:
             order_id = row["order_id"]
             flow, meta = flows[c.attempt_id]
             order = resources.get(order_id) or {"id": order_id}
+            order.pop("steps", None)  # steps read them as ``steps``; receivers do not get them
             files = tuple(stored.get(order_id, ()))
             item = Work(c, flow, meta, order, files, bool(row["had_error"]), row["visits"])
+            item.outputs = row["outputs"] or {}
             if c.attempt_id in secrets:
                 item.secrets, item.secrets_problem = secrets[c.attempt_id]
             work.append(item)
@@ -287,7 +289,11 @@ class _Busy(Exception):
 
 
 def _needs_order(flow: Flow, claim: Claim, light_types: Collection[str]) -> bool:
-    return claim.step_id not in flow or flow.step(claim.step_id).type not in light_types
+    """Whether the step reads the order, or leads to a choice (evaluated on the order read
+    for the step that leads to it)."""
+    if claim.step_id not in flow or flow.step(claim.step_id).type not in light_types:
+        return True
+    return flow.leads_to_choice(claim.step_id)
 
 
 def _unreachable(exc: DBAPIError, _call: None) -> StoreError:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fabflow.flows.model import Flow, StepDefinition
+from fabflow.lifecycle.route import Hop
 from fabflow.lifecycle.transition import Decision
 
 
@@ -50,6 +51,9 @@ class Work:
     secrets: dict[str, str] = field(default_factory=dict)
     secrets_problem: str | None = None
 
+    # The outputs of the steps run so far (``executions.outputs``, as stored), by step id.
+    outputs: dict[str, Any] = field(default_factory=dict)
+
     @property
     def step(self) -> StepDefinition | None:
         """The step to run; None when the flow version has no such step."""
@@ -87,5 +91,12 @@ class Transition:
     order_id: str
     decision: Decision
     record: AttemptRecord
-    next_type: str = ""  # the step type of ``decision.next``
+    next_type: str = ""  # the step type of the final decision's ``next``
     visits: int | None = None  # the execution's visits when claimed (None: read them)
+    hops: list[Hop] | None = None  # the choices evaluated after this step, in order
+    outputs: dict[str, Any] | None = None  # the execution's outputs to store (None: as is)
+
+    @property
+    def final(self) -> Decision:
+        """Where the execution goes: the last choice's decision, or the step's own."""
+        return self.hops[-1].decision if self.hops else self.decision

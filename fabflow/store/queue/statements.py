@@ -8,7 +8,8 @@ from, so a worker that lost its lease can never write the attempt.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, bindparam, insert, literal, select, update
+from sqlalchemy import JSON, ColumnElement, bindparam, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from fabflow.lifecycle.states import (
     AttemptState,
@@ -40,6 +41,9 @@ def execution_guard(target: ExecutionState, source: ExecutionState) -> ColumnEle
     assert source in execution_sources(target), f"{source} -> {target} is not a lifecycle move"
     return executions.c.state == literal(source.value)
 
+
+# Python None binds SQL NULL (not JSON null), so COALESCE keeps the column as it is.
+OUTPUTS = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 _ENDS = (AttemptState.SUCCESS, AttemptState.ERROR, AttemptState.TIMEOUT)
 
@@ -223,6 +227,8 @@ ADVANCE_EXECUTION = (
         last_error=bindparam("last_error"),
         updated_at=bindparam("now"),
         ended_at=bindparam("ended_at"),
+        # Null keeps them: most transitions add no output, and rewrite nothing.
+        outputs=func.coalesce(bindparam("outputs", type_=OUTPUTS), executions.c.outputs),
     )
 )
 

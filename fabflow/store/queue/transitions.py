@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from fabflow.flows.model import CHOICE
+from fabflow.lifecycle.route import Hop, Route
 from fabflow.lifecycle.states import AttemptState, ExecutionState
 from fabflow.lifecycle.transition import Decision, NextAttempt
 from fabflow.store import fastpath
@@ -137,19 +139,25 @@ class TransitionRows:
         self.advance: list[dict[str, Any]] = []
         self.attempts: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.routed: list[dict[str, Any]] = []  # the choices evaluated: ended attempts
+
+    def _status(self, order_id: str, status: str | None, step_id: str, now: float) -> None:
+        if status is not None:
+            self.status.append({"order_id": order_id, "status": status, "now": now})
+            self.history.append(
+                {"order_id": order_id, "status": status, "step_id": step_id, "at": now}
+            )
 
     def add(self, t: Transition, visits: int, now: float) -> None:
         held, decision, record = t.held, t.decision, t.record
-        if decision.set_status is not None:
-            self.status.append({"order_id": t.order_id, "status": decision.set_status, "now": now})
-            self.history.append(
-                {
-                    "order_id": t.order_id,
-                    "status": decision.set_status,
-                    "step_id": held.step_id,
-                    "at": now,
-                }
-            )
+        self._status(t.order_id, decision.set_status, held.step_id, now)
+        self.events.append(_event(held, t.order_id, decision, record, now))
+        for hop in t.hops or ():
+            visits += 1  # a choice is a visit of its own
+            self._status(t.order_id, hop.decision.set_status, hop.step_id, now)
+            self.routed.append(_routed_row(held, hop, visits, now))
+            self.events.append(_hop_event(held, t.order_id, hop, now))
+        decision = t.final
         then = decision.next
         if then is not None and then.new_visit:
             visits += 1
@@ -171,15 +179,16 @@ class TransitionRows:
                 "last_error": last_error if last_error is not None else held.error_context,
                 "now": now,
                 "ended_at": now if decision.execution_state.ended else None,
+                "outputs": t.outputs,
             }
         )
-        self.events.append(_event(held, t.order_id, decision, record, now))
 
     def write(self, conn: Connection) -> None:
         for statement, rows in (
             (sql.SET_STATUS, self.status),
             (sql.ADD_HISTORY, self.history),
             (sql.ADVANCE_EXECUTION, self.advance),
+            (sql.ADD_ATTEMPT, self.routed),
             (sql.ADD_ATTEMPT, self.attempts),
             (sql.ADD_EVENT, self.events),
         ):
@@ -210,6 +219,63 @@ def new_attempt(
         "idempotency_key": f"{execution_id}.{visit}",
         "error_context": then.error_context,
         "created_at": now,
+    }
+
+
+def _routed_row(held: Claim, hop: Hop, visit: int, now: float) -> dict[str, Any]:
+    """The attempt row of a choice evaluated in a transition: ended as it started."""
+    failed = hop.route is None
+    route = hop.route
+    return {
+        "execution_id": held.execution_id,
+        "tenant_id": held.tenant_id,
+        "step_id": hop.step_id,
+        "step_type": CHOICE,
+        "visit": visit,
+        "attempt": 1,
+        "state": hop.decision.attempt_state.value,
+        "run_after": now,
+        "started_at": now,
+        "ended_at": now,
+        "duration_ms": hop.duration_ms,
+        "lease_version": 0,
+        "claims": 0,
+        "idempotency_key": f"{held.execution_id}.{visit}",
+        "error_context": hop.error_context,
+        "error_type": "expression" if failed else None,
+        "error_message": hop.error,
+        "details": {} if route is None else route_details(route),
+        "created_at": now,
+    }
+
+
+def route_details(route: Route) -> dict[str, Any]:
+    """How a choice routed, as its attempt's details and event say it."""
+    return {"rule": route.rule, "when": route.when, "next": route.next}
+
+
+def _hop_event(held: Claim, order_id: str, hop: Hop, now: float) -> dict[str, Any]:
+    decision = hop.decision
+    data: dict[str, Any] = {
+        "stepDefinitionId": hop.step_id,
+        "attempt": 1,
+        "outcome": decision.attempt_state.value,
+        "executionState": decision.execution_state.value,
+    }
+    if hop.route is not None:
+        data["route"] = route_details(hop.route)
+    if decision.set_status is not None:
+        data["status"] = decision.set_status
+    if hop.error is not None:
+        data["error"] = {"type": "expression", "message": hop.error}
+    if decision.next is not None:
+        data["next"] = {"stepDefinitionId": decision.next.step_id, "inSeconds": 0}
+    return {
+        "tenant_id": held.tenant_id,
+        "order_id": order_id,
+        "kind": decision.event,
+        "data": data,
+        "at": now,
     }
 
 

@@ -20,6 +20,7 @@ from fabflow.errors import Conflict, FabflowError, NotFound, WaitNotReady
 from fabflow.lifecycle.retry import RetryPolicy
 from fabflow.lifecycle.states import AttemptState, ExecutionState, Outcome
 from fabflow.lifecycle.transition import AttemptEnd, decide
+from fabflow.resources import iso
 from fabflow.store import fastpath
 from fabflow.store.queue import statements as sql
 from fabflow.store.queue.records import AttemptRecord, Claim, Transition
@@ -68,6 +69,7 @@ _BY_TOKEN = select(
     executions.c.flow_version,
     executions.c.had_error.label("execution_had_error"),
     executions.c.visits.label("execution_visits"),
+    executions.c.outputs.label("execution_outputs"),
 ).join(executions, executions.c.id == attempts.c.execution_id)
 _WAIT_OF_TOKEN = _BY_TOKEN.where(attempts.c.callback_token == bindparam("token_hash"))
 
@@ -195,12 +197,38 @@ def _resolve(
     if decision.next is not None and decision.next.step_id in flow:
         next_type = flow.step(decision.next.step_id).type
     record = AttemptRecord(duration_ms=0.0)
-    transition = Transition(_claim(row), row["order_id"], decision, record, next_type)
+    outputs = _outputs(row, resolution, now)
+    transition = Transition(
+        _claim(row), row["order_id"], decision, record, next_type, outputs=outputs
+    )
     rows.add(transition, row["execution_visits"], now)
     rows.events[-1]["data"]["resolvedBy"] = resolution.by or resolution.error_type
     if resolution.data is not None:
         _keep_data(conn, row["order_id"], row["step_id"], resolution.data, now)
     return {"orderId": row["order_id"], "state": decision.execution_state.value}
+
+
+def _outputs(row: dict[str, Any], resolution: Resolution, now: float) -> dict[str, Any] | None:
+    """The execution's outputs with what this wait's end adds to its step's: a callback's
+    ``data`` as ``callback``, a person's answer as ``confirmation``."""
+    if row["wait_kind"] == "confirmation":
+        outcome = "confirmed" if resolution.outcome == "success" else "rejected"
+        added: dict[str, Any] = {
+            "confirmation": {
+                "outcome": outcome,
+                "by": resolution.by,
+                "comment": resolution.message,
+                "at": iso(now),
+            }
+        }
+    elif resolution.data is not None:
+        added = {"callback": resolution.data}
+    else:
+        return None
+    current = dict(row["execution_outputs"] or {})
+    step_id = row["step_id"]
+    current[step_id] = {**(current.get(step_id) or {}), **added}
+    return current
 
 
 def _already(conn: Connection, row: dict[str, Any], resolution: Resolution) -> dict[str, Any]:
