@@ -131,10 +131,13 @@ def _listed(row: Any) -> dict[str, Any]:
 # -- the store ----------------------------------------------------------------------------
 
 
-def set_secret(store: Store, tenant_id: str, name: str, value: str) -> tuple[dict[str, Any], bool]:
-    """Set (or replace) a secret: ``(its listing, whether it is new)``."""
+def set_secret(
+    store: Store, tenant_id: str, name: str, value: str, keys: str | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Set (or replace) a secret, encrypted with ``keys`` (default: the store's settings'):
+    ``(its listing, whether it is new)``."""
     check_name(name)
-    token = box(store.settings.secret_key).encrypt(check_value(value))
+    token = box(store.settings.secret_key if keys is None else keys).encrypt(check_value(value))
     now = time.time()
     where = (tenant_secrets.c.tenant_id == tenant_id) & (tenant_secrets.c.name == name)
     with store.write() as conn:

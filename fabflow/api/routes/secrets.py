@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -50,11 +50,26 @@ class SecretList(BaseModel):
 
 @router.put("/{name}", response_model=SecretListing, responses={201: {"model": SecretListing}})
 def set_secret(
-    store: StoreDep, tenant: Tenant, name: SecretName, body: Annotated[SecretValue, Body()]
+    request: Request,
+    store: StoreDep,
+    tenant: Tenant,
+    name: SecretName,
+    body: Annotated[SecretValue, Body()],
 ) -> Response:
     """Set a secret (201 when new, 200 when replaced). The answer holds no value."""
-    listing, created = secrets.set_secret(store, tenant, name, body.value)
+    keys = _keys(request)
+    listing, created = secrets.set_secret(store, tenant, name, body.value, keys)
     return json_response(listing, 201 if created else 200)
+
+
+def _keys(request: Request) -> str:
+    """FABFLOW_SECRET_KEY, else the data folder's key file (made on first use, as ``fabflow
+    serve`` does): an app built without a key still stores secrets its workers can read."""
+    state = request.app.state
+    if getattr(state, "secret_keys", None) is None:
+        state.secret_keys = secrets.with_key(state.store.settings).secret_key
+    keys: str = state.secret_keys
+    return keys
 
 
 @router.get("", response_model=SecretList)
