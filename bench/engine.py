@@ -2,6 +2,12 @@
 
     python bench/engine.py --db sqlite --orders 5000
     python bench/engine.py --db postgres --workers 1,2,4 --orders 3000
+    python bench/engine.py --db sqlite --choices --orders 3000
+
+``--choices`` runs the same no-op flow twice in one process, once as is and once with a
+``choice`` between every two no-op steps (evaluated in the worker's transition), and prints
+``steps_per_s=`` (no-op steps), ``steps_per_s_with_choices=`` (no-op steps, the choices not
+counted) and ``choice_ratio=`` (the goal is at least 0.9).
 
 Prints ``steps_per_s=`` (one line per worker count), transition latency percentiles, the
 wake-up latency (attempt created to attempt started, measured on single orders arriving while
@@ -65,6 +71,21 @@ FLOW = [
 ]
 
 
+# The same three no-op steps with a choice between every two (on the order's data).
+CHOICE_FLOW: list[dict[str, Any]] = []
+for _i in range(3):
+    CHOICE_FLOW.append({**FLOW[_i], **({"onSuccess": f"c{_i}"} if _i < 2 else {})})
+    if _i < 2:
+        rule = {"when": 'order.data.country == "BE"', "next": f"s{_i + 1}"}
+        CHOICE_FLOW.append(
+            {
+                "stepDefinitionId": f"c{_i}",
+                "type": "choice",
+                "options": {"rules": [rule], "otherwise": f"s{_i + 1}"},
+            }
+        )
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
@@ -73,12 +94,14 @@ def pct(values: list[float], q: float) -> float:
 # -- fabflow ---------------------------------------------------------------------------------
 
 
-def fill(settings: Settings, n: int) -> str:
+def fill(settings: Settings, n: int, flow: str = "bench") -> str:
     store = Store.open(settings)
     tenant = store.ensure_tenant("bench")
     store.save_flow(tenant, "bench", FLOW, "bench")
-    for _ in range(n):
-        orders.create_order(store, tenant, {"lines": []}, "bench")
+    store.save_flow(tenant, "bench-choices", CHOICE_FLOW, "bench with choices")
+    for i in range(n):
+        data = {"country": "BE" if i % 2 else "US"}
+        orders.create_order(store, tenant, {"lines": [], "data": data}, flow)
     store.close()
     return tenant
 
@@ -204,6 +227,8 @@ def raw_pg(url: str, n: int) -> float:
 def bench_sqlite(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp) / "data", poll_seconds=0.05)
+        if args.choices:
+            return bench_choices(settings, args)
         print(f"# filling {args.orders} orders on SQLite in {tmp}", file=sys.stderr)
         tenant = fill(settings, args.orders)
         best = 0.0
@@ -223,6 +248,19 @@ def bench_sqlite(args: argparse.Namespace) -> None:
         raw = raw_sqlite(Path(tmp) / "raw.db", args.orders * 3)
         print(f"raw_sqlite_jobs_per_s={raw:.0f}")
         print(f"ratio_to_raw={best / raw:.2f}")
+
+
+def bench_choices(settings: Settings, args: argparse.Namespace) -> None:
+    """No-op steps per second without and with a choice between every two, same run."""
+    rates = {}
+    for flow in ("bench", "bench-choices"):
+        print(f"# filling {args.orders} orders of flow {flow}", file=sys.stderr)
+        fill(settings, args.orders, flow)
+        completed, elapsed, _ = run_workers(settings, 1, args.concurrency)
+        rates[flow] = completed / elapsed
+    print(f"steps_per_s={rates['bench']:.0f}")
+    print(f"steps_per_s_with_choices={rates['bench-choices']:.0f}")
+    print(f"choice_ratio={rates['bench-choices'] / rates['bench']:.2f}")
 
 
 def bench_postgres(args: argparse.Namespace) -> None:
@@ -273,6 +311,9 @@ def main() -> None:
         "--with-order",
         action="store_true",
         help="the no-op step asks for the full order resource, as the REST step does",
+    )
+    parser.add_argument(
+        "--choices", action="store_true", help="no-op steps without, then with choices between"
     )
     args = parser.parse_args()
     args.workers = [int(w) for w in args.workers.split(",")]
