@@ -11,7 +11,7 @@ const flowDiagram = (() => {
   const GAP_Y = 64;
   const PAD = 24;
   const SIDE = 56; // room left and right of the boxes for edges that skip layers
-  const COLOURS = { success: "#1a7f37", error: "#b42318" };
+  const COLOURS = { success: "#1a7f37", error: "#b42318", choice: "#0550ae" };
 
   function svg(tag, attrs, ...children) {
     const node = document.createElementNS(NS, tag);
@@ -67,7 +67,7 @@ const flowDiagram = (() => {
         { id: `arrow-${kind}`, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" },
         svg("path", { d: "M0,0 L10,5 L0,10 z", fill: COLOURS[kind] }),
       );
-    return svg("defs", {}, marker("success"), marker("error"));
+    return svg("defs", {}, marker("success"), marker("error"), marker("choice"));
   }
 
   function box(node, at) {
@@ -85,7 +85,7 @@ const flowDiagram = (() => {
       }),
       svg("text", { x: 10, y: 20, "font-weight": "700", "font-size": 13, fill: "#1b1f24" }, (node.first ? "▶ " : "") + clip(node.id, 24)),
       svg("text", { x: 10, y: 37, "font-size": 11.5, fill: "#57606a" }, clip(node.type, 30)),
-      svg("text", { x: 10, y: 54, "font-size": 11.5, fill: lost ? "#b42318" : "#1b1f24" }, lost ? "⚠ never reached" : "→ " + clip(node.successStatus, 26)),
+      svg("text", { x: 10, y: 54, "font-size": 11.5, fill: lost ? "#b42318" : "#1b1f24" }, lost ? "⚠ never reached" : node.successStatus ? "→ " + clip(node.successStatus, 26) : "(sets no status)"),
     );
   }
 
@@ -95,7 +95,8 @@ const flowDiagram = (() => {
     const a = place.get(e.from);
     const b = place.get(e.to);
     if (!a || !b) return null;
-    const ok = e.kind === "success";
+    const ok = e.kind !== "error"; // a choice's branches run on the left, as successes
+    const text = e.kind === "choice" ? clip(e.label === "otherwise" ? "otherwise" : `when ${e.label}`, 34) : ok ? "ok" : "error";
     const adjacent = b.y - a.y > 0 && b.y - a.y <= H + GAP_Y;
     let d;
     let label;
@@ -118,15 +119,16 @@ const flowDiagram = (() => {
       { class: `edge ${e.kind}`, "data-from": e.from, "data-to": e.to, "data-kind": e.kind },
       svg("path", {
         d, fill: "none", stroke: COLOURS[e.kind], "stroke-width": 2.2,
-        "stroke-dasharray": ok ? null : "7 5", "marker-end": `url(#arrow-${e.kind})`,
+        "stroke-dasharray": e.kind === "error" ? "7 5" : e.kind === "choice" ? "2 3" : null, "marker-end": `url(#arrow-${e.kind})`,
       }),
-      svg("text", { x: label.x, y: label.y, "font-size": 11, fill: COLOURS[e.kind], "text-anchor": label.anchor }, ok ? "ok" : "error"),
+      svg("text", { x: label.x, y: label.y, "font-size": 11, fill: COLOURS[e.kind], "text-anchor": label.anchor }, svg("title", {}, e.label || ""), text),
     );
   }
 
   function describe(graph) {
     const parts = [`${graph.nodes.length} steps`];
-    for (const e of graph.edges) parts.push(`${e.from} ${e.kind === "success" ? "on success" : "on error"} goes to ${e.to}`);
+    const how = (e) => (e.kind === "choice" ? (e.label === "otherwise" ? "otherwise" : `when ${e.label}`) : e.kind === "success" ? "on success" : "on error");
+    for (const e of graph.edges) parts.push(`${e.from} ${how(e)} goes to ${e.to}`);
     const lost = graph.nodes.filter((n) => n.unreachable).map((n) => n.id);
     if (lost.length) parts.push(`never reached: ${lost.join(", ")}`);
     return parts.join("; ");

@@ -44,7 +44,7 @@
       ffConfirmation.panel(order, load),
       actions(execution),
       el("div", { class: "grid2" }, history(order), lines(order)),
-      timeline(execution),
+      timeline(execution, order.steps || {}),
       files(order),
     ].filter(Boolean); // replaceChildren would write a null as the text "null"
   }
@@ -183,14 +183,30 @@
     );
   }
 
-  function timeline(execution) {
+  /* Each step's output (what later steps read as steps.<id>) goes under its latest attempt. */
+  function timeline(execution, outputs) {
     const attempts = execution.attempts || [];
+    const last = new Map(attempts.map((a, i) => [a.stepDefinitionId, i]));
+    const items = attempts.map((a, i) => attempt(a, last.get(a.stepDefinitionId) === i ? outputs[a.stepDefinitionId] : undefined));
     return el(
       "section",
       { class: "panel", "aria-labelledby": "timeline-h" },
       el("h2", { id: "timeline-h" }, "Attempts"),
-      attempts.length ? el("ol", { class: "timeline", id: "attempts" }, attempts.map(attempt)) : el("p", { class: "muted" }, "No step has run yet."),
+      attempts.length ? el("ol", { class: "timeline", id: "attempts" }, items) : el("p", { class: "muted" }, "No step has run yet."),
     );
+  }
+
+  /* A choice's attempt: which rule matched and where the order went. */
+  function route(a) {
+    const d = a.details || {};
+    if (a.type !== "choice" || !d.next) return null;
+    const why = d.rule === null || d.rule === undefined ? "no rule matched: otherwise" : [`rule ${d.rule + 1}: `, el("code", {}, d.when)];
+    return el("p", { class: "route", dataset: { next: d.next } }, "Routed (", why, ") → ", el("strong", {}, d.next));
+  }
+
+  function output(value) {
+    if (value === undefined || value === null) return null;
+    return el("details", { class: "output" }, el("summary", {}, "Output"), el("pre", {}, JSON.stringify(value, null, 2)));
   }
 
   const DETAIL_LABELS = {
@@ -208,10 +224,11 @@
   };
   const LONG_DETAILS = new Set(["responseExcerpt"]);
 
-  function attempt(a) {
+  function attempt(a, out) {
     const outcome = a.outcome || "running";
     const details = a.details || {};
-    const shown = Object.entries(details).filter(([k, v]) => !LONG_DETAILS.has(k) && v !== null && typeof v !== "object" && k !== "responseTruncated");
+    const routed = a.type === "choice";
+    const shown = Object.entries(details).filter(([k, v]) => !routed && !LONG_DETAILS.has(k) && v !== null && typeof v !== "object" && k !== "responseTruncated");
     return el(
       "li",
       { class: outcome, dataset: { step: a.stepDefinitionId, outcome } },
@@ -227,7 +244,9 @@
       a.error ? el("p", { class: "reason" }, el("strong", {}, `${a.error.type}: `), a.error.message) : null,
       ffConfirmation.resolution(a),
       shown.length ? el("dl", {}, shown.map(([k, v]) => el("div", { dataset: { detail: k } }, el("dt", {}, `${DETAIL_LABELS[k] || k}:`), el("dd", {}, String(v))))) : null,
+      route(a),
       details.responseExcerpt ? el("details", {}, el("summary", {}, "Response"), el("pre", {}, details.responseExcerpt)) : null,
+      output(out),
     );
   }
 
