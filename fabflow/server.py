@@ -18,6 +18,7 @@ from fabflow import web
 from fabflow.api import create_app
 from fabflow.api.app import Lifespan
 from fabflow.engine.runtime import started_executors
+from fabflow.engine.webhooks import WebhookRunner
 from fabflow.engine.worker import Worker
 from fabflow.settings import Settings
 from fabflow.store.repository import Store
@@ -54,10 +55,14 @@ def _workers(store: Store, count: int) -> Lifespan:
             for worker in workers:
                 log.info("worker %s running (concurrency %d)", worker.id, worker.concurrency)
             tasks = [asyncio.create_task(worker.run()) for worker in workers]
+            webhooks = WebhookRunner(store)  # status webhooks, beside the workers
+            sending = asyncio.create_task(webhooks.run())
             try:
                 yield
             finally:
+                webhooks.stop()
                 await _drain(workers, tasks)
+                await asyncio.gather(sending, return_exceptions=True)
 
     return run_workers
 

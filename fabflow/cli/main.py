@@ -8,7 +8,16 @@ from fabflow.cli.app import app
 
 # Each module adds its commands to ``app`` when imported. A module that is not written yet
 # is skipped so that the rest of the CLI keeps working during development.
-_COMMAND_MODULES = ("validate", "run", "worker", "serve", "admin", "confirmations", "secrets")
+_COMMAND_MODULES = (
+    "validate",
+    "run",
+    "worker",
+    "serve",
+    "admin",
+    "confirmations",
+    "secrets",
+    "webhooks",
+)
 
 
 def _register() -> None:

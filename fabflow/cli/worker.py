@@ -11,6 +11,7 @@ import typer
 from fabflow.cli.app import app
 from fabflow.cli.common import open_store, settings_from_env, with_secret_key
 from fabflow.engine.runtime import started_executors, tune_collector
+from fabflow.engine.webhooks import WebhookRunner
 from fabflow.engine.worker import Worker
 from fabflow.store.repository import Store
 
@@ -41,10 +42,17 @@ def worker(
 async def _work(store: Store, burst: bool) -> None:
     async with started_executors(store.settings) as executors:
         w = Worker(store, executors)
+        webhooks = WebhookRunner(store)  # status webhooks, beside the worker
         tune_collector()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, w.stop)
+        sending = None if burst else asyncio.create_task(webhooks.run())
         typer.echo(f"worker {w.id} running (concurrency {w.concurrency})", err=True)
-        await w.run(burst=burst)
+        try:
+            await w.run(burst=burst)
+        finally:
+            webhooks.stop()
+            if sending is not None:
+                await asyncio.gather(sending, return_exceptions=True)
         typer.echo(f"worker {w.id} stopped", err=True)
