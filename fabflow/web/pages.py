@@ -132,3 +132,8 @@ def products_page(request: Request) -> Response:
 @router.get("/secrets")
 def secrets_page(request: Request) -> Response:
     return _page(request, "secrets.html", "secrets")
+
+
+@router.get("/webhooks")
+def webhooks_page(request: Request) -> Response:
+    return _page(request, "webhooks.html", "webhooks")
