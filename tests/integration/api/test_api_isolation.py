@@ -86,8 +86,9 @@ async def test_another_tenants_flow_and_external_id_are_unknown_at_intake(
     assert mine.status_code == 201 and mine.json()["id"] != acme_order
 
 
-# The callback's token is its credential (tests/integration/api/test_api_callbacks.py).
-KEYLESS = ("/api/health", "/api/callbacks/{token}")
+# The callback's token is its credential (tests/integration/api/test_api_callbacks.py); a
+# signed file link's signature is its own (tests/integration/api/test_api_file_links.py).
+KEYLESS = ("/api/health", "/api/callbacks/{token}", "/api/files/{order_id}/{name}")
 
 
 async def test_every_route_but_health_and_callbacks_needs_a_key(app: FastAPI) -> None:
