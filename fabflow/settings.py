@@ -26,7 +26,7 @@ class Settings:
     sqlite_synchronous: str = "normal"  # FABFLOW_SQLITE_SYNCHRONOUS: normal | full
     lease_seconds: float = 30.0  # FABFLOW_LEASE_SECONDS
     poll_seconds: float = 0.25  # FABFLOW_POLL_SECONDS: idle poll when no wake-up arrives
-    concurrency: int = 8  # FABFLOW_CONCURRENCY
+    concurrency: int = 16  # FABFLOW_CONCURRENCY
     shutdown_grace_seconds: float = 30.0  # FABFLOW_SHUTDOWN_GRACE_SECONDS
     retry_max_attempts: int = 3  # FABFLOW_RETRY_MAX_ATTEMPTS (default policy)
     retry_initial_delay_ms: int = 1000  # FABFLOW_RETRY_INITIAL_DELAY_MS

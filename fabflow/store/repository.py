@@ -53,6 +53,76 @@ class FlowRules:
     max_attempts: Mapping[str, int]
 
 
+class WriteTurns:
+    """The turns of one process's SQLite writers, the worker's queue first.
+
+    Under a flood of callbacks the API's group commit would take the lock again as soon as it
+    let it go, and the worker that runs the steps those callbacks released would fall ever
+    further behind. A writer asking with ``first`` (the queue's transactions) is let in before
+    every other writer waiting; the others wait while one is waiting. Reentrant: a thread
+    that holds the lock takes it again at once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._state = threading.Condition()
+        self._first_waiting = 0
+        self._owner: int | None = None
+        self._depth = 0
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free and no writer waits to go first."""
+        if self._first_waiting and self._owner != threading.get_ident():
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False
+        self._held()
+        return True
+
+    def acquire(self, *, first: bool = False) -> None:
+        me = threading.get_ident()
+        if self._owner == me:
+            self._lock.acquire()
+            self._depth += 1
+            return
+        if first:
+            with self._state:
+                self._first_waiting += 1
+            try:
+                self._lock.acquire()
+            finally:
+                with self._state:
+                    self._first_waiting -= 1
+                    self._state.notify_all()
+        else:
+            while True:
+                with self._state:
+                    self._state.wait_for(lambda: not self._first_waiting)
+                self._lock.acquire()
+                if not self._first_waiting:
+                    break
+                self._lock.release()  # one asking first came in meanwhile: after it
+        self._held()
+
+    def _held(self) -> None:
+        self._owner = threading.get_ident()
+        self._depth += 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        if not self._depth:
+            self._owner = None
+        self._lock.release()
+
+    @contextmanager
+    def turn(self, *, first: bool = False) -> Iterator[None]:
+        self.acquire(first=first)
+        try:
+            yield
+        finally:
+            self.release()
+
+
 class Store:
     """The store of one database. Thread-safe: connections come from the engine's pool."""
 
@@ -69,10 +139,9 @@ class Store:
         # SQLite has one writer at a time; its busy handler makes the others sleep and retry
         # (up to 100 ms a try, in no order), so a busy writer of this process (the API taking
         # callbacks) could starve another (the worker recording steps). Writers of this
-        # process take turns on this lock first; other processes still meet SQLite's.
-        self.write_lock: threading.RLock | None = (
-            threading.RLock() if fastpath.is_sqlite(engine) else None
-        )
+        # process take turns on this lock first, the queue's before the others; other
+        # processes still meet SQLite's.
+        self.write_lock: WriteTurns | None = WriteTurns() if fastpath.is_sqlite(engine) else None
 
     @classmethod
     def open(cls, settings: Settings, pre_ping: bool = True) -> Store:
@@ -87,14 +156,15 @@ class Store:
         return fastpath.is_sqlite(self.engine)
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, first: bool = False) -> Iterator[Connection]:
         """A write transaction (SQLite: BEGIN IMMEDIATE, after this process's other writers),
-        committed on success."""
+        committed on success. ``first``: the worker's queue, which goes before the writers
+        waiting that are not (see ``WriteTurns``)."""
         if self.write_lock is None:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self.write_lock, self.engine.begin() as conn:
+        with self.write_lock.turn(first=first), self.engine.begin() as conn:
             yield conn
 
     @contextmanager

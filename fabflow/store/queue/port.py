@@ -231,18 +231,20 @@ class SqlQueue:
         return lost
 
     def _release(self, held: list[Claim], now: float) -> None:
-        with self.store.write() as conn:
+        with self.store.write(first=True) as conn:
             claiming.release(conn, held, now)
 
     def _mark(self, worker_id: str, state: str, now: float) -> None:
-        with self.store.write() as conn:
+        with self.store.write(first=True) as conn:
             self.store.worker_heartbeat(conn, worker_id, state, now)
 
     # -- transactions and threads --------------------------------------------------------
 
     def _write(self) -> contextlib.AbstractContextManager[Connection]:
         """A write transaction: on the event loop's thread, one that never waits for a lock."""
-        return self._loop_transaction("IMMEDIATE") if self._on_loop() else self.store.write()
+        if self._on_loop():
+            return self._loop_transaction("IMMEDIATE")
+        return self.store.write(first=True)
 
     def _read(self) -> contextlib.AbstractContextManager[Connection]:
         return self._loop_transaction("DEFERRED") if self._on_loop() else self.store.read()
@@ -257,7 +259,7 @@ class SqlQueue:
         assert self._loop_conn is not None
         conn = self._loop_conn.execution_options(sqlite_begin=mode)
         lock = self.store.write_lock if mode == "IMMEDIATE" else None
-        if lock is not None and not lock.acquire(blocking=False):
+        if lock is not None and not lock.try_acquire():
             raise _Busy  # another writer of this process: wait on the queue's thread
         try:
             with conn.begin():
