@@ -134,7 +134,9 @@ def compile_expression(source: str) -> Evaluator:
     source). Raises ``ExpressionError`` for an invalid expression; the function raises
     ``ExpressionError`` when evaluating fails (a missing path, a comparison of a string with a
     number ...)."""
-    parse(source)
+    direct = _direct(parse(source))
+    if direct is not None:
+        return direct
     compiled = SANDBOX.compile_expression(source, undefined_to_none=False)
 
     def evaluate(context: Mapping[str, Any]) -> bool:
@@ -148,3 +150,133 @@ def compile_expression(source: str) -> Evaluator:
             raise ExpressionError(f"{type(exc).__name__}: {exc}") from exc
 
     return evaluate
+
+
+# --- the common subset, evaluated without Jinja ---------------------------------------------
+#
+# Most rules are paths compared with literals (``order.data.country in ["BE", "NL"]``). Those
+# are evaluated by closures built from the checked syntax tree: no template context to set up
+# per call, so a choice costs about a microsecond. Anything else (filters, arithmetic, ``if``)
+# goes through Jinja's sandbox as above. Both say the same thing for a missing path.
+
+_Value = Callable[[Mapping[str, Any]], Any]
+_MISSING = object()
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "lteq": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "gteq": lambda a, b: a >= b,
+    "in": lambda a, b: a in b,
+    "notin": lambda a, b: a not in b,
+}
+
+
+class _NotDirect(Exception):
+    """The tree uses what only Jinja evaluates."""
+
+
+def _direct(tree: nodes.Expr) -> Evaluator | None:
+    try:
+        value = _build(tree)
+    except _NotDirect:
+        return None
+
+    def evaluate(context: Mapping[str, Any]) -> bool:
+        try:
+            return bool(value(context))
+        except ExpressionError:
+            raise
+        except Exception as exc:  # a comparison of str and int ...
+            raise ExpressionError(f"{type(exc).__name__}: {exc}") from exc
+
+    return evaluate
+
+
+def _build(node: nodes.Node) -> _Value:
+    if isinstance(node, nodes.Const):
+        constant = node.value
+        return lambda _c: constant
+    if isinstance(node, nodes.List | nodes.Tuple):
+        items = [_build(item) for item in node.items]
+        return lambda c: [item(c) for item in items]
+    if isinstance(node, nodes.Name | nodes.Getattr | nodes.Getitem):
+        path = _path(node)
+        return lambda c: _lookup(c, path, strict=True)
+    if isinstance(node, nodes.Not):
+        inner = _build(node.node)
+        return lambda c: not inner(c)
+    if isinstance(node, nodes.And):
+        left, right = _build(node.left), _build(node.right)
+        return lambda c: left(c) and right(c)
+    if isinstance(node, nodes.Or):
+        left, right = _build(node.left), _build(node.right)
+        return lambda c: left(c) or right(c)
+    if isinstance(node, nodes.Compare):
+        return _compare(node)
+    if isinstance(node, nodes.Test) and node.name in ("defined", "undefined") and not node.args:
+        path = _path(node.node)
+        wanted = node.name == "defined"
+        return lambda c: (_lookup(c, path, strict=False) is not _MISSING) is wanted
+    raise _NotDirect
+
+
+def _compare(node: nodes.Compare) -> _Value:
+    first = _build(node.expr)
+    steps = [(_COMPARE[op.op], _build(op.expr)) for op in node.ops if op.op in _COMPARE]
+    if len(steps) != len(node.ops):
+        raise _NotDirect
+
+    def compare(c: Mapping[str, Any]) -> bool:
+        left = first(c)
+        for test, operand in steps:
+            right = operand(c)
+            if not test(left, right):
+                return False
+            left = right
+        return True
+
+    return compare
+
+
+def _path(node: nodes.Node) -> tuple[str | int, ...]:
+    """``order.lines[0].parameters`` as ``("order", "lines", 0, "parameters")``."""
+    if isinstance(node, nodes.Name):
+        return (node.name,)
+    if isinstance(node, nodes.Getattr):
+        return (*_path(node.node), node.attr)
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        key = node.arg.value
+        if isinstance(key, str) or (isinstance(key, int) and not isinstance(key, bool)):
+            return (*_path(node.node), key)
+    raise _NotDirect
+
+
+def _lookup(context: Mapping[str, Any], path: tuple[str | int, ...], *, strict: bool) -> Any:
+    """The value at ``path``; a missing one is ``_MISSING``, or with ``strict`` an error
+    that names it as the templates do ("'order.data.rush' is undefined")."""
+    name = str(path[0])  # a Name: always a string
+    if name not in context:
+        if strict:
+            raise ExpressionError(f"{name!r} is undefined")
+        return _MISSING
+    value = context[name]
+    if value is None:
+        value = {}  # ``error`` outside an error path, as in templates
+    shown = str(name)
+    for key in path[1:]:
+        if not _has(value, key):
+            if strict:
+                where = f"{shown}[{key}]" if isinstance(key, int) else f"{shown}.{key}"
+                raise ExpressionError(f"{where!r} is undefined")
+            return _MISSING
+        value = value[key]
+        shown = f"{shown}[{key}]" if isinstance(key, int) else f"{shown}.{key}"
+    return value
+
+
+def _has(value: Any, key: str | int) -> bool:
+    if isinstance(value, dict):
+        return isinstance(key, str) and key in value
+    return isinstance(value, list) and isinstance(key, int) and -len(value) <= key < len(value)

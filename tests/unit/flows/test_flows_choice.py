@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from fabflow.flows import expressions
 from fabflow.flows.expressions import ExpressionError, compile_expression, parse
+from fabflow.flows.sandbox import SANDBOX, scoped_context
 from fabflow.flows.validate import load_flow
 from fabflow.lifecycle.route import RouteError, route
 
@@ -252,3 +254,37 @@ def test_a_flow_with_problems_is_refused_whole() -> None:
     result = load_flow([email("a", "{{ order.custmer }}", onSuccess="b"), email("b", "{{ ordr }}")])
     assert result.flow is None
     assert [p.pointer for p in result.errors] == ["/0/options/subject", "/1/options/subject"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'order.data.country == "BE"',
+        'order.data.country in ["BE", "NL"] and not order.data.total < 100',
+        "1 < order.lines[0].quantity <= 2",
+        'steps["mes"].response.body.jobId != "J-8" or order.data.rush',
+        "order.data.rush is defined or error.message is undefined",
+        "order.lines[0].parameters.material",
+        "order.data.rush == true",
+        "order.lines[3].quantity > 1",
+        "error.message == 'x'",
+        "order.data.country > 3",
+    ],
+)
+def test_the_common_subset_says_what_jinja_says(expression: str) -> None:
+    """Paths, comparisons and and/or/not are evaluated without Jinja: same value, same error."""
+    direct = expressions._direct(parse(expression))
+    assert direct is not None, "evaluated directly"
+    jinja = SANDBOX.compile_expression(expression, undefined_to_none=False)
+
+    def outcome(evaluate: Any) -> object:
+        try:
+            return bool(evaluate())
+        except Exception as exc:
+            return type(exc).__name__ if "undefined" not in str(exc) else str(exc)
+
+    ours = outcome(lambda: direct(CONTEXT))
+    theirs = outcome(lambda: jinja(scoped_context(CONTEXT)))
+    if ours == "ExpressionError":  # a TypeError of Python, as Jinja's
+        ours = "TypeError"
+    assert ours == theirs
