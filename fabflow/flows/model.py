@@ -25,6 +25,8 @@ from pydantic import (
 from pydantic import field_validator as _field_validator
 from pydantic.alias_generators import to_camel
 
+from fabflow.flows.expressions import ExpressionError, parse
+from fabflow.flows.references import references
 from fabflow.lifecycle.retry import RetryPolicy
 
 CHOICE = "choice"  # the step type that routes in the worker (see ``fabflow.flows.choice``)
@@ -206,6 +208,31 @@ class Flow:
             self.is_choice(step.on_success) or self.is_choice(step.on_error)
         )
 
+    def choices_read_history(self, step_id: str) -> bool:
+        """Whether a choice that ``step_id`` leads to (directly or through other choices)
+        reads what only the order's full read has: its status history, its execution's
+        attempts or its health (or the whole order). Else the worker reads the order alone."""
+        cache: dict[str, bool] = self.__dict__.setdefault("_history_reads", {})
+        if step_id not in cache:
+            cache[step_id] = any(_reads_history(when) for when in self._choice_expressions(step_id))
+        return cache[step_id]
+
+    def _choice_expressions(self, step_id: str) -> list[str]:
+        step = self._index.get(step_id)
+        todo = [] if step is None else [step.on_success, step.on_error]
+        seen: set[str] = set()
+        found: list[str] = []
+        while todo:
+            next_id = todo.pop()
+            if next_id is None or next_id in seen or not self.is_choice(next_id):
+                continue
+            seen.add(next_id)
+            choice = self._index[next_id]
+            options: Any = choice.options
+            found.extend(rule.when for rule in options.rules)
+            todo.extend([options.otherwise, choice.on_error, *(r.next for r in options.rules)])
+        return found
+
     def to_json(self) -> list[dict[str, Any]]:
         """The flow in the spec's array form (loads back to an equal flow)."""
         return [s.to_json() for s in self.steps]
@@ -246,3 +273,19 @@ def _steps_adapter(types: tuple[tuple[str, type[BaseModel]], ...]) -> TypeAdapte
 def steps_adapter(types: Mapping[str, type[BaseModel]]) -> TypeAdapter[Any]:
     """A validator of a whole step list whose steps are discriminated by ``type``."""
     return _steps_adapter(tuple(sorted(types.items())))
+
+
+# What only the order's full read (its attempts and status history) gives.
+_HISTORY_KEYS = frozenset({"statusHistory", "execution", "health"})
+
+
+@lru_cache(maxsize=4096)
+def _reads_history(when: str) -> bool:
+    try:
+        tree = parse(when)
+    except ExpressionError:
+        return True  # refused at validation; the full read is the safe side
+    for ref in references(tree):
+        if ref.root == "order" and (not ref.tokens or ref.tokens[0] in _HISTORY_KEYS):
+            return True
+    return False

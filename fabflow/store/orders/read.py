@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,12 +69,15 @@ def load_resources(
     tenant_id: str | None = None,
     stored_files: dict[str, list[dict[str, Any]]] | None = None,
     executions: dict[str, dict[str, Any]] | None = None,
+    alone: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """Order resources for ``order_ids`` (in that order), with four queries whatever their count.
 
     ``stored_files``, when given, receives each order's file records as stored (with their
     store keys, which the resource does not show). ``executions``, when given, holds the
-    orders' execution rows by order id, already read in this transaction."""
+    orders' execution rows by order id, already read in this transaction. The orders in
+    ``alone`` are read without their attempts and status history (empty in the resource):
+    for a choice that reads neither."""
     if tenant_id is None:
         found = fastpath.fetch(conn, _ORDERS_BY_ID, {"ids": order_ids})
     else:
@@ -91,12 +94,15 @@ def load_resources(
     if exec_rows is None:
         exec_rows = {r["order_id"]: r for r in fastpath.fetch(conn, _EXECUTIONS_BY_ORDER, ids)}
     by_exec: dict[str, list[Any]] = {}
-    exec_ids = {"ids": [exec_rows[oid]["id"] for oid in order_rows]}
-    for a in fastpath.fetch(conn, _ATTEMPTS_BY_EXECUTION, exec_ids):
-        by_exec.setdefault(a["execution_id"], []).append(a)
     history: dict[str, list[Any]] = {}
-    for h in fastpath.fetch(conn, _HISTORY_BY_ORDER, ids):
-        history.setdefault(h["order_id"], []).append(h)
+    skipped = set(alone)
+    full = [oid for oid in order_rows if oid not in skipped]
+    if full:
+        exec_ids = {"ids": [exec_rows[oid]["id"] for oid in full]}
+        for a in fastpath.fetch(conn, _ATTEMPTS_BY_EXECUTION, exec_ids):
+            by_exec.setdefault(a["execution_id"], []).append(a)
+        for h in fastpath.fetch(conn, _HISTORY_BY_ORDER, {"ids": full}):
+            history.setdefault(h["order_id"], []).append(h)
     out = []
     now = time.time()
     links = None  # the key is read (made, the first time) only when there is a file to sign

@@ -159,16 +159,23 @@ class SqlQueue:
             claims = [c for c in claims if c.execution_id in rows]  # else the order vanished
             by_order = {r["order_id"]: r for r in rows.values()}
             flows = {c.attempt_id: self._flow(conn, rows[c.execution_id]) for c in claims}
-            needed = [
-                rows[c.execution_id]["order_id"]
-                for c in claims
-                if _needs_order(flows[c.attempt_id][0], c, light_types)
-            ]
+            needed, alone = [], []
+            for c in claims:
+                read = _order_read(flows[c.attempt_id][0], c, light_types)
+                if read is not None:
+                    needed.append(rows[c.execution_id]["order_id"])
+                    if read == "alone":
+                        alone.append(needed[-1])
             stored: dict[str, list[dict[str, Any]]] = {}
             resources = {
                 r["id"]: r
                 for r in load_resources(
-                    self.store, conn, needed, stored_files=stored, executions=by_order
+                    self.store,
+                    conn,
+                    needed,
+                    stored_files=stored,
+                    executions=by_order,
+                    alone=alone,
                 )
             }
             secrets = self._secrets(conn, claims, flows, rows)
@@ -290,12 +297,15 @@ class _Busy(Exception):
     """The write lock is taken: the call moves to the queue's thread, which may wait."""
 
 
-def _needs_order(flow: Flow, claim: Claim, light_types: Collection[str]) -> bool:
-    """Whether the step reads the order, or leads to a choice (evaluated on the order read
-    for the step that leads to it)."""
+def _order_read(flow: Flow, claim: Claim, light_types: Collection[str]) -> str | None:
+    """How much of the order the attempt needs: all of it (``"full"``), the order without its
+    attempts and status history (``"alone"``: a light step that leads to choices which read
+    neither), or nothing (None: a light step)."""
     if claim.step_id not in flow or flow.step(claim.step_id).type not in light_types:
-        return True
-    return flow.leads_to_choice(claim.step_id)
+        return "full"
+    if not flow.leads_to_choice(claim.step_id):
+        return None
+    return "full" if flow.choices_read_history(claim.step_id) else "alone"
 
 
 def _unreachable(exc: DBAPIError, _call: None) -> StoreError:

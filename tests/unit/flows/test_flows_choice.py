@@ -288,3 +288,27 @@ def test_the_common_subset_says_what_jinja_says(expression: str) -> None:
     if ours == "ExpressionError":  # a TypeError of Python, as Jinja's
         ours = "TypeError"
     assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    ("when", "full"),
+    [
+        ('order.data.country == "BE"', False),
+        ('order.lines[0].parameters.material == "gold" and order.status != "x"', False),
+        ('steps.a.response.status == 200 or order.customer.name == "Ada"', False),
+        ("order.statusHistory | length > 1", True),
+        ('order.health.state == "unhealthy"', True),
+        ("order.execution.attempts | length > 3", True),
+        ('order["statusHistory"] | length > 1', True),
+    ],
+)
+def test_the_worker_reads_the_orders_history_only_for_choices_that_read_it(
+    when: str, full: bool
+) -> None:
+    """A step that leads to a choice reads the order for it; its attempts and status history
+    only when a choice on the way reads them (the order's full read costs more)."""
+    steps = [rest("a", onSuccess="first"), choice("first", "true", "second", "b"), rest("b")]
+    result = load_flow([*steps, choice("second", when, "b", "b")])
+    assert result.flow is not None, result.errors
+    assert result.flow.choices_read_history("a") is full
+    assert result.flow.choices_read_history("b") is False  # leads to no choice
