@@ -90,8 +90,10 @@ const flowDiagram = (() => {
   }
 
   /* Edges to the next layer curve straight down; longer ones (and any going up) run down the
-     right-hand side (error) or left-hand side (success) so they never cross a box. */
-  function edge(e, place, width) {
+     right-hand side (error) or left-hand side (success) so they never cross a box. A choice's
+     branches all leave from one point, so each one's label sits at its target, right of the
+     arrow's head (the `stack`-th label arriving there goes one line higher). */
+  function edge(e, place, width, stack = 0) {
     const a = place.get(e.from);
     const b = place.get(e.to);
     if (!a || !b) return null;
@@ -114,6 +116,7 @@ const flowDiagram = (() => {
       d = `M${side},${sy} C${lane},${sy} ${lane},${ty} ${side + (ok ? -2 : 2)},${ty}`;
       label = { x: ok ? side - 6 : side + 6, y: sy - 6, anchor: ok ? "end" : "start" };
     }
+    if (e.kind === "choice") label = { x: b.x + W / 2 - W / 10 + 6, y: b.y - 6 - 13 * stack, anchor: "start" };
     return svg(
       "g",
       { class: `edge ${e.kind}`, "data-from": e.from, "data-to": e.to, "data-kind": e.kind },
@@ -138,7 +141,12 @@ const flowDiagram = (() => {
   function draw(container, graph) {
     const { place, width, height } = positions(graph);
     const drawing = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, "font-family": "system-ui, sans-serif" }, defs());
-    for (const e of graph.edges) drawing.append(edge(e, place, width) || "");
+    const arriving = new Map(); // choice labels already drawn at each target
+    for (const e of graph.edges) {
+      const stack = e.kind === "choice" ? arriving.get(e.to) || 0 : 0;
+      if (e.kind === "choice") arriving.set(e.to, stack + 1);
+      drawing.append(edge(e, place, width, stack) || "");
+    }
     for (const node of graph.nodes) drawing.append(box(node, place.get(node.id)));
     container.replaceChildren(drawing);
     container.setAttribute("aria-label", "Diagram of the flow: " + describe(graph));

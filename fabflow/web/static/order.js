@@ -9,6 +9,7 @@
   let steps = null; // step ids of the order's flow version, for "Rerun from"
   let busy = false;
   let chosenStep = null; // kept across live refreshes, which rebuild the page
+  const openOutputs = new Set(); // steps whose "Output" the operator opened, kept likewise
 
   async function load() {
     const order = await api("GET", path);
@@ -204,9 +205,11 @@
     return el("p", { class: "route", dataset: { next: d.next } }, "Routed (", why, ") → ", el("strong", {}, d.next));
   }
 
-  function output(value) {
+  function output(step, value) {
     if (value === undefined || value === null) return null;
-    return el("details", { class: "output" }, el("summary", {}, "Output"), el("pre", {}, JSON.stringify(value, null, 2)));
+    const toggled = (event) => (event.target.open ? openOutputs.add(step) : openOutputs.delete(step));
+    const attrs = { class: "output", open: openOutputs.has(step), ontoggle: toggled };
+    return el("details", attrs, el("summary", {}, "Output"), el("pre", {}, JSON.stringify(value, null, 2)));
   }
 
   const DETAIL_LABELS = {
@@ -246,7 +249,7 @@
       shown.length ? el("dl", {}, shown.map(([k, v]) => el("div", { dataset: { detail: k } }, el("dt", {}, `${DETAIL_LABELS[k] || k}:`), el("dd", {}, String(v))))) : null,
       route(a),
       details.responseExcerpt ? el("details", {}, el("summary", {}, "Response"), el("pre", {}, details.responseExcerpt)) : null,
-      output(out),
+      output(a.stepDefinitionId, out),
     );
   }
 
