@@ -82,7 +82,7 @@
     return el(
       "tr",
       {
-        class: [failed ? "failed" : "", unhealthy ? "unhealthy" : "", changed ? "flash" : ""].join(" ").trim() || null,
+        class: [failed && "failed", unhealthy && "unhealthy", changed && "flash"].filter(Boolean).join(" ") || null,
         dataset: { orderId: order.id, state, health: order.health?.state || "healthy" },
       },
       el("td", {}, el("a", { href: `/orders/${encodeURIComponent(order.id)}`, class: "mono" }, order.id)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from pathlib import Path
@@ -229,7 +230,7 @@ def test_a_failed_step_shows_its_reason_and_retry_fixes_it(
     order = new_order(fabflow, flow_id, external_id)
     sign_in(page, fabflow, f"/orders?q={external_id}")
     row = page.locator(f'#orders tr[data-order-id="{order["id"]}"]')
-    expect(row).to_have_class("failed", timeout=30_000)
+    expect(row).to_have_class(re.compile(r"\bfailed\b"), timeout=30_000)  # and "flash"
     expect(row.locator("td.state .badge")).to_contain_text("Failed")  # a word and an icon,
     expect(row.locator("td.state .badge .icon")).to_have_text("✖")  # not colour alone
     shot(page, "orders-failed")
