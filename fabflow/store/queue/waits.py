@@ -123,7 +123,9 @@ def _same_again(first: tuple[Resolution, dict[str, Any]], resolution: Resolution
 
 def _not_recorded_yet(conn: Connection, token: str, secret: str) -> None:
     """Raise ``WaitNotReady`` for a valid token whose attempt has not parked yet, else
-    ``NotFound``."""
+    ``NotFound``. An attempt found waiting counts as not ready too: on PostgreSQL each query
+    sees what was committed when it ran, so the wait may have been recorded between the
+    token's lookup and this one (the callback's next try finds it)."""
     visit_key = visit_of(secret, token) if secret else None
     execution_id, _, visit = (visit_key or "").rpartition(".")
     if not execution_id or not visit.isdigit():
@@ -134,7 +136,7 @@ def _not_recorded_yet(conn: Connection, token: str, secret: str) -> None:
         .order_by(attempts.c.id.desc())
         .limit(1)
     ).scalar()
-    if state in (AttemptState.QUEUED.value, AttemptState.RUNNING.value):
+    if state in (AttemptState.QUEUED.value, AttemptState.RUNNING.value, AttemptState.WAITING.value):
         raise WaitNotReady("the wait this callback ends is not recorded yet: send it again")
     raise NotFound(_UNKNOWN)
 

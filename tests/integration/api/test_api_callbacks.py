@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from fastapi import FastAPI
 
+from fabflow.store.queue import waits
 from fabflow.store.repository import Store
 from tests.integration.api.conftest import Receiver, client_for, state_of, worker_running
 
@@ -215,6 +216,37 @@ async def test_a_callback_sent_before_the_wait_is_recorded_is_held_not_refused(
         await runner.cleanup()
     assert [a.status_code for a in answers] == [200], [a.text for a in answers]
     assert done["execution"]["state"] == "succeeded" and done["status"] == "Done"
+
+
+async def test_a_wait_recorded_between_two_reads_of_the_callback_is_held_not_refused(
+    acme: httpx.AsyncClient,
+    anyone: httpx.AsyncClient,
+    api_store: Store,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On PostgreSQL the callback's token lookup may run just before the worker commits the
+    wait, and its next read just after: the callback must be held, not answered 404 (which
+    left the order waiting for good)."""
+    assert (await acme.post("/api/flows", json=mes_flow(receiver.url))).status_code == 201
+    order_id = (await acme.post("/api/orders", json=ORDER)).json()["id"]
+    real_fetch = waits.fastpath.fetch
+    missed: list[bool] = []
+
+    def fetch_missing_the_wait_once(conn: Any, query: Any, params: Any) -> Any:
+        if query is waits._WAIT_OF_TOKEN and not missed:
+            missed.append(True)
+            return []  # as a lookup that ran before the wait was committed
+        return real_fetch(conn, query, params)
+
+    async with worker_running(api_store):
+        await state_of(acme, order_id, "waiting")
+        monkeypatch.setattr(waits.fastpath, "fetch", fetch_missing_the_wait_once)
+        answer = await anyone.post(
+            f"/api/callbacks/{token_sent(receiver)}", json={"outcome": "success"}
+        )
+        assert missed and answer.status_code == 200, answer.text
+        assert (await state_of(acme, order_id, "succeeded"))["status"] == "Booked"
 
 
 async def test_a_made_up_token_of_a_real_order_is_refused(
