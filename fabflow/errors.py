@@ -8,6 +8,7 @@ Every error fabflow raises on purpose derives from ``FabflowError`` and carries 
      ├── InvalidInput             bad user input, with problems (pointer + message)
      │    ├── InvalidFlow         a flow document that does not validate
      │    ├── InvalidOrder        an order refused at intake
+     │    ├── InvalidProduct      a product model refused at upload (with file and line)
      │    └── ParameterError      product parameters a builder cannot make
      ├── NotFound                 an object that does not exist (or belongs to another tenant)
      │    └── UnknownProduct      no product has this name
@@ -18,7 +19,8 @@ Every error fabflow raises on purpose derives from ``FabflowError`` and carries 
      ├── ProductionError          making production files failed
      │    ├── MeshCheckFailed     a part is not a printable solid
      │    ├── PoolTimeout         a build overran its deadline; its process was killed
-     │    └── WorkerCrashed       the process building a part died
+     │    ├── WorkerCrashed       the process building a part died
+     │    └── RenderFailed        a product model did not render (openscad's reason)
      └── StepError                a step attempt failed (see fabflow.steps.base)
           ├── TransientStepError  worth retrying (connection, timeout, 5xx, SMTP 4xx)
           └── PermanentStepError  retrying will not help (4xx, bad template, bad parameters)
@@ -76,6 +78,13 @@ class InvalidFlow(InvalidInput):
 
 class InvalidOrder(InvalidInput):
     code = "invalid_order"
+
+
+class InvalidProduct(InvalidInput):
+    """A product model refused at upload: its parameters cannot be read, a file it reads is
+    outside its folder or missing, or it does not render with its defaults."""
+
+    code = "invalid_product"
 
 
 class ParameterError(InvalidInput):
@@ -165,6 +174,12 @@ class WorkerCrashed(ProductionError):
     """The process building a part died (out of memory, a crash in C code)."""
 
     code = "worker_crashed"
+
+
+class RenderFailed(ProductionError):
+    """A product model did not render: openscad's error, a limit it hit, or its timeout."""
+
+    code = "render_failed"
 
 
 class StepError(FabflowError):
