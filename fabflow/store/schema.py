@@ -288,3 +288,24 @@ webhook_cursor = Table(
     Column("event_id", Integer, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# A tenant's products made from OpenSCAD models (``fabflow.store.products``): one row per
+# version, the newest is current; orders pin the version they were accepted with. The model's
+# files are a zip archive in the file store under ``archive_key``.
+product_versions = Table(
+    "product_versions",
+    metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("main", String(200), nullable=False),  # the main .scad file's path in the archive
+    Column("source", Text, nullable=False),  # the main file's text, read again for intake checks
+    Column("parameters", Json, nullable=False),  # the parameters' JSON Schema
+    Column("parts", Json, nullable=False),  # the part names each line makes
+    Column("files", Json, nullable=False),  # [{"path", "bytes"}] of the archive
+    Column("archive_key", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
