@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck browser clean
+.PHONY: run test check lint typecheck browser openscad clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -12,15 +12,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) openscad
 	$(BIN)/fabflow demo
 
-test: $(STAMP) browser
+test: $(STAMP) browser openscad
 	$(BIN)/pytest -q -ra
 
 # The web UI's tests drive Debian's Chromium (Playwright cannot download a browser offline).
 browser:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# Products made from OpenSCAD models render with Debian's openscad (the reference renderer, and
+# the .csg export the fast path evaluates on manifold3d).
+openscad:
+	command -v openscad >/dev/null || (apt-get update -qq && apt-get install -y -qq openscad)
 
 lint: $(STAMP)
 	$(BIN)/ruff check fabflow tests bench
