@@ -7,11 +7,14 @@ The structure (types, lengths, limits) is checked here; each line is checked aga
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabflow.errors import InvalidOrder, Problem
+
+if TYPE_CHECKING:
+    from fabflow.production.line_check import FindProduct
 
 MAX_LINES = 100
 MAX_TEXT = 200
@@ -32,6 +35,8 @@ class OrderLine(_Strict):
     product: str = Field(min_length=1, max_length=100)
     quantity: int = Field(default=1, ge=1, le=10_000)
     parameters: dict[str, Any] = Field(default_factory=dict)
+    # A tenant's own product is pinned to a version: the one given, else the current one.
+    product_version: int | None = Field(default=None, alias="productVersion", ge=1, le=1_000_000)
 
 
 class OrderInput(_Strict):
@@ -44,8 +49,11 @@ class OrderInput(_Strict):
     data: dict[str, Any] = Field(default_factory=dict, max_length=MAX_DATA_KEYS)
 
 
-def check_order(raw: Any, *, check_products: bool = True) -> dict[str, Any]:
-    """The order in its stored form (camelCase JSON), or InvalidOrder with every problem."""
+def check_order(
+    raw: Any, *, check_products: bool = True, find: FindProduct | None = None
+) -> dict[str, Any]:
+    """The order in its stored form (camelCase JSON), or InvalidOrder with every problem.
+    ``find`` looks up the tenant's own products (lines of them get ``productVersion``)."""
     problems: list[Problem] = []
     try:
         order = OrderInput.model_validate(raw)
@@ -53,21 +61,24 @@ def check_order(raw: Any, *, check_products: bool = True) -> dict[str, Any]:
         problems = [_problem(e) for e in exc.errors()]
         raise InvalidOrder(_summary(problems), problems) from None
     data = order.model_dump(mode="json", by_alias=True)
+    for line in data["lines"]:
+        if line["productVersion"] is None:
+            del line["productVersion"]  # set by intake for a tenant's own product
     ids = [line["id"] for line in data["lines"]]
     for index, line_id in enumerate(ids):
         if ids.index(line_id) != index:
             problems.append(Problem(f"/lines/{index}/id", f"duplicate line id {line_id!r}"))
     if check_products and data["lines"]:
-        problems += _product_problems(data["lines"])
+        problems += _product_problems(data["lines"], find)
     if problems:
         raise InvalidOrder(_summary(problems), problems)
     return data
 
 
-def _product_problems(lines: list[dict[str, Any]]) -> list[Problem]:
+def _product_problems(lines: list[dict[str, Any]], find: FindProduct | None) -> list[Problem]:
     from fabflow.production.line_check import validate_lines
 
-    return list(validate_lines(lines))
+    return list(validate_lines(lines, find))
 
 
 def _problem(error: Any) -> Problem:

@@ -9,32 +9,59 @@ value of the wrong type or out of range, characters the font cannot draw, text t
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from fabflow.errors import Problem, UnknownProduct
+from fabflow.errors import NotFound, Problem, UnknownProduct
 from fabflow.production.products.base import ProductParameters
 from fabflow.production.registry import ProductClass, get, products
 from fabflow.production.text import describe_characters, missing_characters
 
 
-def validate_lines(lines: list[dict[str, Any]]) -> list[Problem]:
-    """Every problem of every order line's product and parameters (empty when all are fine)."""
+@dataclass(frozen=True)
+class CustomProduct:
+    """One version of a tenant's own product (a model), as intake checks a line against it:
+    ``check`` gives the problems of a parameters object, pointers relative to it."""
+
+    name: str
+    version: int
+    check: Callable[[Mapping[str, Any]], list[Problem]]
+
+
+# The tenant's product called name, at version (None: the current one); None when the tenant
+# has no product of that name; NotFound when it has no such version.
+FindProduct = Callable[[str, "int | None"], "CustomProduct | None"]
+
+
+def validate_lines(lines: list[dict[str, Any]], find: FindProduct | None = None) -> list[Problem]:
+    """Every problem of every order line's product and parameters (empty when all are fine).
+    A line of a tenant's own product is pinned to the version it is checked against: its
+    ``productVersion`` is set."""
     problems: list[Problem] = []
     for index, line in enumerate(lines):
-        problems.extend(line_problems(line, f"/lines/{index}"))
+        problems.extend(line_problems(line, f"/lines/{index}", find))
     return problems
 
 
-def line_problems(line: Any, pointer: str) -> list[Problem]:
+def line_problems(line: Any, pointer: str, find: FindProduct | None = None) -> list[Problem]:
     """Problems of one order line, with pointers below ``pointer``."""
     if not isinstance(line, dict):
         return [Problem(pointer, "an order line must be an object")]
-    product = _product(line.get("product"), f"{pointer}/product")
+    name = line.get("product")
+    if find is not None and isinstance(name, str) and name not in products():
+        custom = _custom(find, name, line.get("productVersion"), pointer)
+        if custom is not None:
+            return custom(line)
+    product = _product(name, f"{pointer}/product")
     if isinstance(product, Problem):
         return [product]
+    if line.get("productVersion") is not None:
+        message = f"{product.name} is built in and has no versions: leave productVersion out"
+        return [Problem(f"{pointer}/productVersion", message)]
     parameters = line.get("parameters", {})
     if not isinstance(parameters, dict):
         return [Problem(f"{pointer}/parameters", "must be an object of parameter values")]
@@ -42,6 +69,31 @@ def line_problems(line: Any, pointer: str) -> list[Problem]:
         Problem(f"{pointer}/parameters/{key}" if key else f"{pointer}/parameters", message)
         for key, message in parameter_problems(product, parameters)
     ]
+
+
+def _custom(
+    find: FindProduct, name: str, version: Any, pointer: str
+) -> Callable[[dict[str, Any]], list[Problem]] | None:
+    """How to check a line of the tenant's product ``name``, or None if it has none."""
+    try:
+        product = find(name, version if isinstance(version, int) else None)
+    except NotFound as exc:
+        refused = [Problem(f"{pointer}/productVersion", exc.message)]
+        return lambda _line: refused
+    if product is None:
+        return None
+    found = product
+
+    def check(line: dict[str, Any]) -> list[Problem]:
+        parameters = line.get("parameters", {})
+        if not isinstance(parameters, dict):
+            return [Problem(f"{pointer}/parameters", "must be an object of parameter values")]
+        line["productVersion"] = found.version  # the order keeps the version it was checked on
+        return [
+            Problem(f"{pointer}/parameters{p.pointer}", p.message) for p in found.check(parameters)
+        ]
+
+    return check
 
 
 def parameter_problems(product: ProductClass, parameters: dict[str, Any]) -> list[tuple[str, str]]:
@@ -76,7 +128,7 @@ def _product(name: Any, pointer: str) -> ProductClass | Problem:
     try:
         return get(name)
     except UnknownProduct as exc:
-        return Problem(pointer, f"{exc}; products are {known}")
+        return Problem(pointer, f"{exc}; products are {known} and the tenant's own")
 
 
 def _explain(error: ErrorDetails, model: type[ProductParameters]) -> tuple[str, str]:
