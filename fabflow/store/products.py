@@ -8,6 +8,7 @@ intake needs without it: the parameters' JSON Schema and the main file's text.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -19,8 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from fabflow.errors import Conflict, NotFound
-from fabflow.files import FileStore, safe_part
+from fabflow.files import FileStore
 from fabflow.production.scad.bundle import ProductBundle
+from fabflow.production.scad.stored import manifest_key, product_folder
 from fabflow.resources import iso
 from fabflow.store.repository import Store
 from fabflow.store.schema import product_versions as pv
@@ -92,10 +94,10 @@ def save_product(
         if exists is True and not latest:
             raise NotFound(f"no product is named {name!r}")
         version = latest + 1
-        key = "/".join(
-            ("products", safe_part(tenant_id), safe_part(name), f"{version}-{sha[:16]}.zip")
-        )
-        _put_archive(files, key, archive)
+        key = f"{product_folder(tenant_id, name)}/{version}-{sha[:16]}.zip"
+        _put(files, key, archive)
+        manifest = {"main": new.bundle.main, "parts": new.parts, "sha256": sha, "archive": key}
+        _put(files, manifest_key(tenant_id, name, version), json.dumps(manifest).encode())
         row: dict[str, Any] = {
             "tenant_id": tenant_id,
             "name": name,
@@ -115,10 +117,10 @@ def save_product(
     return ProductVersion(**row)
 
 
-def _put_archive(files: FileStore, key: str, archive: bytes) -> None:
-    fd, name = tempfile.mkstemp(dir=files.scratch_dir(), suffix=".zip")
+def _put(files: FileStore, key: str, data: bytes) -> None:
+    fd, name = tempfile.mkstemp(dir=files.scratch_dir())
     with os.fdopen(fd, "wb") as tmp:
-        tmp.write(archive)
+        tmp.write(data)
     try:
         files.put(key, Path(name))  # moves the file when it can
     finally:
