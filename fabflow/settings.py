@@ -48,6 +48,11 @@ class Settings:
     file_link_seconds: int = 7 * 24 * 3600  # FABFLOW_FILE_LINK_SECONDS: a file link's lifetime
     max_body_bytes: int = 1_048_576  # FABFLOW_MAX_BODY_BYTES
     production_processes: int = 2  # FABFLOW_PRODUCTION_PROCESSES
+    # FABFLOW_SCAD_RENDERER: how a product made from an OpenSCAD model renders: auto (the
+    # fast path on manifold3d, the openscad program for what it cannot evaluate), manifold
+    # (the fast path or an error), openscad (the program alone)
+    scad_renderer: str = "auto"
+    scad_memory_mb: int = 2048  # FABFLOW_SCAD_MEMORY_MB: the openscad program's memory limit
     log_format: str = "text"  # FABFLOW_LOG_FORMAT: text | json
     log_level: str = "INFO"  # FABFLOW_LOG_LEVEL
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -75,6 +80,11 @@ class Settings:
             raise ConfigError("FABFLOW_LEASE_SECONDS must be > 0 and FABFLOW_CONCURRENCY >= 1")
         if self.file_link_seconds < 1:
             raise ConfigError("FABFLOW_FILE_LINK_SECONDS must be at least 1")
+        if self.scad_renderer not in ("auto", "manifold", "openscad"):
+            raise ConfigError(
+                "FABFLOW_SCAD_RENDERER must be 'auto', 'manifold' or 'openscad',"
+                f" not {self.scad_renderer!r}"
+            )
         if self.log_format not in ("text", "json"):
             raise ConfigError(
                 f"FABFLOW_LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}"
@@ -97,6 +107,11 @@ class Settings:
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def product_cache_dir(self) -> Path:
+        """Each product version's files, unpacked once per machine."""
+        return self.data_dir / "product-cache"
 
 
 def _normalise_db_url(url: str) -> str:

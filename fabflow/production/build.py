@@ -8,13 +8,14 @@ back as a ``LineFailure`` so the step can report them as its own error.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from manifold3d import Manifold
 
-from fabflow.errors import MeshCheckFailed, ParameterError
+from fabflow.errors import MeshCheckFailed, ParameterError, RenderFailed
 from fabflow.production.line_check import parameter_problems
 from fabflow.production.mesh import (
     MeshStats,
@@ -36,15 +37,28 @@ REPAIR_TOLERANCES = (0.001, 0.01)
 
 
 @dataclass(frozen=True)
+class ModelJob:
+    """A line of a product made from a model: where its files are and how to render it."""
+
+    folder: str  # the product version's files, unpacked (the renderer copies what it runs)
+    main: str
+    parts: tuple[str, ...]  # ("model",), or the values of its ``part`` dropdown
+    renderer: str  # auto, manifold or openscad (FABFLOW_SCAD_RENDERER)
+    memory_mb: int  # the openscad program's memory limit (FABFLOW_SCAD_MEMORY_MB)
+    timeout_s: float  # for the whole line; openscad is killed before the pool's deadline
+
+
+@dataclass(frozen=True)
 class LineJob:
     """Everything a worker needs to make one order line's files."""
 
     line_id: str
-    product_path: str  # module:Class, importable in the worker
+    product_path: str  # module:Class, importable in the worker ("" for a model's line)
     parameters: dict[str, Any]
     file_format: str
     out_dir: str  # an existing folder for this attempt
     stem: str  # file-name-safe prefix of this line's files
+    model: ModelJob | None = None
 
 
 @dataclass(frozen=True)
@@ -57,11 +71,13 @@ class PartOutput:
     sha256: str
     bytes: int
     stats: MeshStats
+    renderer: str | None = None  # for a model: which renderer made it (manifold, openscad)
 
 
 @dataclass(frozen=True)
 class LineFailure:
-    """Why a line cannot be made: ``error_type`` is ``parameters`` or ``mesh_check``."""
+    """Why a line cannot be made: ``error_type`` is ``parameters``, ``mesh_check`` or
+    ``render`` (a model that did not render: openscad's reason, a limit, the timeout)."""
 
     error_type: str
     message: str
@@ -70,6 +86,8 @@ class LineFailure:
 
 def run_line(job: LineJob) -> list[PartOutput] | LineFailure:
     """Build, check, write and preview every part of one order line."""
+    if job.model is not None:
+        return _run_model(job, job.model)
     product_class = load_path(job.product_path)
     for key, message in parameter_problems(product_class, job.parameters):
         return LineFailure("parameters", message, key)
@@ -82,6 +100,34 @@ def run_line(job: LineJob) -> list[PartOutput] | LineFailure:
     except MeshCheckFailed as exc:
         return LineFailure("mesh_check", str(exc))
     return [_output(job, part, mesh, stats) for part, (mesh, stats) in meshes.items()]
+
+
+def _run_model(job: LineJob, model: ModelJob) -> list[PartOutput] | LineFailure:
+    """Render each part of a model's line, then check, write and preview it."""
+    from fabflow.production.scad.render import render_model
+
+    deadline = time.monotonic() + model.timeout_s
+    outputs = []
+    for part in model.parts:
+        values = dict(job.parameters)
+        if model.parts != ("model",):
+            values["part"] = part
+        try:
+            rendered = render_model(
+                Path(model.folder),
+                model.main,
+                values,
+                mode=model.renderer,  # type: ignore[arg-type]  # checked by Settings
+                timeout=max(0.1, deadline - time.monotonic()),
+                memory_mb=model.memory_mb,
+            )
+            mesh, stats = checked_mesh(part, rendered.solid)
+        except RenderFailed as exc:
+            return LineFailure("render", exc.message)
+        except MeshCheckFailed as exc:
+            return LineFailure("mesh_check", str(exc))
+        outputs.append(_output(job, part, mesh, stats, rendered.renderer))
+    return outputs
 
 
 def checked_mesh(part: str, solid: Manifold) -> tuple[TriMesh, MeshStats]:
@@ -111,7 +157,9 @@ def _checked(solid: Manifold) -> tuple[TriMesh, MeshStats]:
     return mesh, stats
 
 
-def _output(job: LineJob, part: str, mesh: TriMesh, stats: MeshStats) -> PartOutput:
+def _output(
+    job: LineJob, part: str, mesh: TriMesh, stats: MeshStats, renderer: str | None = None
+) -> PartOutput:
     file_format = FORMATS[job.file_format]
     path = Path(job.out_dir) / f"{job.stem}-{part}.{file_format.extension}"
     write(mesh, path, job.file_format, name=part)
@@ -124,6 +172,7 @@ def _output(job: LineJob, part: str, mesh: TriMesh, stats: MeshStats) -> PartOut
         sha256=_sha256(path),
         bytes=path.stat().st_size,
         stats=stats,
+        renderer=renderer,
     )
 
 

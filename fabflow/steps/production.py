@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fabflow.errors import (
+    NotFound,
     PermanentStepError,
     PoolTimeout,
     TransientStepError,
@@ -24,12 +25,24 @@ from fabflow.errors import (
 )
 from fabflow.files import FileStore, safe_part
 from fabflow.flows.options import GenerateProductionFilesOptions
-from fabflow.production.build import LineFailure, LineJob, PartOutput, run_line, warm_up
+from fabflow.production.build import (
+    LineFailure,
+    LineJob,
+    ModelJob,
+    PartOutput,
+    run_line,
+    warm_up,
+)
 from fabflow.production.line_check import parameter_problems
 from fabflow.production.pool import WarmPool
 from fabflow.production.registry import get, import_path
+from fabflow.production.scad.stored import local_model
 from fabflow.production.writers import FORMATS
 from fabflow.steps.base import StepContext, StepExecutor, StepResult
+
+# A model's renderer stops this long before the step's deadline, so openscad is killed by its
+# own timeout (with a clear error) before the pool kills the process that runs it.
+RENDER_MARGIN_S = 0.5
 
 
 class ProductionStep(StepExecutor):
@@ -68,7 +81,9 @@ class ProductionStep(StepExecutor):
         lines = list(ctx.order.get("lines") or [])
         scratch = Path(tempfile.mkdtemp(prefix="production-", dir=ctx.files.scratch_dir()))
         try:
-            jobs = [_job(line, i, options.file_format, scratch) for i, line in enumerate(lines)]
+            jobs = [
+                _job(ctx, line, i, options.file_format, scratch) for i, line in enumerate(lines)
+            ]
             outputs = await self._run_all(jobs, time.monotonic() + ctx.timeout_s)
             records = await asyncio.to_thread(_store, ctx, jobs, outputs, options.file_format)
         finally:
@@ -109,11 +124,13 @@ class ProductionStep(StepExecutor):
         return result
 
 
-def _job(line: Any, index: int, file_format: str, scratch: Path) -> LineJob:
+def _job(ctx: StepContext, line: Any, index: int, file_format: str, scratch: Path) -> LineJob:
     """A worker job for one order line, after the checks intake makes (raises if they fail)."""
     if not isinstance(line, dict):
         raise PermanentStepError(f"order line {index} is not an object", error_type="parameters")
     line_id = str(line.get("id", index + 1))
+    if isinstance(line.get("productVersion"), int):
+        return _model_job(ctx, line, line_id, file_format, scratch)
     try:
         product = get(str(line.get("product")))
     except UnknownProduct as exc:
@@ -129,6 +146,35 @@ def _job(line: Any, index: int, file_format: str, scratch: Path) -> LineJob:
         raise _failure_for(line_id, product.name, key, message, len(problems))
     stem = safe_part(line_id)
     return LineJob(line_id, import_path(product), parameters, file_format, str(scratch), stem)
+
+
+def _model_job(
+    ctx: StepContext, line: dict[str, Any], line_id: str, file_format: str, scratch: Path
+) -> LineJob:
+    """The job of a line of the tenant's own product, at the version intake pinned. Its
+    parameters were checked at intake against that very version."""
+    name, version = str(line.get("product")), int(line["productVersion"])
+    try:
+        model = local_model(
+            ctx.files, ctx.settings.product_cache_dir, ctx.tenant or "default", name, version
+        )
+    except NotFound as exc:
+        raise PermanentStepError(
+            f'line "{line_id}": product {name!r} version {version}: {exc.message}',
+            error_type="parameters",
+            details={"line": line_id},
+        ) from exc
+    settings = ctx.settings
+    job = ModelJob(
+        str(model.folder),
+        model.main,
+        model.parts,
+        settings.scad_renderer,
+        settings.scad_memory_mb,
+        max(0.1, ctx.timeout_s - RENDER_MARGIN_S),
+    )
+    parameters = dict(line.get("parameters") or {})
+    return LineJob(line_id, "", parameters, file_format, str(scratch), safe_part(line_id), job)
 
 
 def _failure(job: LineJob, failure: LineFailure) -> PermanentStepError:
@@ -189,4 +235,5 @@ def _put(
         "line": job.line_id,
         "part": output.part,
         "preview": preview_key,
+        **({"renderer": output.renderer} if output.renderer else {}),
     }
