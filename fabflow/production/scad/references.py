@@ -22,9 +22,9 @@ folders are not available to a product: what a model reads must be in its folder
 from __future__ import annotations
 
 import difflib
-from collections import deque
 import posixpath
 import re
+from collections import deque
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
