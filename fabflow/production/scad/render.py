@@ -1,0 +1,146 @@
+"""Render a product's OpenSCAD model: the fast path where it can, the program where it must.
+
+``auto`` asks ``openscad`` for the flattened ``.csg`` tree (tens of milliseconds) and builds it
+on manifold3d; a node the fast path does not build sends the whole model to the ``openscad``
+program (STL export), and ``Rendered.fallback_reason`` says which node. ``manifold`` refuses
+instead of falling back; ``openscad`` always uses the program. Both run in a private copy of the
+product's folder, under the same limits, and the timeout covers the whole call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from manifold3d import Manifold
+
+from fabflow.errors import RenderFailed
+from fabflow.production.scad.csg import CsgSyntaxError, Node, parse
+from fabflow.production.scad.evaluate import evaluate
+from fabflow.production.scad.imports import resolve_inside
+from fabflow.production.scad.openscad import (
+    Limits,
+    Workspace,
+    private_copy,
+    read_binary_stl,
+    run_openscad,
+    sandbox_available,
+)
+from fabflow.production.scad.primitives import Unsupported
+
+Renderer = Literal["manifold", "openscad"]
+Mode = Literal["auto", "manifold", "openscad"]
+RENDER_MODES: tuple[Mode, ...] = ("auto", "manifold", "openscad")
+_FILE_NODES = ("import", "surface", "linear_extrude", "rotate_extrude")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered model: the solid in mm, which renderer made it, and how long it took."""
+
+    solid: Manifold
+    renderer: Renderer
+    seconds: float
+    fallback_reason: str | None  # why auto went to openscad (the unsupported node), else None
+
+
+def render_model(
+    folder: Path,
+    main: str,
+    values: Mapping[str, Any],
+    *,
+    mode: Mode = "auto",
+    timeout: float = 60.0,
+    memory_mb: int = 2048,
+) -> Rendered:
+    """Render ``folder/main`` with the parameter ``values``; raises RenderFailed."""
+    if mode not in RENDER_MODES:
+        raise ValueError(f"unknown render mode {mode!r}")
+    started = time.monotonic()
+    reason: str | None = None
+    with private_copy(folder) as workspace:
+        if mode != "openscad":
+            try:
+                solid = _fast(workspace, main, values, Limits(timeout, memory_mb))
+                return Rendered(solid, "manifold", time.monotonic() - started, None)
+            except Unsupported as exc:
+                if mode == "manifold":
+                    raise RenderFailed(f"the fast renderer does not build {exc.what}") from exc
+                reason = exc.what
+        else:
+            _precheck(workspace, main, values, Limits(timeout, memory_mb))
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            raise RenderFailed(f"stopped after {timeout:g} s")
+        solid = _reference(workspace, main, values, Limits(left, memory_mb, timeout))
+        return Rendered(solid, "openscad", time.monotonic() - started, reason)
+
+
+def _fast(workspace: Workspace, main: str, values: Mapping[str, Any], limits: Limits) -> Manifold:
+    nodes = _export_tree(workspace, main, values, limits)
+    base = (workspace.model / main).parent
+    _check_files(nodes, workspace.model, base)
+    if _quoted_text(values):
+        # openscad 2021 writes texts unescaped: a quote could end one early (csg.py)
+        raise Unsupported("a text parameter holding a double quote")
+    return evaluate(nodes, workspace.model, base)
+
+
+def _export_tree(
+    workspace: Workspace, main: str, values: Mapping[str, Any], limits: Limits
+) -> tuple[Node, ...]:
+    output = workspace.out / "model.csg"
+    run_openscad(workspace, main, output, values, limits)
+    try:
+        return parse(output.read_text(encoding="utf-8", errors="replace"))
+    except CsgSyntaxError as exc:
+        raise Unsupported(f"a .csg file this reader does not follow ({exc})") from exc
+
+
+def _precheck(workspace: Workspace, main: str, values: Mapping[str, Any], limits: Limits) -> None:
+    """Refuse files read from outside before the program renders. The sandbox hides them
+    anyway; this names the culprit. Without a sandbox it is the only guard, and a tree this
+    reader cannot follow is refused."""
+    try:
+        tree = _export_tree(workspace, main, values, limits)
+    except Unsupported as exc:
+        if sandbox_available():
+            return
+        raise RenderFailed(f"cannot check the files this model reads: {exc.what}") from exc
+    _check_files(tree, workspace.model, (workspace.model / main).parent)
+
+
+def _reference(
+    workspace: Workspace, main: str, values: Mapping[str, Any], limits: Limits
+) -> Manifold:
+    output = workspace.out / "model.stl"
+    run_openscad(workspace, main, output, values, limits, ("--export-format", "binstl"))
+    return read_binary_stl(output)
+
+
+def _check_files(nodes: Sequence[Node], root: Path, base: Path) -> None:
+    """Refuse a tree that reads a file outside the model's folder, before anything reads it."""
+    for node in _walk(nodes):
+        name = node.args.get("file")
+        if node.name in _FILE_NODES and isinstance(name, str) and name:
+            resolve_inside(root, name, base)
+
+
+def _walk(nodes: Sequence[Node]) -> Iterator[Node]:
+    for node in nodes:
+        yield node
+        yield from _walk(node.children)
+
+
+def _quoted_text(values: Mapping[str, Any]) -> bool:
+    def holds_quote(value: Any) -> bool:
+        if isinstance(value, str):
+            return '"' in value
+        if isinstance(value, (list, tuple)):
+            return any(holds_quote(item) for item in value)
+        return False
+
+    return any(holds_quote(value) for value in values.values())

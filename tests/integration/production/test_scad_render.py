@@ -1,0 +1,251 @@
+"""Both renderers of OpenSCAD models, against the real ``openscad`` program.
+
+For every example product and one small model per primitive and operation, the fast path
+(``.csg`` on manifold3d) and the program's own STL must agree: volume within 0.5 %, bounding
+box within 0.05 mm, both closed. Hostile models fail with RenderFailed within their timeout, and
+the next render still works.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from manifold3d import Manifold
+
+from fabflow.errors import RenderFailed
+from fabflow.production.scad.literals import define_arguments
+from fabflow.production.scad.openscad import sandbox_available
+from fabflow.production.scad.render import Rendered, render_model
+
+pytestmark = pytest.mark.skipif(shutil.which("openscad") is None, reason="openscad not installed")
+
+EXAMPLES = Path(__file__).parents[3] / "examples" / "products"
+
+MODELS: dict[str, str] = {
+    "cube": "cube([10, 7.5, 3]);",
+    "cube_center": "cube(4, center = true);",
+    "sphere_fn": "sphere(r = 5, $fn = 17);",
+    "sphere_fa_fs": "sphere(r = 7.3, $fa = 5, $fs = 0.4);",
+    "sphere_default": "sphere(3);",
+    "cylinder": "cylinder(h = 8, r = 3, $fn = 30);",
+    "cone_center": "cylinder(h = 6, r1 = 4, r2 = 0, center = true, $fs = 0.5);",
+    "frustum": "cylinder(h = 5, d1 = 9, d2 = 4);",
+    "polyhedron": (
+        "polyhedron(points = [[0,0,0],[10,0,0],[10,7,0],[0,7,0],[0,0,5],[10,0,5],[10,7,5],"
+        "[0,7,5]], faces = [[0,1,2,3],[4,5,1,0],[7,6,5,4],[5,6,2,1],[6,7,3,2],[7,4,0,3]]);"
+    ),
+    "square_circle": "linear_extrude(2) { square([6, 3], center = true); circle(2.2, $fn = 9); }",
+    "polygon_holes": (
+        "linear_extrude(3) polygon(points = [[0,0],[20,0],[20,20],[0,20],[5,5],[15,5],[15,15],"
+        "[5,15]], paths = [[0,1,2,3],[4,5,6,7]]);"
+    ),
+    "polygon_plain": "linear_extrude(1.5) polygon([[0,0],[12,0],[6,9],[3,4]]);",
+    "multmatrix": (
+        "multmatrix([[1, 0.3, 0, 2], [0, 1, 0, 1], [0.2, 0, 1, 0], [0, 0, 0, 1]]) cube(5);"
+        "rotate([30, 45, 60]) translate([8, 0, 0]) scale([1, 2, 0.5]) cube(3);"
+        "mirror([1, 0, 0]) translate([3, 3, 0]) cube(2);"
+    ),
+    "booleans": (
+        "difference() { cube(12, center = true); sphere(7.5, $fn = 40);"
+        " cylinder(h = 20, r = 2, center = true); }"
+        "translate([20, 0, 0]) intersection() { cube(8, center = true); sphere(5.2); }"
+        "translate([0, 20, 0]) union() { cube(5); translate([2, 2, 2]) cube(5); }"
+    ),
+    "hull_3d": "hull() { cube(2); translate([10, 4, 0]) sphere(3); translate([0, 8, 5]) cube(1); }",
+    "hull_2d": "linear_extrude(2) hull() { circle(3); translate([12, 0]) square(2); }",
+    "minkowski_3d": "minkowski() { cube([10, 6, 2]); sphere(1, $fn = 16); }",
+    "minkowski_2d": "linear_extrude(1) minkowski() { square([8, 4]); circle(1.5, $fn = 20); }",
+    "offset_r": "linear_extrude(2) offset(r = 2, $fn = 24) square([10, 5]);",
+    "offset_r_inner": "linear_extrude(2) offset(r = -1.5) difference() { square(12); square(4); }",
+    "offset_delta": "linear_extrude(2) offset(delta = 1.5) polygon([[0,0],[10,0],[5,3],[0,8]]);",
+    "offset_chamfer": "linear_extrude(2) offset(delta = 2, chamfer = true) square([8, 6]);",
+    "extrude_center": "linear_extrude(height = 6, center = true) circle(4, $fn = 32);",
+    "extrude_twist": "linear_extrude(height = 20, twist = 90) square([10, 4], center = true);",
+    "extrude_twist_slices": (
+        "linear_extrude(height = 10, twist = -120, slices = 30) translate([2, 0]) square(5);"
+    ),
+    "extrude_scale": "linear_extrude(height = 8, scale = 0.4) square(10, center = true);",
+    "extrude_scale_xy": "linear_extrude(height = 8, scale = [1.5, 0.5]) circle(5, $fn = 24);",
+    "extrude_twist_scale": (
+        "linear_extrude(height = 12, twist = 60, scale = 0.6, $fn = 40) square(8, center = true);"
+    ),
+    "rotate_extrude": "rotate_extrude($fn = 48) translate([10, 0]) circle(2, $fn = 16);",
+    "rotate_extrude_odd": "rotate_extrude($fn = 7) translate([6, 0]) square([2, 3]);",
+    "rotate_extrude_angle": "rotate_extrude(angle = 200) translate([8, 0]) square([2, 5]);",
+    "rotate_extrude_default": "rotate_extrude() polygon([[2, 0], [6, 0], [4, 5]]);",
+    "projection": (
+        "linear_extrude(1) projection() rotate([40, 20, 0]) cube([10, 6, 4]);"
+        "translate([0, 0, 5]) linear_extrude(1) projection(cut = true) sphere(6);"
+    ),
+    "text_default": 'linear_extrude(2) text("Fabflow", size = 9);',
+    "text_aligned": (
+        'linear_extrude(1.5) text("Qué?", size = 6, halign = "center", valign = "center",'
+        ' spacing = 1.1, font = "Liberation Serif:style=Bold Italic", $fn = 40);'
+    ),
+    "text_engraved": (
+        "difference() { cube([60, 16, 3]); translate([4, 4, 2]) linear_extrude(2)"
+        ' text("WAVY Ta", size = 8); }'
+    ),
+    "color_render": (
+        "color([1, 0, 0]) render() cube(3); %sphere(30); #translate([5, 0, 0]) cube(2);"
+    ),
+    "resize": "resize([20, 10, 5]) sphere(4, $fn = 30);",
+    "import_stl": 'translate([0, 0, 2]) import("part.stl"); cube(2);',
+}
+
+TOLERANCE_VOLUME = 0.005
+TOLERANCE_BOX = 0.05
+
+
+def _write_model(folder: Path, source: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "main.scad").write_text(source, encoding="utf-8")
+    part = Manifold.cylinder(4.0, 3.0, 1.0, 24).translate((1.0, 1.0, 0.0))
+    mesh = part.to_mesh()
+    import trimesh
+
+    trimesh.Trimesh(mesh.vert_properties[:, :3], mesh.tri_verts).export(folder / "part.stl")
+    return folder
+
+
+def _assert_agree(fast: Rendered, slow: Rendered) -> None:
+    for rendered in (fast, slow):
+        assert rendered.solid.status().name == "NoError"
+        assert not rendered.solid.is_empty()
+        assert rendered.solid.volume() > 0
+        # genus 1 - n for n separate bodies, + 1 per through hole
+        assert -50 < rendered.solid.genus() < 1000
+    assert fast.solid.genus() == slow.solid.genus()
+    v_fast, v_slow = fast.solid.volume(), slow.solid.volume()
+    assert abs(v_fast - v_slow) <= TOLERANCE_VOLUME * v_slow, (v_fast, v_slow)
+    box_fast, box_slow = fast.solid.bounding_box(), slow.solid.bounding_box()
+    gaps = [abs(a - b) for a, b in zip(box_fast, box_slow, strict=True)]
+    assert max(gaps) <= TOLERANCE_BOX, (box_fast, box_slow)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_fast_path_agrees_with_openscad(name: str, tmp_path: Path) -> None:
+    folder = _write_model(tmp_path / name, MODELS[name])
+    fast = render_model(folder, "main.scad", {}, mode="manifold", timeout=60)
+    slow = render_model(folder, "main.scad", {}, mode="openscad", timeout=120)
+    assert (fast.renderer, slow.renderer) == ("manifold", "openscad")
+    _assert_agree(fast, slow)
+
+
+def _example_folders() -> list[Path]:
+    return sorted(p for p in EXAMPLES.iterdir() if p.is_dir()) if EXAMPLES.is_dir() else []
+
+
+@pytest.mark.parametrize("folder", _example_folders(), ids=lambda p: p.name)
+def test_examples_agree_in_both_renderers(folder: Path) -> None:
+    (main,) = [p.name for p in folder.glob("*.scad")]
+    fast = render_model(folder, main, {}, mode="auto", timeout=60)
+    assert fast.renderer == "manifold", fast.fallback_reason
+    slow = render_model(folder, main, {}, mode="openscad", timeout=180)
+    _assert_agree(fast, slow)
+
+
+def test_parameters_reach_both_renderers(tmp_path: Path) -> None:
+    source = (
+        'label = "A"; width = 10;\n'
+        "cube([width, 1, 1]); translate([0, 2, 0]) linear_extrude(2) text(label, size = 3);"
+    )
+    folder = _write_model(tmp_path / "params", source)
+    values = {"label": 'Zoë \\ "quoted"', "width": 31.25}
+    slow = render_model(folder, "main.scad", values, mode="openscad")
+    auto = render_model(folder, "main.scad", values, mode="auto")
+    assert auto.renderer == "openscad" and auto.fallback_reason  # a quote: the program renders
+    plain = render_model(folder, "main.scad", {"label": "Zoë", "width": 31.25}, mode="auto")
+    assert plain.renderer == "manifold"
+    assert plain.solid.bounding_box()[3] == pytest.approx(31.25, abs=1e-4)
+    assert abs(auto.solid.volume() - slow.solid.volume()) < 1e-6 * slow.solid.volume()
+
+
+def test_unsupported_node_falls_back_with_reason(tmp_path: Path) -> None:
+    folder = _write_model(
+        tmp_path / "surface", "cube(3); rotate_extrude() translate([-5, 0]) square(2);"
+    )
+    rendered = render_model(folder, "main.scad", {}, mode="auto")
+    assert rendered.renderer == "openscad"
+    assert rendered.fallback_reason is not None and "rotate_extrude" in rendered.fallback_reason
+    with pytest.raises(RenderFailed, match="rotate_extrude"):
+        render_model(folder, "main.scad", {}, mode="manifold")
+
+
+def test_literals_round_trip_through_openscad(tmp_path: Path) -> None:
+    import subprocess
+
+    values = {"s": 'a"; cube(100); b="\\\n\t\x01é', "n": 0.1, "tiny": 2.5e-300, "v": [1, -2.5]}
+    folder = tmp_path / "echo"
+    folder.mkdir()
+    (folder / "main.scad").write_text("echo(str(s) == s, n * 10, tiny, v); cube(1);")
+    done = subprocess.run(
+        ["openscad", "-o", str(folder / "out.csg"), *define_arguments(values), "main.scad"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "ECHO: true, 1, 2.5e-300, [1, -2.5]" in done.stderr
+    assert "cube(size = [1, 1, 1]" in (folder / "out.csg").read_text()
+    assert "100" not in (folder / "out.csg").read_text()
+
+
+# (source, expected message, timeout, memory MB)
+HOSTILE = {
+    "passwd": ('import("/etc/passwd");', "outside the product", 4.0, 1024),
+    "passwd_relative": (
+        'import("../../../../../../etc/passwd");',
+        "outside the product",
+        4.0,
+        1024,
+    ),
+    "recursion": ("module f(n) { f(n + 1); } f(0);", "Recursion detected", 4.0, 1024),
+    # a billion empty iterations: openscad's memory grows slowly; the clock stops it first
+    "endless_loop": (
+        "for (i = [0:999]) for (j = [0:999]) for (k = [0:999]) if (i < 0) cube(1);",
+        "stopped after 1.5 s",
+        1.5,
+        4096,
+    ),
+    "ten_million_cubes": (
+        "for (i = [0:3199], j = [0:3199]) translate([i * 2, j * 2, 0]) cube(1);",
+        "stopped after|memory limit",
+        4.0,
+        1024,
+    ),
+    "billion_facets": ("sphere(r = 10, $fn = 1e9);", "facets|memory limit", 4.0, 1024),
+}
+
+
+@pytest.mark.parametrize("mode", ["auto", "openscad"])
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_models_fail_cleanly(name: str, mode: str, tmp_path: Path) -> None:
+    source, message, timeout, memory_mb = HOSTILE[name]
+    folder = _write_model(tmp_path / name, source)
+    started = time.monotonic()
+    with pytest.raises(RenderFailed, match=message):
+        render_model(folder, "main.scad", {}, mode=mode, timeout=timeout, memory_mb=memory_mb)  # type: ignore[arg-type]
+    assert time.monotonic() - started < timeout + 2
+    after = render_model(_write_model(tmp_path / "next", "cube(2);"), "main.scad", {}, mode=mode)  # type: ignore[arg-type]
+    assert after.solid.volume() == pytest.approx(8.0)
+
+
+def test_passwd_is_not_read(tmp_path: Path) -> None:
+    folder = _write_model(tmp_path / "passwd", 'import("/etc/passwd");')
+    with pytest.raises(RenderFailed) as caught:
+        render_model(folder, "main.scad", {}, mode="auto")
+    assert "root:" not in str(caught.value)
+
+
+def test_sandbox_hides_the_filesystem(tmp_path: Path) -> None:
+    if not sandbox_available():
+        pytest.skip("bubblewrap is not usable here")
+    (tmp_path / "outside.scad").write_text("cube(50);")
+    source = f"include <{tmp_path / 'outside.scad'}>\ncube(1);"
+    folder = _write_model(tmp_path / "probe", source)
+    rendered = render_model(folder, "main.scad", {}, mode="openscad")
+    assert rendered.solid.volume() == pytest.approx(1.0)  # the file beside it was not seen
