@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fabflow.engine.choices import Chooser
+from fabflow.engine.choices import ChoiceBook, Chooser
 from fabflow.engine.clock import Clock
 from fabflow.errors import StepError
 from fabflow.files import FileStore
@@ -79,6 +79,7 @@ class AttemptRunner:
         self.running: dict[int, Running] = {}
         self.outbox: list[Completion] = []
         self.unrecorded = 0  # finished attempts whose transitions are not committed yet
+        self.choices = ChoiceBook()
 
     @property
     def light_types(self) -> frozenset[str]:
@@ -115,7 +116,7 @@ class AttemptRunner:
             self._end(running, _secrets_failed(claim.attempt, work.secrets_problem))
             return
         if step.type == CHOICE:  # no I/O: evaluated now, on the order just read
-            hop = Chooser(work, work.outputs).now(step)
+            hop = Chooser(work, work.outputs, self.choices).now(step)
             end = AttemptEnd(Outcome.SUCCESS, claim.attempt)
             if hop.route is None:
                 end = AttemptEnd(Outcome.ERROR, claim.attempt, "expression", hop.error)
@@ -212,7 +213,8 @@ class AttemptRunner:
         outputs = self._outputs(work, result)
         hops = None
         if decision.next is not None and work.flow.is_choice(decision.next.step_id):
-            hops = Chooser(work, work.outputs if outputs is None else outputs).after(decision)
+            held = work.outputs if outputs is None else outputs
+            hops = Chooser(work, held, self.choices).after(decision)
         final = hops[-1].decision if hops else decision
         next_type = ""
         if final.next is not None and final.next.step_id in work.flow:

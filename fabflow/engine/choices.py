@@ -14,11 +14,13 @@ from typing import Any
 
 from fabflow.flows.choice import ChoiceOptions
 from fabflow.flows.expressions import ExpressionError, compile_expression
-from fabflow.flows.model import CHOICE, StepDefinition
+from fabflow.flows.model import CHOICE, Flow, StepDefinition
 from fabflow.lifecycle.route import ChoiceLike, Hop, RouteError, choose, follow
 from fabflow.lifecycle.transition import Decision
 from fabflow.resources import steps_view
 from fabflow.store.queue.records import Work
+
+MAX_FLOWS = 1024  # flow versions whose choices are kept; past it the book starts afresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,31 +43,52 @@ def as_choice(step: StepDefinition) -> _Choice:
         step.step_definition_id,
         step.success_status,
         step.on_error,
-        options.rules,
+        tuple(options.rules),
         options.otherwise,
         shown,
     )
 
 
+class ChoiceBook:
+    """The choices of the flow versions a worker runs, each made once: a flow version never
+    changes, and the store keeps one ``Flow`` per version (so its identity is the key)."""
+
+    def __init__(self) -> None:
+        self._flows: dict[int, tuple[Flow, dict[str, _Choice]]] = {}
+
+    def of(self, flow: Flow) -> dict[str, _Choice]:
+        """The choices of ``flow``, by step id."""
+        found = self._flows.get(id(flow))
+        if found is None or found[0] is not flow:  # an id is reused once its flow is gone
+            if len(self._flows) >= MAX_FLOWS:
+                self._flows.clear()
+            made = {s.step_definition_id: as_choice(s) for s in flow.steps if s.type == CHOICE}
+            found = self._flows[id(flow)] = (flow, made)
+        return found[1]
+
+
 class Chooser:
     """Evaluates the choices of one claimed attempt's work, on its order and outputs."""
 
-    def __init__(self, work: Work, outputs: dict[str, Any]) -> None:
+    def __init__(self, work: Work, outputs: dict[str, Any], book: ChoiceBook | None = None) -> None:
         self.work = work
-        self.steps = steps_view(outputs, work.order.get("files") or ())
+        self.choices = (book or ChoiceBook()).of(work.flow)
+        # One context for all the choices of this work: only ``step`` and ``error`` differ.
+        self.context: dict[str, Any] = {
+            "order": work.order,
+            "steps": steps_view(outputs, work.order.get("files") or ()),
+            "error": None,
+            "step": {},
+            "flow": work.flow_meta,
+        }
 
     def choice_of(self, step_id: str) -> ChoiceLike | None:
-        flow = self.work.flow
-        return as_choice(flow.step(step_id)) if flow.is_choice(step_id) else None
+        return self.choices.get(step_id)
 
     def test(self, choice: ChoiceLike, when: str, error: dict[str, Any] | None) -> bool:
-        context = {
-            "order": self.work.order,
-            "steps": self.steps,
-            "error": error,
-            "step": choice.step if isinstance(choice, _Choice) else {},
-            "flow": self.work.flow_meta,
-        }
+        context = self.context
+        context["error"] = error
+        context["step"] = choice.step if isinstance(choice, _Choice) else {}
         try:
             return compile_expression(when)(context)
         except ExpressionError as exc:
@@ -73,7 +96,7 @@ class Chooser:
 
     def now(self, step: StepDefinition) -> Hop:
         """The claimed choice ``step``, evaluated."""
-        choice = as_choice(step)
+        choice = self.choices.get(step.step_definition_id) or as_choice(step)
         claim = self.work.claim
         return choose(
             choice,
@@ -85,6 +108,6 @@ class Chooser:
 
     def after(self, decision: Decision) -> list[Hop] | None:
         """The choices ``decision`` leads to, evaluated (None when it leads to none)."""
-        if decision.next is None or not self.work.flow.is_choice(decision.next.step_id):
+        if decision.next is None or decision.next.step_id not in self.choices:
             return None
         return follow(decision, self.choice_of, self.test, time.perf_counter)
