@@ -280,3 +280,45 @@ def _has(value: Any, key: str | int) -> bool:
     if isinstance(value, dict):
         return isinstance(key, str) and key in value
     return isinstance(value, list) and isinstance(key, int) and -len(value) <= key < len(value)
+
+
+# --- what of the order an expression reads ---------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def order_keys(source: str) -> frozenset[str] | None:
+    """The keys of the order document that ``source`` reads (``order.data.country`` reads
+    ``data``), so that a worker may read those alone; None when that cannot be told (the
+    expression uses ``order`` whole, or keys it at run time, or does not parse).
+
+    ``steps`` counts as reading the order's ``files``: a step's files are shown as the
+    order's are."""
+    try:
+        tree = parse(source)
+    except ExpressionError:
+        return None
+    keys: set[str] = set()
+    keyed: set[int] = set()  # the ``order`` names read through a constant key
+    for node in (tree, *tree.find_all((nodes.Getattr, nodes.Getitem))):
+        base = getattr(node, "node", None)
+        if not (isinstance(base, nodes.Name) and base.name == "order"):
+            continue
+        key = _key(node)
+        if key is None:
+            return None
+        keys.add(key)
+        keyed.add(id(base))
+    names = [n for n in (tree, *tree.find_all(nodes.Name)) if isinstance(n, nodes.Name)]
+    if any(n.name == "order" and id(n) not in keyed for n in names):
+        return None
+    if any(n.name == "steps" for n in names):
+        keys.add("files")
+    return frozenset(keys)
+
+
+def _key(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        return node.arg.value if isinstance(node.arg.value, str) else None
+    return None

@@ -33,6 +33,7 @@ from fabflow.flows.model import Flow
 from fabflow.store.fastpath import driver_cursor, fetch
 from fabflow.store.orders.read import EXECUTION_COLUMNS, load_resources
 from fabflow.store.queue import claims as claiming
+from fabflow.store.queue.reads import ALONE, Read, order_read, read_keyed
 from fabflow.store.queue.records import Claim, Transition, Work
 from fabflow.store.queue.transitions import apply
 from fabflow.store.queue.wakeups import Listener
@@ -60,6 +61,7 @@ class SqlQueue:
         self._wake: Callable[[], None] | None = None
         # By flow version: the steps whose options mention ``secrets``.
         self._secret_readers: dict[tuple[int, int], frozenset[str]] = {}
+        self._reads: dict[tuple[int, str], tuple[Flow, Read]] = {}  # see ``reads.order_read``
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -157,27 +159,9 @@ class SqlQueue:
             ids = {"ids": [c.execution_id for c in claims]}
             rows = {r["id"]: r for r in fetch(conn, _EXECUTIONS, ids)}
             claims = [c for c in claims if c.execution_id in rows]  # else the order vanished
-            by_order = {r["order_id"]: r for r in rows.values()}
             flows = {c.attempt_id: self._flow(conn, rows[c.execution_id]) for c in claims}
-            needed, alone = [], []
-            for c in claims:
-                read = _order_read(flows[c.attempt_id][0], c, light_types)
-                if read is not None:
-                    needed.append(rows[c.execution_id]["order_id"])
-                    if read == "alone":
-                        alone.append(needed[-1])
             stored: dict[str, list[dict[str, Any]]] = {}
-            resources = {
-                r["id"]: r
-                for r in load_resources(
-                    self.store,
-                    conn,
-                    needed,
-                    stored_files=stored,
-                    executions=by_order,
-                    alone=alone,
-                )
-            }
+            resources = self._orders(conn, claims, flows, rows, light_types, stored)
             secrets = self._secrets(conn, claims, flows, rows)
         work = []
         for c in claims:
@@ -193,6 +177,36 @@ class SqlQueue:
                 item.secrets, item.secrets_problem = secrets[c.attempt_id]
             work.append(item)
         return work
+
+    def _orders(
+        self,
+        conn: Connection,
+        claims: list[Claim],
+        flows: dict[int, tuple[Flow, dict[str, Any]]],
+        rows: dict[str, dict[str, Any]],
+        light_types: Collection[str],
+        stored: dict[str, list[dict[str, Any]]],
+    ) -> dict[str, dict[str, Any]]:
+        """The orders of ``claims``, each read as far as its attempt needs (``reads``), by
+        order id; ``stored`` receives the file records of those read as resources."""
+        needed, alone, keyed = [], [], {}
+        for c in claims:
+            read = order_read(flows[c.attempt_id][0], c, light_types, self._reads)
+            order_id = rows[c.execution_id]["order_id"]
+            if isinstance(read, frozenset):
+                keyed[order_id] = read
+            elif read is not None:
+                needed.append(order_id)
+                if read == ALONE:
+                    alone.append(order_id)
+        found = read_keyed(conn, keyed) if keyed else {}
+        if needed:
+            by_order = {r["order_id"]: r for r in rows.values()}
+            resources = load_resources(
+                self.store, conn, needed, stored_files=stored, executions=by_order, alone=alone
+            )
+            found.update((r["id"], r) for r in resources)
+        return found
 
     def _secrets(
         self,
@@ -295,17 +309,6 @@ class SqlQueue:
 
 class _Busy(Exception):
     """The write lock is taken: the call moves to the queue's thread, which may wait."""
-
-
-def _order_read(flow: Flow, claim: Claim, light_types: Collection[str]) -> str | None:
-    """How much of the order the attempt needs: all of it (``"full"``), the order without its
-    attempts and status history (``"alone"``: a light step that leads to choices which read
-    neither), or nothing (None: a light step)."""
-    if claim.step_id not in flow or flow.step(claim.step_id).type not in light_types:
-        return "full"
-    if not flow.leads_to_choice(claim.step_id):
-        return None
-    return "full" if flow.choices_read_history(claim.step_id) else "alone"
 
 
 def _unreachable(exc: DBAPIError, _call: None) -> StoreError:
