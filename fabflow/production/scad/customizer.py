@@ -201,7 +201,12 @@ class _Context:
         # OpenSCAD's spin box shows as many decimals as its step has, or, without a step, as
         # its default has: none means whole numbers.
         integer = default.is_integer() and (step is None or step.is_integer())
-        return self._make("number", _number(default, integer), step=step, integer=integer)
+        return self._make(
+            "number",
+            _number(default, integer),
+            step=None if step is None else _number(step, integer),
+            integer=integer,
+        )
 
     def _slider(self, default: float, bounds: ScadRange) -> ScadParameter:
         low, step = bounds.begin, bounds.step
