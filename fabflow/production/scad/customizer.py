@@ -114,7 +114,9 @@ class Customizer:
     def with_defaults(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Every parameter's value: the one given, else the default (check ``problems`` first;
         unknown keys are dropped)."""
-        return {p.name: values.get(p.name, p.default) for p in self.parameters}
+        filled = {p.name: values.get(p.name, p.default) for p in self.parameters}
+        # a vector default is the parameter's own list: hand out a copy
+        return {k: list(v) if isinstance(v, list) else v for k, v in filled.items()}
 
     def parameter(self, name: str) -> ScadParameter | None:
         """The parameter called ``name``, if there is one."""

@@ -235,7 +235,12 @@ def tidy(value: Any) -> Any:
 
 def is_number(value: Any) -> bool:
     """A finite JSON number (not a boolean, not a numeric string)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int of hundreds of digits, which JSON allows
+        return False
 
 
 def on_grid(value: float, low: float, step: float) -> bool:

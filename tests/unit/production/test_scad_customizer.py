@@ -484,6 +484,11 @@ def nameplate() -> Customizer:
             "letter_size must be a number between 4 and 14 in steps of 0.5 (got Infinity)",
         ),
         (
+            {"letter_size": 10**400},
+            "/letter_size",
+            "letter_size must be a number between 4 and 14 in steps of 0.5 (got 1000",
+        ),
+        (
             {"letter_size": None},
             "/letter_size",
             "letter_size must be a number between 4 and 14 in steps of 0.5 (got null)",
@@ -600,6 +605,9 @@ def test_defaults_fill_what_the_customer_left_out(nameplate: Customizer) -> None
         "holes": 2,
     }
     assert nameplate.problems(values) == []
+    defaults = nameplate.with_defaults({})
+    defaults["size"].append(1)  # the caller's copy, not the parameter's default
+    assert nameplate.with_defaults({})["size"] == [60, 20]
 
 
 def test_the_ring_size_dropdown_keeps_its_labels() -> None:
