@@ -15,6 +15,7 @@ The rules are OpenSCAD's (2021.01, ``src/comment.cpp``, ``src/comment_lexer.l`` 
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Union
@@ -40,34 +41,39 @@ AnnotationItem = Union[float, str, Labelled]  # noqa: UP007
 Annotation = Union[float, str, ScadRange, list[AnnotationItem]]  # noqa: UP007
 
 
-def annotation_comment(source: Source, line: int) -> str:
-    """The text of the ``//`` comment on ``line`` that annotates an assignment there."""
-    comment = next((c for c in source.comments if c.line == line and not c.block), None)
-    if comment is None:
-        return ""
-    semicolons = sum(
-        1
-        for t in source.tokens
-        if t.line == line and t.kind == "op" and t.text == ";" and t.column < comment.column
-    )
-    return "" if semicolons > 1 else comment.text
+class CommentIndex:
+    """A source's comments by line, so each variable's are found without a scan."""
 
+    def __init__(self, source: Source) -> None:
+        self.line_comments = {c.line: c for c in source.comments if not c.block}
+        self.semicolons: dict[int, list[int]] = {}
+        for token in source.tokens:
+            if token.kind == "op" and token.text == ";":
+                self.semicolons.setdefault(token.line, []).append(token.column)
+        self.groups = group_comments(source.comments)
+        self.group_lines = [line for line, _ in self.groups]
 
-def description(source: Source, line: int) -> str:
-    """The description of the variable assigned on ``line``: the comment above it."""
-    above = next((c for c in source.comments if c.line == line - 1 and not c.block), None)
-    if above is None or above.column != 0:
-        return ""
-    return above.text.lstrip(" \t").replace("//", " ").rstrip()
+    def annotation(self, line: int) -> str:
+        """The text of the ``//`` comment on ``line`` that annotates an assignment there."""
+        comment = self.line_comments.get(line)
+        if comment is None:
+            return ""
+        before = sum(1 for column in self.semicolons.get(line, ()) if column < comment.column)
+        return "" if before > 1 else comment.text
 
+    def description(self, line: int) -> str:
+        """The description of the variable assigned on ``line``: the comment above it, when
+        it starts at column 0; each ``//`` in it reads as a space (as OpenSCAD reads it)."""
+        above = self.line_comments.get(line - 1)
+        if above is None or above.column != 0:
+            return ""
+        return above.text.lstrip(" \t").replace("//", " ").rstrip()
 
-def tab_of(groups: list[tuple[int, str]], line: int) -> str | None:
-    """The tab of the variable on ``line``: the last group comment on an earlier line."""
-    found = None
-    for group_line, name in groups:
-        if group_line < line:
-            found = name
-    return found
+    def tab(self, line: int) -> str | None:
+        """The tab of the variable on ``line``: the last group comment on an earlier line
+        (None before any)."""
+        index = bisect.bisect_left(self.group_lines, line)
+        return self.groups[index - 1][1] if index else None
 
 
 def group_comments(comments: tuple[Comment, ...]) -> list[tuple[int, str]]:

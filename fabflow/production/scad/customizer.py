@@ -5,25 +5,26 @@
 literal before the first ``{``, outside the ``/* [Hidden] */`` tab. The widget, and so the
 parameter's kind and limits, follows from the default's type and the annotation:
 
-==========  ===========================  ===============================================
-default     annotation                   parameter
-==========  ===========================  ===============================================
-number      ``[min:max]``                slider, whole steps of 1 from min
-number      ``[min:step:max]``           slider, steps of ``step`` from min (max is cut
+=======  ==============================  ============================================
+default  annotation                      parameter
+=======  ==============================  ============================================
+number   ``[min:max]``                   slider, whole steps of 1 from min
+number   ``[min:step:max]``              slider, steps of ``step`` from min (max is cut
                                          down to the last full step, as OpenSCAD does)
-number      ``[max]``                    slider of whole numbers from 0 to max
-number      ``[1, 2, 3]``, ``[1:S, 2:L]``  dropdown (labels optional)
-number      ``0.5`` (positive number)    spin box stepping by 0.5 (no limits)
-number      none or anything else        spin box (no limits)
-string      ``[a, b]``, ``[a:A, b:B]``   dropdown (labels optional)
-string      ``12`` or ``[12]``           text of at most 12 characters
-string      none or anything else        text
-boolean     (ignored)                    check box
-vector      ``[min:max]``, ...           1 to 4 numbers, each within the range
-==========  ===========================  ===============================================
+number   ``[max]``                       slider of whole numbers from 0 to max
+number   ``[1, 2, 3]``, ``[1:S, 2:L]``   dropdown (labels optional)
+number   ``0.5`` (a positive number)     spin box stepping by 0.5 (no limits)
+number   none or anything else           spin box (no limits)
+string   ``[a, b]``, ``[a:A, b:B]``      dropdown (labels optional)
+string   ``12`` or ``[12]``              text of at most 12 characters
+string   none or anything else           text
+boolean  (ignored)                       check box
+vector   ``[min:max]``, ``[min:s:max]``  1 to 4 numbers, each within the range
+=======  ==============================  ============================================
 
 A number is whole (``"type": "integer"``) when OpenSCAD's widget shows no decimals: a slider
-whose min and step are whole, a spin box whose step (or, without one, its default) is whole.
+whose min and step are whole, a spin box or vector whose default and step (if any) are whole,
+a dropdown of whole numbers.
 Other literals (vectors of more than 4 numbers or of strings, ranges, ``undef``) are not
 offered, as the Customizer only offers them as free text.
 
@@ -39,15 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fabflow.errors import InvalidProduct, Problem
-from fabflow.production.scad.annotations import (
-    Annotation,
-    Labelled,
-    annotation_comment,
-    description,
-    group_comments,
-    parse_annotation,
-    tab_of,
-)
+from fabflow.production.scad.annotations import Annotation, CommentIndex, Labelled, parse_annotation
 from fabflow.production.scad.lexer import tokenize
 from fabflow.production.scad.schema import (
     customizer_schema,
@@ -128,19 +121,19 @@ def parse_customizer(source: str, filename: str = "model.scad") -> Customizer:
     whose parameter cannot be read (or the line where the source stops making sense)."""
     tokens = tokenize(source, filename)
     stop = first_brace_line(tokens)
-    groups = group_comments(tokens.comments)
+    comments = CommentIndex(tokens)
     parameters: list[ScadParameter] = []
     problems: list[Problem] = []
     for assignment in top_level_assignments(tokens, filename):
         if assignment.value is NOT_LITERAL or (stop is not None and assignment.line >= stop):
             continue
-        tab = tab_of(groups, assignment.line)
+        tab = comments.tab(assignment.line)
         if tab == HIDDEN_TAB:
             continue
         context = _Context(
             assignment,
-            parse_annotation(annotation_comment(tokens, assignment.line)),
-            description(tokens, assignment.line),
+            parse_annotation(comments.annotation(assignment.line)),
+            comments.description(assignment.line),
             tab or "",
         )
         try:

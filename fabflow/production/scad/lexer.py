@@ -13,9 +13,10 @@ left to the ``openscad`` program, which reports its own errors when the model re
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from fabflow.errors import InvalidProduct, Problem
 
@@ -23,18 +24,17 @@ TokenKind = Literal["number", "string", "ident", "op", "include", "use"]
 
 _NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _IDENT = re.compile(r"\$?[A-Za-z0-9_]+")
-_LIBRARY = re.compile(r"(include|use)[ \t\r\n]*<")
-_TWO_CHAR_OPS = ("<=", ">=", "==", "!=", "&&", "||")
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"'}
 _HEX_ESCAPE = re.compile(r"x[0-7][0-9a-fA-F]")
 _UNICODE_ESCAPE = re.compile(r"u[0-9a-fA-F]{4}|U[0-9a-fA-F]{6}")
-_WHITESPACE = " \t\n\r\xa0"  # OpenSCAD accepts a no-break space as the editor may insert one
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
 
 
-@dataclass(frozen=True)
-class Token:
-    """One code token; ``value`` is the decoded string, the number, or the include/use path."""
+class Token(NamedTuple):
+    """One code token; ``value`` is the decoded string, the number, or the include/use path.
+
+    (A named tuple: a large model has a million of them, and a frozen dataclass builds slower.)
+    """
 
     kind: TokenKind
     text: str
@@ -97,101 +97,112 @@ def check_brackets(tokens: tuple[Token, ...], filename: str) -> None:
         raise refuse(filename, stack[-1].line, f"'{stack[-1].text}' is never closed")
 
 
+# One alternative per way a token starts; a no-break space counts as space, as in OpenSCAD
+# (its editor may put one in).
+_MASTER = re.compile(
+    r"(?P<space>[ \t\n\r\xa0]+)"
+    r"|(?P<line>//)"
+    r"|(?P<block>/\*)"
+    r'|(?P<string>")'
+    r"|(?P<library>(?:include|use)[ \t\r\n]*<)"
+    r"|(?P<ident>\$[A-Za-z0-9_]+|[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<numeric>[0-9.])"
+    r"|(?P<op><=|>=|==|!=|&&|\|\||.)",
+    re.DOTALL,
+)
+
+
 class _Lexer:
     """One pass over the text; ``tokens`` and ``comments`` fill as it goes."""
 
     def __init__(self, text: str, filename: str) -> None:
         self.text = text
         self.filename = filename
-        self.pos = 0
-        self.line = 1
-        self.line_start = 0
+        self.line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
         self.tokens: list[Token] = []
         self.comments: list[Comment] = []
 
+    def where(self, pos: int) -> tuple[int, int]:
+        """The 1-based line and 0-based column of ``pos``."""
+        line = bisect.bisect_right(self.line_starts, pos)
+        return line, pos - self.line_starts[line - 1]
+
     def run(self) -> None:
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char in _WHITESPACE:
-                self._advance(1)
-            elif self.text.startswith("//", self.pos):
-                self._line_comment()
-            elif self.text.startswith("/*", self.pos):
-                self._block_comment()
-            elif char == '"':
-                self._string()
+        pos, text = 0, self.text
+        while pos < len(text):
+            match = _MASTER.match(text, pos)
+            assert match is not None  # the last alternative matches any character
+            kind = match.lastgroup
+            if kind == "space":
+                pos = match.end()
+            elif kind == "line":
+                pos = self._line_comment(pos)
+            elif kind == "block":
+                pos = self._block_comment(pos)
+            elif kind == "string":
+                pos = self._string(pos)
+            elif kind == "library":
+                pos = self._library(pos, match)
+            elif kind == "numeric":
+                pos = self._numeric(pos)
             else:
-                self._code()
+                self._emit("ident" if kind == "ident" else "op", pos, match.group())
+                pos = match.end()
 
-    def _advance(self, count: int) -> None:
-        """Move ``count`` characters on, counting the newlines passed."""
-        end = self.pos + count
-        newlines = self.text.count("\n", self.pos, end)
-        if newlines:
-            self.line += newlines
-            self.line_start = self.text.rindex("\n", self.pos, end) + 1
-        self.pos = end
+    def _emit(self, kind: TokenKind, pos: int, text: str, value: str | float | None = None) -> None:
+        line, column = self.where(pos)
+        self.tokens.append(Token(kind, text, line, column, value))
 
-    def _column(self) -> int:
-        return self.pos - self.line_start
-
-    def _line_comment(self) -> None:
-        end = self.text.find("\n", self.pos)
+    def _line_comment(self, pos: int) -> int:
+        end = self.text.find("\n", pos)
         end = len(self.text) if end < 0 else end
-        body = self.text[self.pos + 2 : end]
-        self.comments.append(Comment(body, self.line, self.line, self._column(), block=False))
-        self._advance(end - self.pos)
+        line, column = self.where(pos)
+        self.comments.append(Comment(self.text[pos + 2 : end], line, line, column, block=False))
+        return end
 
-    def _block_comment(self) -> None:
-        end = self.text.find("*/", self.pos + 2)
+    def _block_comment(self, pos: int) -> int:
+        line, column = self.where(pos)
+        end = self.text.find("*/", pos + 2)
         if end < 0:
-            raise refuse(self.filename, self.line, "the comment '/*' is never closed with '*/'")
-        line, column = self.line, self._column()
-        body = self.text[self.pos + 2 : end]
-        self._advance(end + 2 - self.pos)
-        self.comments.append(Comment(body, line, self.line, column, block=True))
+            raise refuse(self.filename, line, "the comment '/*' is never closed with '*/'")
+        end_line, _ = self.where(end)
+        body = self.text[pos + 2 : end]
+        self.comments.append(Comment(body, line, end_line, column, block=True))
+        return end + 2
 
-    def _string(self) -> None:
-        start, line, column = self.pos, self.line, self._column()
-        value, end = read_string(self.text, self.pos + 1)
+    def _string(self, pos: int) -> int:
+        value, end = read_string(self.text, pos + 1)
         if end < 0:
+            line, _ = self.where(pos)
             raise refuse(self.filename, line, "the string opened here is never closed with '\"'")
-        self._advance(end - start)
-        self.tokens.append(Token("string", self.text[start:end], line, column, value))
+        self._emit("string", pos, self.text[pos:end], value)
+        return end
 
-    def _code(self) -> None:
-        library = _LIBRARY.match(self.text, self.pos)
-        if library:
-            kind: Literal["include", "use"] = "use" if library.group(1) == "use" else "include"
-            self._library(kind, library.end())
-            return
-        number = _NUMBER.match(self.text, self.pos)
-        ident = _IDENT.match(self.text, self.pos)
+    def _numeric(self, pos: int) -> int:
+        """A number or an identifier that starts with a digit (``2d``), or a lone ``.``."""
+        number = _NUMBER.match(self.text, pos)
+        ident = _IDENT.match(self.text, pos)
         # flex takes the longest match and, on a tie, the rule written first (numbers).
         if number and (not ident or len(number.group()) >= len(ident.group())):
-            self._emit("number", number.group(), float(number.group()))
-        elif ident:
-            self._emit("ident", ident.group())
-        elif self.text[self.pos : self.pos + 2] in _TWO_CHAR_OPS:
-            self._emit("op", self.text[self.pos : self.pos + 2])
-        else:
-            self._emit("op", self.text[self.pos])
+            self._emit("number", pos, number.group(), float(number.group()))
+            return number.end()
+        if ident:
+            self._emit("ident", pos, ident.group())
+            return ident.end()
+        self._emit("op", pos, ".")
+        return pos + 1
 
-    def _emit(self, kind: TokenKind, text: str, value: str | float | None = None) -> None:
-        self.tokens.append(Token(kind, text, self.line, self._column(), value))
-        self._advance(len(text))
-
-    def _library(self, kind: Literal["include", "use"], path_start: int) -> None:
+    def _library(self, pos: int, match: re.Match[str]) -> int:
         """``include <path>`` or ``use <path>``: the path runs to ``>`` on the same line."""
-        line, column = self.line, self._column()
-        end = path_start
+        kind: Literal["include", "use"] = "use" if match.group().startswith("use") else "include"
+        end = match.end()
         while end < len(self.text) and self.text[end] not in ">\n":
             end += 1
         if end >= len(self.text) or self.text[end] != ">":
+            line, _ = self.where(pos)
             raise refuse(self.filename, line, f"'{kind} <' has no closing '>' on its line")
-        path = self.text[path_start:end]
-        self.tokens.append(Token(kind, self.text[self.pos : end + 1], line, column, path))
-        self._advance(end + 1 - self.pos)
+        self._emit(kind, pos, self.text[pos : end + 1], self.text[match.end() : end])
+        return end + 1
 
 
 def read_string(text: str, pos: int) -> tuple[str, int]:

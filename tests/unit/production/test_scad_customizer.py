@@ -17,14 +17,7 @@ from typing import Any
 import pytest
 
 from fabflow.errors import InvalidProduct
-from fabflow.production.scad.annotations import (
-    Labelled,
-    annotation_comment,
-    description,
-    group_comments,
-    parse_annotation,
-    tab_of,
-)
+from fabflow.production.scad.annotations import CommentIndex, Labelled, parse_annotation
 from fabflow.production.scad.customizer import Customizer, ScadParameter, parse_customizer
 from fabflow.production.scad.lexer import tokenize
 from fabflow.production.scad.toplevel import (
@@ -768,16 +761,16 @@ def _our_annotations(source: str) -> dict[str, dict[str, Any]]:
     """The same, as fabflow reads the source."""
     tokens = tokenize(source)
     stop = first_brace_line(tokens)
-    groups = group_comments(tokens.comments)
+    comments = CommentIndex(tokens)
     found: dict[str, dict[str, Any]] = {}
     for assignment in top_level_assignments(tokens, "corpus.scad"):
         if assignment.value is NOT_LITERAL or (stop is not None and assignment.line >= stop):
             continue
-        annotation = parse_annotation(annotation_comment(tokens, assignment.line))
+        annotation = parse_annotation(comments.annotation(assignment.line))
         read: dict[str, Any] = {"default": assignment.value, "Parameter": _plain(annotation)}
-        if text := description(tokens, assignment.line):
+        if text := comments.description(assignment.line):
             read["Description"] = text
-        if (tab := tab_of(groups, assignment.line)) is not None:
+        if (tab := comments.tab(assignment.line)) is not None:
             read["Group"] = tab
         found[assignment.name] = read
     return found
