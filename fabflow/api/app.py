@@ -33,6 +33,7 @@ from fabflow.api.routes import (
     webhooks,
 )
 from fabflow.api.schemas import extra_components
+from fabflow.production.scad import bundle
 from fabflow.settings import Settings
 from fabflow.steps.registry import load_entry_points
 from fabflow.store.repository import Store
@@ -87,7 +88,12 @@ def create_app(
     app.state.callback_limits = callbacks.TokenBuckets()
     app.state.auth = Auth(AuthCache(auth_cache_seconds), session_key)
     errors.install(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        uploads=("/api/products",),  # a product's files: a bundle's limit and some form overhead
+        upload_bytes=bundle.MAX_BYTES + (1 << 20),
+    )
     # stream first: /api/orders/stream must not be read as the order "stream".
     for routes in (
         stream,

@@ -15,22 +15,35 @@ class BodyLimit:
     """413 for a body over ``max_bytes``: at once from ``Content-Length``, else while reading
     (a chunked upload stops being read at the limit, never buffered whole)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, uploads: tuple[str, ...] = (), upload_bytes: int = 0
+    ) -> None:
+        """``uploads``: paths whose POST and PUT may carry up to ``upload_bytes`` (a product's
+        files) instead of ``max_bytes``."""
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads, self.upload_bytes = uploads, upload_bytes
+
+    def limit(self, scope: Scope) -> int:
+        if scope.get("method") in ("POST", "PUT") and any(
+            scope["path"] == path or scope["path"].startswith(path + "/") for path in self.uploads
+        ):
+            return max(self.max_bytes, self.upload_bytes)
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and declared > self.limit(scope):
             await self._refuse(scope, receive, send)
             return
         await _Guarded(self, scope, receive, send).run()
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = PayloadTooLarge(f"the request body is larger than {self.max_bytes} bytes")
+        limit = self.limit(scope)
+        error = PayloadTooLarge(f"the request body is larger than {limit} bytes")
         await fabflow_error_response(error)(scope, receive, send)
 
 
@@ -41,6 +54,7 @@ class _Guarded:
     def __init__(self, limit: BodyLimit, scope: Scope, receive: Receive, send: Send) -> None:
         self.limit, self.scope, self._receive, self._send = limit, scope, receive, send
         self.seen = 0
+        self.max_bytes = limit.limit(scope)
         self.over = False
         self.answered = False
         self.started = False
@@ -55,7 +69,7 @@ class _Guarded:
         message = await self._receive()
         if message["type"] == "http.request":
             self.seen += len(message.get("body", b""))
-            if self.seen > self.limit.max_bytes:
+            if self.seen > self.max_bytes:
                 self.over = True
                 raise _TooLarge
         return message

@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "confirmations",
     "secrets",
     "webhooks",
+    "products",
 )
 
 

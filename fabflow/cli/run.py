@@ -17,8 +17,10 @@ from fabflow.engine.worker import Worker
 from fabflow.errors import InvalidOrder
 from fabflow.flows.model import Flow
 from fabflow.order_input import check_order
+from fabflow.production.line_check import FindProduct
 from fabflow.steps.registry import load_entry_points
 from fabflow.store import orders
+from fabflow.store.products import find_product
 from fabflow.store.repository import Store
 
 LOCAL_TENANT = "local"
@@ -45,9 +47,10 @@ def run(
     settings = settings_from_env(data_dir=data_dir)
     load_entry_points()
     flow = _flow_or_exit(flow_file)
-    order = _order_or_exit(order_file)
     store = open_store(settings)
     try:
+        find = find_product(store, store.ensure_tenant(LOCAL_TENANT))
+        order = _order_or_exit(order_file, find)
         resource = asyncio.run(_run(store, flow, Path(flow_file).stem, order, as_json))
     finally:
         store.close()
@@ -81,13 +84,13 @@ def _flow_or_exit(flow_file: str) -> Flow:
     return checked.result.flow
 
 
-def _order_or_exit(order_file: str) -> dict[str, Any]:
+def _order_or_exit(order_file: str, find: FindProduct) -> dict[str, Any]:
     raw, error = read_json(order_file)
     if error is not None:
         typer.echo(f"{order_file}: {error}", err=True)
         raise typer.Exit(EXIT_INVALID_INPUT)
     try:
-        return check_order(raw)
+        return check_order(raw, find=find)
     except InvalidOrder as exc:
         for problem in exc.problems:
             typer.echo(f"{order_file}: {problem.pointer or '/'}: {problem.message}", err=True)

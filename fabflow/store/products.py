@@ -19,9 +19,12 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from fabflow.errors import Conflict, NotFound
+from fabflow.errors import Conflict, InvalidProduct, NotFound, Problem
 from fabflow.files import FileStore
+from fabflow.production.line_check import CustomProduct, FindProduct
+from fabflow.production.registry import products as builtin_products
 from fabflow.production.scad.bundle import ProductBundle
+from fabflow.production.scad.product import check_name, check_renders, model_of, read_model
 from fabflow.production.scad.stored import manifest_key, product_folder
 from fabflow.resources import iso
 from fabflow.store.repository import Store
@@ -195,3 +198,52 @@ def product_versions(store: Store, tenant_id: str, name: str) -> list[dict[str, 
     if not rows:
         raise NotFound(f"no product is named {name!r}")
     return [{"version": v, "sha256": sha, "createdAt": iso(at)} for v, sha, at in rows]
+
+
+def add_product(
+    store: Store,
+    files: FileStore,
+    tenant_id: str,
+    name: str,
+    bundle: ProductBundle,
+    *,
+    title: str | None = None,
+    exists: bool | None = None,
+    timeout: float = 120.0,
+) -> tuple[ProductVersion, dict[str, str]]:
+    """Check a model whole (its name, parameters, the files it reads, and that every part
+    renders with its defaults into a printable solid) and add it as the product's next
+    version; also the renderer that made each part. Raises InvalidProduct with every problem."""
+    check_name(name)
+    if name in builtin_products():
+        raise InvalidProduct(
+            f"{name!r} is a built-in product: give yours another name",
+            [Problem("/name", "the name of a built-in product")],
+        )
+    model = read_model(bundle)
+    renderers = check_renders(
+        bundle,
+        model,
+        mode=store.settings.scad_renderer,
+        timeout=timeout,
+        memory_mb=store.settings.scad_memory_mb,
+    )
+    label = title or name
+    new = NewProduct(bundle, label, model.description, model.schema(label), list(model.parts))
+    return save_product(store, files, tenant_id, name, new, exists=exists), renderers
+
+
+def find_product(store: Store, tenant_id: str) -> FindProduct:
+    """Intake's lookup of the tenant's own products (see ``check_order``)."""
+
+    def find(name: str, version: int | None) -> CustomProduct | None:
+        if version is None:
+            found = current_products(store, tenant_id, [name]).get(name)
+            if found is None:
+                return None
+        else:
+            found = product_version(store, tenant_id, name, version)
+        model = model_of(found.main, found.source)
+        return CustomProduct(found.name, found.version, model.problems)
+
+    return find

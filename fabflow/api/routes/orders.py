@@ -17,7 +17,9 @@ from fabflow.errors import Conflict, InvalidInput, InvalidOrder, NotFound, Probl
 from fabflow.lifecycle.health import HealthState
 from fabflow.lifecycle.states import ExecutionState
 from fabflow.order_input import check_order
+from fabflow.production.registry import products
 from fabflow.store import orders
+from fabflow.store.products import find_product
 
 router = APIRouter(prefix="/api/orders", tags=["orders"], responses=ERRORS)
 
@@ -47,14 +49,21 @@ async def create_order(
 
 
 def _small(body: Any) -> bool:
+    """Cheap enough to check on the event loop: a few lines of built-in products (a tenant's
+    own product is looked up in the database, off the loop)."""
     lines = body.get("lines") if isinstance(body, dict) else None
-    return not isinstance(lines, list) or len(lines) <= INLINE_LINES
+    if not isinstance(lines, list):
+        return True
+    builtin = products()
+    return len(lines) <= INLINE_LINES and all(
+        not isinstance(line, dict) or line.get("product") in builtin for line in lines
+    )
 
 
 def _checked(store: StoreDep, tenant: str, body: Any) -> dict[str, Any]:
     """The order ready to store, or InvalidOrder with every problem (the flow's included)."""
     try:
-        return check_order(body)
+        return check_order(body, find=find_product(store, tenant))
     except InvalidOrder as exc:  # report an unknown flow too, so one answer lists everything
         flow_id = body.get("flowId", "default") if isinstance(body, dict) else None
         extra = _flow_problem(store, tenant, flow_id) if isinstance(flow_id, str) else None

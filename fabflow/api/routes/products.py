@@ -12,19 +12,28 @@ import base64
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, File, Form, Path, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from fabflow.api.auth import Tenant
+from fabflow.api.auth import StoreDep, Tenant
 from fabflow.api.schemas import ERRORS, json_response
-from fabflow.errors import Conflict, InvalidInput, NotFound, Problem
+from fabflow.errors import Conflict, InvalidInput, NotFound, Problem, RenderFailed
+from fabflow.files import LocalFileStore
 from fabflow.production.build import checked_mesh
 from fabflow.production.line_check import parameter_problems
 from fabflow.production.mesh import MeshCheckFailed, MeshStats
 from fabflow.production.preview import render_png
 from fabflow.production.products.base import ParameterError
 from fabflow.production.registry import ProductClass, UnknownProduct, catalogue, get
+from fabflow.production.registry import products as builtin_products
+from fabflow.production.scad.bundle import bundle_from_upload
+from fabflow.production.scad.product import ModelProduct, model_of
+from fabflow.production.scad.render import render_model
+from fabflow.production.scad.stored import StoredModel, local_model
+from fabflow.settings import Settings
+from fabflow.store import products as stored
+from fabflow.store.repository import Store
 
 router = APIRouter(tags=["products"], responses=ERRORS)
 PREVIEW_SIZE = 320
@@ -35,22 +44,171 @@ WAIT_SECONDS = 30.0
 
 
 @router.get("/api/products")
-def products(_tenant: Tenant) -> Response:
-    """Every product an order line can name, with the JSON Schema of its parameters."""
-    return json_response({"products": catalogue()})
+def products(tenant: Tenant, store: StoreDep) -> Response:
+    """Every product an order line can name, with the JSON Schema of its parameters: the
+    built-in ones (``kind`` ``builtin``) and the tenant's own (``kind`` ``openscad``)."""
+    builtin = [{**product, "kind": "builtin"} for product in catalogue()]
+    own = [p.resource() for p in stored.list_products(store, tenant)]
+    return json_response({"products": builtin + own})
+
+
+Name = Annotated[str, Path(max_length=100, description="The product's name.")]
+Files = Annotated[
+    list[UploadFile],
+    File(description="The model: one .scad file, a zip of its folder, or its files with paths."),
+]
+Main = Annotated[str | None, Form(max_length=200, description="The main .scad file's path.")]
+Title = Annotated[str | None, Form(max_length=200, description="A title for people.")]
+
+
+@router.post("/api/products", status_code=201)
+async def add_product(
+    tenant: Tenant,
+    store: StoreDep,
+    request: Request,
+    name: Annotated[str, Form(max_length=100, description="The name order lines use.")],
+    files: Files,
+    main: Main = None,
+    title: Title = None,
+) -> Response:
+    """Add a product made from an OpenSCAD model with Customizer annotations. It is refused
+    whole (422, every problem with its file and line) when its parameters cannot be read, it
+    reads a file outside its folder, or it does not render with its defaults."""
+    found = await _upload(request, tenant, store, name, files, main, title, exists=False)
+    return json_response(found, 201, {"Location": f"/api/products/{name}"})
+
+
+@router.put("/api/products/{name}")
+async def add_version(
+    tenant: Tenant,
+    store: StoreDep,
+    request: Request,
+    name: Name,
+    files: Files,
+    main: Main = None,
+    title: Title = None,
+) -> Response:
+    """Add a new version of the tenant's product; orders accepted before keep theirs."""
+    return json_response(
+        await _upload(request, tenant, store, name, files, main, title, exists=True)
+    )
+
+
+@router.get("/api/products/{name}")
+def product(
+    tenant: Tenant,
+    store: StoreDep,
+    name: Name,
+    version: Annotated[int | None, Query(ge=1, description="A version (default: current).")] = None,
+) -> Response:
+    """One product: its parameters' JSON Schema, parts and files (and version, if the
+    tenant's own)."""
+    if version is None and name in catalogue_names():
+        return json_response(
+            next(p for p in catalogue() if p["name"] == name) | {"kind": "builtin"}
+        )
+    found = stored.product_version(store, tenant, name, version)
+    return json_response(
+        {**found.resource(), "versions": stored.product_versions(store, tenant, name)}
+    )
+
+
+async def _upload(
+    request: Request,
+    tenant: str,
+    store: Store,
+    name: str,
+    files: list[UploadFile],
+    main: str | None,
+    title: str | None,
+    *,
+    exists: bool,
+) -> dict[str, Any]:
+    items = [(upload.filename or "model.scad", await upload.read()) for upload in files]
+    settings: Settings = request.app.state.settings
+    file_store = LocalFileStore(settings.files_dir)
+
+    def add() -> dict[str, Any]:
+        bundle = bundle_from_upload(items, main)
+        version, renderers = stored.add_product(
+            store, file_store, tenant, name, bundle, title=title, exists=exists
+        )
+        return {**version.resource(), "renderers": renderers, "skipped": list(bundle.skipped)}
+
+    if not _SLOTS.acquire(blocking=False):
+        raise Conflict("the server is busy rendering other models: try again in a moment")
+    try:
+        return await run_in_threadpool(add)
+    finally:
+        _SLOTS.release()
 
 
 @router.post("/api/products/{name}/preview")
 async def preview(
-    _tenant: Tenant,
+    request: Request,
+    tenant: Tenant,
+    store: StoreDep,
     name: Annotated[str, Path(max_length=100)],
     parameters: Annotated[dict[str, Any], Body()],
 ) -> Response:
     """Build the product from ``parameters`` (the JSON object an order line would carry) and
-    answer each part with a base64 PNG, triangles, volume (mm³) and bounding box (mm)."""
+    answer each part with a base64 PNG, triangles, volume (mm³) and bounding box (mm). A
+    tenant's own product renders its current version (and says which renderer made each part)."""
+    if name not in catalogue_names():
+        found = stored.product_version(store, tenant, name)
+        settings: Settings = request.app.state.settings
+        parts = await run_in_threadpool(_build_model, settings, found, parameters)
+        return json_response({"product": name, "version": found.version, "parts": parts})
     product = _product(name)
     parts = await run_in_threadpool(_build, product, parameters)
     return json_response({"product": name, "parts": parts})
+
+
+def _build_model(
+    settings: Settings, found: stored.ProductVersion, parameters: dict[str, Any]
+) -> list[dict[str, Any]]:
+    model = model_of(found.main, found.source)
+    problems = model.problems(parameters)
+    if problems:
+        first = problems[0]
+        raise InvalidInput(f"invalid parameters: {first.pointer}: {first.message}", problems)
+    files = LocalFileStore(settings.files_dir)
+    local = local_model(
+        files, settings.product_cache_dir, found.tenant_id, found.name, found.version
+    )
+    if not _SLOTS.acquire(timeout=WAIT_SECONDS):
+        raise Conflict("the server is busy with other previews: try again in a moment")
+    try:
+        return [_model_part(settings, local, model, parameters, part) for part in local.parts]
+    finally:
+        _SLOTS.release()
+
+
+def _model_part(
+    settings: Settings,
+    local: StoredModel,
+    model: ModelProduct,
+    parameters: dict[str, Any],
+    part: str,
+) -> dict[str, Any]:
+    try:
+        rendered = render_model(
+            local.folder,
+            local.main,
+            model.part_values(parameters, part),
+            mode=settings.scad_renderer,  # type: ignore[arg-type]  # checked by Settings
+            timeout=WAIT_SECONDS,
+            memory_mb=settings.scad_memory_mb,
+        )
+        mesh, stats = checked_mesh(part, rendered.solid)
+    except (RenderFailed, MeshCheckFailed) as exc:
+        message = exc.message if isinstance(exc, RenderFailed) else str(exc)
+        raise InvalidInput(f"the part cannot be made: {message}", [Problem("", message)]) from None
+    return {**_part(part, render_png(mesh, PREVIEW_SIZE), stats), "renderer": rendered.renderer}
+
+
+def catalogue_names() -> set[str]:
+    return set(builtin_products())
 
 
 def _product(name: str) -> ProductClass:
