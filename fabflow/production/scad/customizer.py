@@ -43,6 +43,7 @@ from fabflow.errors import InvalidProduct, Problem
 from fabflow.production.scad.annotations import Annotation, CommentIndex, Labelled, parse_annotation
 from fabflow.production.scad.lexer import tokenize
 from fabflow.production.scad.schema import (
+    GRID_TOLERANCE,
     customizer_schema,
     fmt,
     on_grid,
@@ -126,18 +127,9 @@ def parse_customizer(source: str, filename: str = "model.scad") -> Customizer:
     problems: list[Problem] = []
     for assignment in top_level_assignments(tokens, filename):
         if assignment.value is NOT_LITERAL or (stop is not None and assignment.line >= stop):
-            continue
-        tab = comments.tab(assignment.line)
-        if tab == HIDDEN_TAB:
-            continue
-        context = _Context(
-            assignment,
-            parse_annotation(comments.annotation(assignment.line)),
-            comments.description(assignment.line),
-            tab or "",
-        )
+            continue  # OpenSCAD offers literals only, and none after the first '{'
         try:
-            parameter = context.parameter()
+            parameter = _read(assignment, comments)
         except _Refused as refused:
             line = assignment.line
             message = f"line {line}: {assignment.name}: {refused}"
@@ -147,9 +139,20 @@ def parse_customizer(source: str, filename: str = "model.scad") -> Customizer:
             parameters.append(parameter)
     if problems:
         lines = "; ".join(p.message for p in problems)
-        message = f"{filename}: the Customizer parameters cannot be read: {lines}"
-        raise InvalidProduct(message, problems)
+        raise InvalidProduct(
+            f"{filename}: the Customizer parameters cannot be read: {lines}", problems
+        )
     return Customizer(tuple(parameters))
+
+
+def _read(assignment: Assignment, comments: CommentIndex) -> ScadParameter | None:
+    """The parameter a literal assignment makes (None when hidden or not offered)."""
+    tab = comments.tab(assignment.line)
+    if tab == HIDDEN_TAB:
+        return None
+    annotation = parse_annotation(comments.annotation(assignment.line))
+    description = comments.description(assignment.line)
+    return _Context(assignment, annotation, description, tab or "").parameter()
 
 
 class _Refused(Exception):
@@ -212,7 +215,7 @@ class _Context:
         if bounds.end < low:
             raise _Refused(f"the slider {shown} ends below where it starts")
         # OpenSCAD cuts the end down to the last full step (as Thingiverse did).
-        high = _clean(low + math.floor((bounds.end - low) / step + 1e-9) * step)
+        high = _clean(low + math.floor((bounds.end - low) / step + GRID_TOLERANCE) * step)
         integer = low.is_integer() and step.is_integer()
         _check_on_slider(default, low, step, high, shown)
         return self._make(
