@@ -209,7 +209,7 @@ class _Builder:
             return None
         twist = _number(node, "twist", 0.0)
         scale = _vector(node.args.get("scale", (1.0, 1.0)), 2)
-        slices = _extrude_slices(node, shape, height, twist, scale)
+        slices = extrude_slices(node, shape, height, twist, scale)
         if twist != 0 or slices > 1:
             solid = twisted_extrude(shape, height, twist, slices, scale)
         else:
@@ -279,7 +279,7 @@ def _corners(shape: CrossSection) -> np.ndarray[Any, np.dtype[np.float64]]:
     return np.concatenate([np.asarray(c) for c in shape.to_polygons()])
 
 
-def _extrude_slices(
+def extrude_slices(
     node: Node, shape: CrossSection, height: float, twist: float, scale: Sequence[float]
 ) -> int:
     """OpenSCAD's slice count: given, or from the helix (twist) or the diagonal (scale)."""

@@ -2,8 +2,8 @@
 
 The ``.csg`` file names an imported file relative to the main ``.scad`` file. The name is
 resolved (symbolic links included) and refused unless it lies inside the model's private
-folder: ``import("/etc/passwd")`` fails here without the file being opened. STL, OFF, OBJ and
-3MF load through trimesh; SVG and DXF, whose curves and units OpenSCAD interprets its own way,
+folder: ``import("/etc/passwd")`` fails here without the file being opened. STL, OFF and 3MF
+load through trimesh; SVG and DXF, whose curves and units OpenSCAD interprets its own way,
 go to the reference renderer.
 """
 
@@ -18,7 +18,7 @@ from manifold3d import Manifold
 from fabflow.errors import RenderFailed
 from fabflow.production.scad.primitives import Unsupported, mesh_solid
 
-MESH_SUFFIXES = (".stl", ".off", ".obj", ".3mf")
+MESH_SUFFIXES = (".stl", ".off", ".3mf")  # what openscad 2021 itself imports as meshes
 
 
 def resolve_inside(folder: Path, name: str, base: Path | None = None) -> Path:

@@ -200,8 +200,12 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 def _raise_on_failure(code: int, stderr: str, output: Path, limits: Limits, seconds: float) -> None:
     if code in (-signal.SIGXCPU, -signal.SIGKILL) and seconds >= limits.timeout * 0.5:
         raise RenderFailed(f"openscad stopped after {limits.said} (processor time)")
-    if any(sign in stderr for sign in _MEMORY_SIGNS) or (code < 0 and code != -signal.SIGXCPU):
+    # a failed allocation under RLIMIT_AS shows as std::bad_alloc, or as abort or a crash
+    crashed = code in (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS)
+    if crashed or any(sign in stderr for sign in _MEMORY_SIGNS):
         raise RenderFailed(f"openscad hit the memory limit ({limits.memory_mb} MB)")
+    if code < 0:
+        raise RenderFailed(f"openscad was stopped by signal {signal.Signals(-code).name}")
     errors = _error_lines(stderr)
     if code != 0 or errors:
         raise RenderFailed("openscad: " + ("; ".join(errors) or f"exit status {code}"))

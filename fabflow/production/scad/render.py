@@ -35,6 +35,7 @@ Renderer = Literal["manifold", "openscad"]
 Mode = Literal["auto", "manifold", "openscad"]
 RENDER_MODES: tuple[Mode, ...] = ("auto", "manifold", "openscad")
 _FILE_NODES = ("import", "surface", "linear_extrude", "rotate_extrude")
+_FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".pfb", ".woff", ".woff2")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ def _fast(workspace: Workspace, main: str, values: Mapping[str, Any], limits: Li
     if _quoted_text(values):
         # openscad 2021 writes texts unescaped: a quote could end one early (csg.py)
         raise Unsupported("a text parameter holding a double quote")
+    if any(node.name == "text" for node in _walk(nodes)) and _ships_fonts(workspace.model):
+        # `use <font.ttf>` registers a font with openscad that fc-match here does not see
+        raise Unsupported("text with fonts shipped in the product")
     return evaluate(nodes, workspace.model, base)
 
 
@@ -133,6 +137,10 @@ def _walk(nodes: Sequence[Node]) -> Iterator[Node]:
     for node in nodes:
         yield node
         yield from _walk(node.children)
+
+
+def _ships_fonts(folder: Path) -> bool:
+    return any(p.suffix.lower() in _FONT_SUFFIXES for p in folder.rglob("*") if p.is_file())
 
 
 def _quoted_text(values: Mapping[str, Any]) -> bool:

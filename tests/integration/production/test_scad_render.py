@@ -16,6 +16,7 @@ import pytest
 from manifold3d import Manifold
 
 from fabflow.errors import RenderFailed
+from fabflow.production.scad.glyphs import font_file
 from fabflow.production.scad.literals import define_arguments
 from fabflow.production.scad.openscad import sandbox_available
 from fabflow.production.scad.render import Rendered, render_model
@@ -148,6 +149,25 @@ def test_examples_agree_in_both_renderers(folder: Path) -> None:
     _assert_agree(fast, slow)
 
 
+VARIANTS = [
+    ("name_tag", {"name": "Zoë Ørsted", "corners": "chamfer", "hole": False, "style": "Italic"}),
+    ("name_tag", {"name": "MAX", "corners": "square", "letter_size": 12.5, "relief": 2.2}),
+    ("ring", {"word": "AMOR 2026", "comfort_fit": False, "inner_diameter": 21.3}),
+    ("medal", {"label": "1st", "rim_twist": 0, "ridges": 9, "star_scale": 0.3}),
+]
+
+
+@pytest.mark.parametrize(("example", "values"), VARIANTS, ids=lambda v: str(v)[:24])
+def test_example_parameters_agree_in_both_renderers(
+    example: str, values: dict[str, object]
+) -> None:
+    folder = EXAMPLES / example
+    main = f"{example}.scad"
+    fast = render_model(folder, main, values, mode="manifold", timeout=60)
+    slow = render_model(folder, main, values, mode="openscad", timeout=180)
+    _assert_agree(fast, slow)
+
+
 def test_parameters_reach_both_renderers(tmp_path: Path) -> None:
     source = (
         'label = "A"; width = 10;\n'
@@ -173,6 +193,14 @@ def test_unsupported_node_falls_back_with_reason(tmp_path: Path) -> None:
     assert rendered.fallback_reason is not None and "rotate_extrude" in rendered.fallback_reason
     with pytest.raises(RenderFailed, match="rotate_extrude"):
         render_model(folder, "main.scad", {}, mode="manifold")
+
+
+def test_text_with_fonts_shipped_in_the_product_falls_back(tmp_path: Path) -> None:
+    folder = _write_model(tmp_path / "font", 'linear_extrude(1) text("Hi"); cube(1);')
+    shutil.copyfile(font_file("Liberation Mono"), folder / "mono.ttf")
+    rendered = render_model(folder, "main.scad", {}, mode="auto")
+    assert rendered.renderer == "openscad"
+    assert rendered.fallback_reason == "text with fonts shipped in the product"
 
 
 def test_literals_round_trip_through_openscad(tmp_path: Path) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
+from manifold3d import CrossSection
 
 from fabflow.production.scad.csg import CsgSyntaxError, Node, Value, parse
+from fabflow.production.scad.evaluate import extrude_slices
+from fabflow.production.scad.primitives import fragments
 
 
 def _only(text: str, *, escaped: bool = False) -> Node:
@@ -154,3 +157,44 @@ def test_syntax_errors_name_the_line(text: str, line: int, message: str) -> None
     with pytest.raises(CsgSyntaxError, match=message) as caught:
         parse(text, escaped=escaped)
     assert caught.value.line == line
+
+
+# -- OpenSCAD's resolution rules, which the fast path must follow exactly ---------------------
+
+
+@pytest.mark.parametrize(
+    ("r", "fn", "fs", "fa", "count"),
+    [
+        (10.0, 0.0, 2.0, 12.0, 30),  # $fa wins: 360 / 12
+        (1.0, 0.0, 2.0, 12.0, 5),  # never fewer than 5 from $fa/$fs
+        (5.0, 0.0, 0.5, 5.0, 63),  # $fs wins: ceil(2 pi 5 / 0.5)
+        (5.0, 17.0, 2.0, 12.0, 17),  # $fn wins
+        (5.0, 2.0, 2.0, 12.0, 3),  # $fn below 3 means 3
+        (5.0, 7.9, 2.0, 12.0, 7),  # $fn is truncated
+        (1e-7, 64.0, 2.0, 12.0, 3),  # a radius below GRID_FINE
+        (5.0, math.inf, 2.0, 12.0, 3),
+    ],
+)
+def test_fragments(r: float, fn: float, fs: float, fa: float, count: int) -> None:
+    assert fragments(r, fn, fs, fa) == count
+
+
+@pytest.mark.parametrize(
+    ("source", "slices"),
+    [
+        ("linear_extrude(height = 20, twist = 90, $fn = 0, $fa = 12, $fs = 2)", 8),
+        ("linear_extrude(height = 10, twist = -120, slices = 30)", 30),
+        ("linear_extrude(height = 5, twist = 90, $fn = 40, $fa = 12, $fs = 2)", 10),
+        ("linear_extrude(height = 8, scale = [1.5, 0.5], $fn = 0, $fa = 12, $fs = 2)", 5),
+        ("linear_extrude(height = 8, scale = [0.5, 0.5], $fn = 0, $fa = 12, $fs = 2)", 1),
+    ],
+)
+def test_extrusion_slices(source: str, slices: int) -> None:
+    node = _only(source + " { square(size = [10, 4], center = true); }")
+    shape = CrossSection.square((10.0, 4.0), True)
+    args = node.args
+    twist = float(args.get("twist", 0.0))  # type: ignore[arg-type]
+    scale = args.get("scale", (1.0, 1.0))
+    assert isinstance(scale, tuple)
+    height = float(args["height"])  # type: ignore[arg-type]
+    assert extrude_slices(node, shape, height, twist, [float(v) for v in scale]) == slices  # type: ignore[arg-type]
