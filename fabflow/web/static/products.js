@@ -24,7 +24,7 @@
     } else if (schema.type === "array") {
       control = el("input", { ...common, type: "text", inputmode: "decimal", value: (schema.default || []).join(", "), "aria-label": `${label}, numbers separated by commas` });
     } else if (schema.type === "number" || schema.type === "integer") {
-      control = el("input", { ...common, type: "number", step: schema.type === "integer" ? "1" : "any", min: schema.minimum, max: schema.maximum, value: schema.default, required });
+      control = el("input", { ...common, type: "number", step: schema["x-step"] ?? (schema.type === "integer" ? "1" : "any"), min: schema.minimum, max: schema.maximum, value: schema.default, required });
     } else {
       control = el("input", { ...common, type: "text", maxlength: schema.maxLength, minlength: schema.minLength, value: schema.default ?? (key === "text" ? "Ada" : null), required });
     }
@@ -34,18 +34,15 @@
   /* A dropdown's [value, label] pairs: from "enum" with the labels a model gives ("x-enumLabels"),
      or from "oneOf" of {"const", "title"}; null when the parameter is not a dropdown. */
   function options(schema) {
-    if (Array.isArray(schema.enum)) {
-      const labels = schema["x-enumLabels"] || [];
-      return schema.enum.map((v, i) => [v, labels[i] ?? String(v)]);
-    }
     if (Array.isArray(schema.oneOf) && schema.oneOf.every((o) => "const" in o)) {
       return schema.oneOf.map((o) => [o.const, o.title ?? String(o.const)]);
     }
+    if (Array.isArray(schema.enum)) return schema.enum.map((v) => [v, String(v)]);
     return null;
   }
 
   // Schema titles are generated from Python names ("Cornerradius"): the camelCase key reads better.
-  const humanise = (key) => key.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/^./, (c) => c.toUpperCase()).replace(/ ([A-Z])(?=[a-z])/g, (m) => m.toLowerCase());
+  const humanise = (key) => key.replace(/_/g, " ").replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/^./, (c) => c.toUpperCase()).replace(/ ([A-Z])(?=[a-z])/g, (m) => m.toLowerCase());
   const range = (s) => (s.minimum !== undefined && s.maximum !== undefined ? `(${s.minimum}–${s.maximum})` : "");
   const hintEl = (id, hint) => (hint ? el("span", { class: "hint", id: `${id}-hint` }, hint) : null);
   const errorEl = (id) => el("span", { class: "field-error", id: `${id}-error`, role: "alert" });
@@ -107,6 +104,16 @@
     );
   }
 
+  /* A model's Customizer tabs become fieldsets; a product with one tab (or none) stays flat. */
+  function fields(product, schema, required) {
+    const entries = Object.entries(schema.properties || {});
+    const tabs = (schema["x-tabs"] || []).filter((t) => t);
+    if (tabs.length < 2) return entries.map(([key, s]) => input(product, key, s, required.has(key)));
+    return (schema["x-tabs"] || []).map((tab) =>
+      el("fieldset", { class: "wide tab" }, el("legend", {}, tab || "Parameters"),
+        entries.filter(([, s]) => (s["x-tab"] || "") === tab).map(([key, s]) => input(product, key, s, required.has(key)))));
+  }
+
   function card(product) {
     const schema = product.parametersSchema || {};
     const required = new Set(schema.required || []);
@@ -114,7 +121,7 @@
     const form = el(
       "form",
       { "aria-label": `${product.title} parameters`, novalidate: true },
-      Object.entries(schema.properties || {}).map(([key, s]) => input(product, key, s, required.has(key))),
+      fields(product, schema, required),
       el("div", { class: "wide" }, el("button", { type: "submit", class: "primary" }, "Preview")),
     );
     form.addEventListener("submit", (e) => {
