@@ -58,6 +58,9 @@ MODELS: dict[str, str] = {
     "hull_3d": "hull() { cube(2); translate([10, 4, 0]) sphere(3); translate([0, 8, 5]) cube(1); }",
     "hull_2d": "linear_extrude(2) hull() { circle(3); translate([12, 0]) square(2); }",
     "minkowski_3d": "minkowski() { cube([10, 6, 2]); sphere(1, $fn = 16); }",
+    "minkowski_concave": (
+        "minkowski() { union() { cube([10, 2, 2]); cube([2, 10, 2]); } sphere(1, $fn = 12); }"
+    ),
     "minkowski_2d": "linear_extrude(1) minkowski() { square([8, 4]); circle(1.5, $fn = 20); }",
     "offset_r": "linear_extrude(2) offset(r = 2, $fn = 24) square([10, 5]);",
     "offset_r_inner": "linear_extrude(2) offset(r = -1.5) difference() { square(12); square(4); }",
@@ -73,7 +76,13 @@ MODELS: dict[str, str] = {
     "extrude_twist_scale": (
         "linear_extrude(height = 12, twist = 60, scale = 0.6, $fn = 40) square(8, center = true);"
     ),
+    "extrude_twist_hole": (
+        "linear_extrude(height = 10, twist = 45, center = true)"
+        " difference() { square(12, center = true); circle(3, $fn = 6); }"
+    ),
+    "extrude_cone": "linear_extrude(height = 7, scale = 0) square(6, center = true);",
     "rotate_extrude": "rotate_extrude($fn = 48) translate([10, 0]) circle(2, $fn = 16);",
+    "rotate_extrude_negative": "rotate_extrude(angle = -130, $fn = 30) translate([5, 0]) square(2);",
     "rotate_extrude_odd": "rotate_extrude($fn = 7) translate([6, 0]) square([2, 3]);",
     "rotate_extrude_angle": "rotate_extrude(angle = 200) translate([8, 0]) square([2, 5]);",
     "rotate_extrude_default": "rotate_extrude() polygon([[2, 0], [6, 0], [4, 5]]);",
@@ -85,6 +94,9 @@ MODELS: dict[str, str] = {
     "text_aligned": (
         'linear_extrude(1.5) text("Qué?", size = 6, halign = "center", valign = "center",'
         ' spacing = 1.1, font = "Liberation Serif:style=Bold Italic", $fn = 40);'
+    ),
+    "text_bottom_right": (
+        'linear_extrude(1) text("jump", size = 5, halign = "right", valign = "bottom");'
     ),
     "text_engraved": (
         "difference() { cube([60, 16, 3]); translate([4, 4, 2]) linear_extrude(2)"
