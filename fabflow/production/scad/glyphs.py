@@ -14,6 +14,7 @@ uharfbuzz, and outlines are read with fontTools.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import threading
 from collections.abc import Mapping
@@ -92,6 +93,8 @@ def font_file(font: str) -> str:
         text=True,
         timeout=10,
         check=False,
+        # as openscad runs: HOME hidden, so a user's own fonts cannot change the match
+        env={**os.environ, "HOME": "/tmp"},
     )
     if found.returncode != 0 or not found.stdout:
         raise Unsupported(f"text (font {font!r} not found)")

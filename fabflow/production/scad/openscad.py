@@ -5,8 +5,9 @@ upload is not followed) and works there. Around the program:
 
 - bubblewrap (``bwrap``), where it is installed and works, shows it only ``/usr``, the fontconfig
   settings and the private folder, with no network, so that a model cannot read anything else;
-- ``RLIMIT_AS`` caps its memory and ``RLIMIT_CPU`` its processor time (set through ``prlimit``
-  where present: ``preexec_fn`` is not safe in a process with threads);
+- ``RLIMIT_AS`` caps its memory and ``RLIMIT_CPU`` its processor time, set through
+  ``prlimit`` (util-linux) where present, else in the child before ``exec`` (``preexec_fn``,
+  which Python warns about in processes with threads);
 - it runs in its own session, and the whole process group is killed at the timeout.
 
 Failures become ``RenderFailed`` with the program's own ``ERROR:`` lines (which name the file
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
@@ -142,13 +144,29 @@ def _sandboxed(command: list[str], workspace: Workspace) -> list[str]:
     ]
 
 
+def _rlimits(limits: Limits) -> tuple[int, int]:
+    return limits.memory_mb * 1024 * 1024, max(1, int(limits.timeout) + 1)
+
+
 def _limited(command: list[str], limits: Limits) -> list[str]:
     prlimit = shutil.which("prlimit")
     if prlimit is None:
         return command
-    memory = limits.memory_mb * 1024 * 1024
-    cpu = max(1, int(limits.timeout) + 1)
+    memory, cpu = _rlimits(limits)
     return [prlimit, f"--as={memory}", f"--cpu={cpu}", "--", *command]
+
+
+def _preexec(limits: Limits) -> Callable[[], None] | None:
+    """Limits set in the child itself, only where ``prlimit`` is missing."""
+    if shutil.which("prlimit") is not None:
+        return None
+    memory, cpu = _rlimits(limits)
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+
+    return apply
 
 
 def run_openscad(
@@ -171,6 +189,7 @@ def run_openscad(
         stderr=subprocess.PIPE,
         start_new_session=True,
         env=_environment(),
+        preexec_fn=_preexec(limits),  # only without prlimit; see the module docstring
     )
     try:
         _, err = process.communicate(timeout=limits.timeout)

@@ -60,6 +60,8 @@ def render_model(
     """Render ``folder/main`` with the parameter ``values``; raises RenderFailed."""
     if mode not in RENDER_MODES:
         raise ValueError(f"unknown render mode {mode!r}")
+    if not (folder / main).resolve().is_relative_to(folder.resolve()):
+        raise RenderFailed(f"the main file {main!r} is outside the product's folder")
     started = time.monotonic()
     reason: str | None = None
     with private_copy(folder) as workspace:

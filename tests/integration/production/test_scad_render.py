@@ -82,7 +82,9 @@ MODELS: dict[str, str] = {
     ),
     "extrude_cone": "linear_extrude(height = 7, scale = 0) square(6, center = true);",
     "rotate_extrude": "rotate_extrude($fn = 48) translate([10, 0]) circle(2, $fn = 16);",
-    "rotate_extrude_negative": "rotate_extrude(angle = -130, $fn = 30) translate([5, 0]) square(2);",
+    "rotate_extrude_negative": (
+        "rotate_extrude(angle = -130, $fn = 30) translate([5, 0]) square(2);"
+    ),
     "rotate_extrude_odd": "rotate_extrude($fn = 7) translate([6, 0]) square([2, 3]);",
     "rotate_extrude_angle": "rotate_extrude(angle = 200) translate([8, 0]) square([2, 5]);",
     "rotate_extrude_default": "rotate_extrude() polygon([[2, 0], [6, 0], [4, 5]]);",
@@ -289,3 +291,22 @@ def test_sandbox_hides_the_filesystem(tmp_path: Path) -> None:
     folder = _write_model(tmp_path / "probe", source)
     rendered = render_model(folder, "main.scad", {}, mode="openscad")
     assert rendered.solid.volume() == pytest.approx(1.0)  # the file beside it was not seen
+
+
+def test_limits_hold_without_prlimit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fabflow.production.scad import openscad
+
+    real_which = shutil.which
+    monkeypatch.setattr(
+        openscad.shutil, "which", lambda name: None if name == "prlimit" else real_which(name)
+    )
+    folder = _write_model(tmp_path / "facets", "sphere(r = 10, $fn = 1e9);")
+    with pytest.raises(RenderFailed, match="memory limit"):
+        render_model(folder, "main.scad", {}, mode="openscad", memory_mb=1024)
+
+
+def test_main_file_outside_the_folder_is_refused(tmp_path: Path) -> None:
+    folder = _write_model(tmp_path / "inner", "cube(1);")
+    (tmp_path / "evil.scad").write_text("cube(9);")
+    with pytest.raises(RenderFailed, match="outside"):
+        render_model(folder, "../evil.scad", {})
