@@ -4,6 +4,7 @@ made into checked files by the production step."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -128,3 +129,38 @@ async def test_a_model_that_cannot_be_made_is_refused_whole(
     body = refused.json()
     assert any(words in p["pointer"] + p["message"] for p in body["problems"]), body
     assert (await acme.get("/api/products/bad")).status_code == 404
+
+
+GREEDY = """// A plate with count x count studs.
+count = 1; // [1:100000]
+cube([count * 2, count * 2, 0.5]);
+for (i = [0:count - 1], j = [0:count - 1]) translate([i * 2, j * 2, 0]) cube(1);
+"""
+
+
+async def test_a_line_that_renders_forever_fails_in_its_timeout_and_the_worker_goes_on(
+    acme: httpx.AsyncClient, api_store: Store
+) -> None:
+    """Ten million cubes pass intake (the slider allows them) but do not finish: the attempt
+    fails with the reason within the step's timeout, and the next order is made."""
+    assert (await acme.post("/api/products", **_upload("greedy", GREEDY))).status_code == 201
+    flow = {"id": "make", "name": "Make", "steps": [{**FLOW["steps"][0], "timeout": 4000}]}
+    assert (await acme.post("/api/flows", json=flow)).status_code == 201
+
+    async def order(count: int) -> dict[str, Any]:
+        line = {"id": "1", "product": "greedy", "parameters": {"count": count}}
+        return dict(
+            (await acme.post("/api/orders", json={"flowId": "make", "lines": [line]})).json()
+        )
+
+    heavy, light = await order(3200), await order(2)
+    started = time.monotonic()
+    failed = await run_until_ended(api_store, acme, heavy["id"])
+    assert time.monotonic() - started < 4.0 * 3 + 5  # three attempts of 4 s at most, and backoff
+    assert failed["execution"]["state"] == "failed"
+    error = failed["execution"]["attempts"][-1]["error"]
+    assert error["type"] in ("render", "timeout"), error
+    assert "stopped" in error["message"] or "took longer" in error["message"], error
+    made = await run_until_ended(api_store, acme, light["id"])
+    assert made["execution"]["state"] == "succeeded", made["execution"]["attempts"][-1]["error"]
+    assert made["files"][0]["volumeMm3"] == pytest.approx(8.0 + 4 * 0.5, rel=0.01)
