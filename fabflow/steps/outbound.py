@@ -10,6 +10,7 @@ and the connect (DNS rebinding) has no gap to slip through.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -108,11 +109,26 @@ def _norm_host(host: str) -> str:
     return host.strip("[]").rstrip(".").lower()
 
 
+# What inet_aton may read as an IPv4 address: digits, dots, and hex (0x7f.1, 2130706433,
+# 0177.0.0.1, 127.1). A name needs a letter beyond a-f, so it never matches.
+_NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
+
+
 def literal_ip(host: str) -> str | None:
-    """``host`` as an IP address string when it is one (URL brackets removed), else None."""
+    """``host`` as an IP address string when it is one (URL brackets removed), else None.
+    Every IPv4 spelling the operating system accepts (``inet_aton``: ``2130706433``,
+    ``0177.0.0.1``, ``127.1``, ``0x7f.1``) is read as the address it means, so the policy
+    judges it rather than whatever client happens to refuse or accept it."""
+    bare = host.strip("[]").split("%", 1)[0]
     try:
-        return str(ipaddress.ip_address(host.strip("[]").split("%", 1)[0]))
+        return str(ipaddress.ip_address(bare))
     except ValueError:
+        pass
+    if not _NUMERIC_HOST.fullmatch(bare.rstrip(".")):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(bare.rstrip(".")))
+    except OSError:
         return None
 
 

@@ -78,10 +78,34 @@ def test_allow_list(allow: tuple[str, ...], host: str, address: str, allowed: bo
 
 @pytest.mark.parametrize(
     ("host", "expected"),
-    [("127.0.0.1", "127.0.0.1"), ("[::1]", "::1"), ("example.com", None), ("10.0.0.5", "10.0.0.5")],
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("[::1]", "::1"),
+        ("example.com", None),
+        ("10.0.0.5", "10.0.0.5"),
+        # every IPv4 spelling inet_aton reads is the address it means
+        ("2130706433", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"),
+        ("0x7f000001", "127.0.0.1"),
+        ("10.1", "10.0.0.1"),
+        ("169.254.169.254.", "169.254.169.254"),
+        ("cafe.de", None),  # hex letters only, but a name
+        ("1e100.net", None),
+        ("256.1.1.1", None),
+    ],
 )
 def test_literal_ip(host: str, expected: str | None) -> None:
     assert literal_ip(host) == expected
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0177.0.0.1", "127.1", "0x7f.1", "0xa9fea9fe"])
+def test_odd_ipv4_spellings_are_judged_by_the_policy(host: str) -> None:
+    address = literal_ip(host)
+    assert address is not None
+    with pytest.raises(OutboundRefused):
+        OutboundPolicy.from_allow(()).check(host, address)
 
 
 class FixedResolver(AbstractResolver):
