@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,6 +137,18 @@ def check_connection(engine: Engine) -> None:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         raise StoreError(f"cannot reach the database: {exc}") from exc
+
+
+HEALTH_PROBE = text(
+    "INSERT INTO health_probes (node, checked_at) VALUES (:node, :at) "
+    "ON CONFLICT (node) DO UPDATE SET checked_at = excluded.checked_at"
+)
+
+
+def write_probe(conn: Connection, node: str) -> None:
+    """Write this node's health probe row (a real write: a read-only database, a full disk
+    or a server in recovery refuses it)."""
+    conn.execute(HEALTH_PROBE, {"node": node[:200], "at": time.time()})
 
 
 def notify(conn: Connection) -> None:

@@ -309,3 +309,12 @@ product_versions = Table(
     Column("sha256", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
 )
+
+# One row per process that checks the store takes writes (``/api/health``): a real write, so a
+# read-only database, a full disk or a server in recovery shows up as unhealthy.
+health_probes = Table(
+    "health_probes",
+    metadata,
+    Column("node", String(200), primary_key=True),
+    Column("checked_at", Float, nullable=False),
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
@@ -14,18 +16,24 @@ from fabflow.api.schemas import ERRORS, ErrorBody, json_response
 from fabflow.store import db
 
 router = APIRouter(responses=ERRORS)
+NODE = f"{socket.gethostname()}:{os.getpid()}"  # this process's health probe row
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @router.get(
     "/api/health",
     tags=["meta"],
-    responses={503: {"model": ErrorBody, "description": "The database is unreachable"}},
+    responses={
+        503: {"model": ErrorBody, "description": "The database is unreachable or refuses writes"}
+    },
 )
 def health(store: StoreDep) -> Response:
-    """Is the database reachable? No key needed (for load balancers and probes)."""
+    """Does the database answer and take writes? No key needed (for load balancers and
+    probes). Each call writes one small row, so a read-only database, a full disk or a server
+    in recovery answers 503, not ok."""
     try:
-        db.check_connection(store.engine)
+        with store.write() as conn:
+            db.write_probe(conn, NODE)
     except Exception as exc:  # any failure of the driver means "not healthy"
         return error_response(503, body("unhealthy", f"database: {exc}"))
     return json_response({"status": "ok", "database": "ok"})
