@@ -13,7 +13,11 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from fabflow import __version__
 from fabflow.api import errors
@@ -37,6 +41,25 @@ from fabflow.production.scad import bundle
 from fabflow.settings import Settings
 from fabflow.steps.registry import load_entry_points
 from fabflow.store.repository import Store
+
+DOCS_ASSETS = "/api/docs/assets"
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/api/docs`` from the files the ``swagger-ui-bundle`` package ships, so
+    the page works on a machine with no internet (FastAPI's default loads them from a CDN)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title="fabflow API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -73,11 +96,12 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served below with Swagger UI's own files, not from a CDN
         redoc_url=None,
         lifespan=_lifespan(the_store, owned, lifespan),
     )
     app.state.settings = settings
+    _serve_docs(app)
     app.state.store = the_store
     app.state.stopping = asyncio.Event()
     app.state.order_batcher = OrderBatcher(the_store)

@@ -151,3 +151,15 @@ async def test_the_openapi_document_names_the_bearer_scheme(acme: httpx.AsyncCli
     assert doc["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     assert "OrderInput" in doc["components"]["schemas"]
     assert (await acme.get("/api/docs")).status_code == 200
+
+
+async def test_the_api_docs_page_needs_no_internet(app: FastAPI) -> None:
+    """Swagger UI's files come from fabflow itself, never from a CDN."""
+    async with client_for(app, None) as anonymous:
+        page = await anonymous.get("/api/docs")
+        assert page.status_code == 200
+        assert "cdn." not in page.text and "https://" not in page.text.split("<body>")[0]
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+            assert f"/api/docs/assets/{asset}" in page.text
+            served = await anonymous.get(f"/api/docs/assets/{asset}")
+            assert served.status_code == 200 and len(served.content) > 10_000
