@@ -92,6 +92,18 @@ async def tenant_id(
     return found
 
 
+def key_tenant(request: Request, secret: str) -> str | None:
+    """The tenant of an API key, or None when it is unknown or revoked (the same cache and
+    lookup as a Bearer request; call it off the event loop)."""
+    auth: Auth = request.app.state.auth
+    found = auth.cache.get(secret)
+    if found is None and len(secret) <= MAX_KEY_LENGTH:
+        found = _store_of(request).authenticate(secret)
+        if found is not None:
+            auth.cache.put(secret, found)
+    return found
+
+
 def _secret(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None,

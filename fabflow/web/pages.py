@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from fabflow import __version__
+from fabflow.api.auth import key_tenant
 from fabflow.store.repository import Store
 from fabflow.web import auth
 from fabflow.web.sessions import COOKIE, same_token
@@ -41,6 +42,9 @@ def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
 def _page(request: Request, name: str, page: str, **context: Any) -> Response:
     session = auth.current_session(request)
     if session is None:
+        return auth.to_signin(request)
+    if key_tenant(request, session.api_key) is None:  # its key was revoked: the session ends
+        auth.sessions_of(request).close(request.cookies.get(COOKIE))
         return auth.to_signin(request)
     return render(name, page=page, csrf=session.csrf, tenant=session.tenant, **context)
 

@@ -90,6 +90,21 @@ async def test_a_ui_session_authenticates_api_calls(
     assert cancelled.json()["execution"]["state"] == "cancelled"
 
 
+async def test_a_revoked_keys_session_gets_the_sign_in_page(
+    browser: httpx.AsyncClient, api_store: Store
+) -> None:
+    key_id, key = api_store.create_api_key("acme", "to revoke")
+    await _sign_in(browser, key)
+    assert (await browser.get("/products")).status_code == 200
+    api_store.revoke_api_key(key_id)
+    await asyncio.sleep(1.1)  # a server remembers a valid key for one second
+    page = await browser.get("/products")
+    assert page.status_code == 303 and page.headers["location"].startswith("/signin"), page.text
+    assert (await browser.get("/api/orders")).status_code == 401
+    # the session is gone, not just refused once
+    assert (await browser.get("/orders")).headers["location"] == "/signin?next=%2Forders"
+
+
 async def test_the_composed_apps_workers_run_orders_while_it_serves(
     api_settings: Settings, api_store: Store, keys: dict[str, str], receiver: Receiver
 ) -> None:
