@@ -322,5 +322,9 @@ def _outcome(
             Outcome.ERROR, attempt, exc.error_type, exc.message, exc.transient, exc.retry_after
         )
         return end, None, exc.details
+    if isinstance(exc, OSError):  # the disk under the file store or the outbox: full,
+        # read-only, unmounted. Worth retrying as any outage is, not a fault of the order.
+        message = f"could not write the step's files: {type(exc).__name__}: {exc}"
+        return AttemptEnd(Outcome.ERROR, attempt, "storage", message, transient=True), None, {}
     log.error("step raised an unexpected error", exc_info=exc)
     return _failure(attempt, f"{type(exc).__name__}: {exc}"), None, {}

@@ -27,7 +27,7 @@ from pydantic.alias_generators import to_camel
 
 from fabflow.flows.expressions import ExpressionError, parse
 from fabflow.flows.references import references
-from fabflow.lifecycle.retry import RetryPolicy
+from fabflow.lifecycle.retry import RetryPolicy, default_for
 
 CHOICE = "choice"  # the step type that routes in the worker (see ``fabflow.flows.choice``)
 MAX_ID_LENGTH = 200
@@ -137,8 +137,9 @@ class StepDefinition(BaseModel):
         return None if self.timeout is None else self.timeout / 1000
 
     def retry_policy(self, default: RetryPolicy) -> RetryPolicy:
-        """The step's retry policy: its ``retry`` extension, or ``default``."""
-        return default if self.retry is None else self.retry.policy()
+        """The step's retry policy: its ``retry`` extension, or ``default`` (longer for an
+        email: see ``lifecycle.retry.default_for``)."""
+        return default_for(self.type, default) if self.retry is None else self.retry.policy()
 
     def to_json(self) -> dict[str, Any]:
         """The step as the spec writes it: camelCase keys, absent optional keys left out."""

@@ -50,3 +50,28 @@ class RetryPolicy:
 
     def allows(self, next_attempt: int) -> bool:
         return next_attempt <= self.max_attempts
+
+    def covers(self) -> float:
+        """Seconds from the first attempt's failure to the last attempt (its waits summed)."""
+        return sum(self.delay_before(n) for n in range(2, self.max_attempts + 1))
+
+
+# An email is worth waiting for: a mail server down for an hour must not lose it. A send-email
+# step without a ``retry`` of its own keeps the default's first delay and growth, and at least
+# this many attempts and this longest wait, so its retries cover about 77 minutes (15
+# attempts from a 1 s first delay, doubling, capped at 15 minutes). Every attempt of a visit
+# sends the same Message-ID, so a retry after a lost answer is not a second email.
+EMAIL_MIN_ATTEMPTS = 15
+EMAIL_MAX_DELAY_S = 900.0
+
+
+def default_for(step_type: str, default: RetryPolicy) -> RetryPolicy:
+    """The policy of a step of ``step_type`` that has no ``retry`` of its own."""
+    if step_type != "send-email":
+        return default
+    return RetryPolicy(
+        max(default.max_attempts, EMAIL_MIN_ATTEMPTS),
+        default.initial_delay,
+        default.backoff,
+        max(default.max_delay, EMAIL_MAX_DELAY_S),
+    )

@@ -23,7 +23,7 @@ from fabflow.errors import Conflict, InvalidFlow, NotFound
 from fabflow.flows.model import Flow, RetryOptions
 from fabflow.flows.validate import parse_flow
 from fabflow.ids import new_id
-from fabflow.lifecycle.retry import RetryPolicy
+from fabflow.lifecycle.retry import RetryPolicy, default_for
 from fabflow.resources import iso
 from fabflow.settings import Settings
 from fabflow.store import db, fastpath
@@ -431,7 +431,9 @@ class Store:
             _, definition = self.flow_definition(conn, flow_pk, version)
             return {
                 s["stepDefinitionId"]: (
-                    default if s.get("retry") is None else RetryOptions.model_validate(s["retry"])
+                    default_for(str(s.get("type")), default)
+                    if s.get("retry") is None
+                    else RetryOptions.model_validate(s["retry"])
                 ).max_attempts
                 for s in definition
             }
