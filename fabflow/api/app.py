@@ -37,6 +37,7 @@ from fabflow.api.routes import (
     webhooks,
 )
 from fabflow.api.schemas import extra_components
+from fabflow.api.work_gate import WorkGate
 from fabflow.production.scad import bundle
 from fabflow.settings import Settings
 from fabflow.steps.registry import load_entry_points
@@ -101,6 +102,7 @@ def create_app(
         lifespan=_lifespan(the_store, owned, lifespan),
     )
     app.state.settings = settings
+    app.state.work_gate = WorkGate()
     _serve_docs(app)
     app.state.store = the_store
     app.state.stopping = asyncio.Event()

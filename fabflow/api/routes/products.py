@@ -9,7 +9,6 @@ parts go through the same mesh checks as production files.
 from __future__ import annotations
 
 import base64
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Path, Query, Request, UploadFile
@@ -18,7 +17,8 @@ from starlette.responses import Response
 
 from fabflow.api.auth import StoreDep, Tenant
 from fabflow.api.schemas import ERRORS, json_response
-from fabflow.errors import Conflict, InvalidInput, NotFound, Problem, RenderFailed
+from fabflow.api.work_gate import TooBusy, WorkGate, too_busy_response
+from fabflow.errors import InvalidInput, NotFound, Problem, RenderFailed
 from fabflow.files import LocalFileStore
 from fabflow.production.build import checked_mesh
 from fabflow.production.line_check import parameter_problems
@@ -37,10 +37,10 @@ from fabflow.store.repository import Store
 
 router = APIRouter(tags=["products"], responses=ERRORS)
 PREVIEW_SIZE = 320
-# Building is CPU work in the server's threads: at most two at once, so previews cannot starve
-# the API; the parameter schemas bound how big one part can be.
-_SLOTS = threading.BoundedSemaphore(2)
-WAIT_SECONDS = 30.0
+# Building is CPU work in the server's threads, behind the app's WorkGate (at most two at
+# once, a tenant's share, waiting on the event loop); the parameter schemas bound how big one
+# built-in part can be, and a model's preview is stopped after this long.
+PREVIEW_RENDER_S = 30.0
 
 
 @router.get("/api/products")
@@ -74,7 +74,10 @@ async def add_product(
     """Add a product made from an OpenSCAD model with Customizer annotations. It is refused
     whole (422, every problem with its file and line) when its parameters cannot be read, it
     reads a file outside its folder, or it does not render with its defaults."""
-    found = await _upload(request, tenant, store, name, files, main, title, exists=False)
+    try:
+        found = await _upload(request, tenant, store, name, files, main, title, exists=False)
+    except TooBusy as exc:
+        return too_busy_response(exc)
     return json_response(found, 201, {"Location": f"/api/products/{name}"})
 
 
@@ -89,9 +92,11 @@ async def add_version(
     title: Title = None,
 ) -> Response:
     """Add a new version of the tenant's product; orders accepted before keep theirs."""
-    return json_response(
-        await _upload(request, tenant, store, name, files, main, title, exists=True)
-    )
+    try:
+        found = await _upload(request, tenant, store, name, files, main, title, exists=True)
+    except TooBusy as exc:
+        return too_busy_response(exc)
+    return json_response(found)
 
 
 @router.get("/api/products/{name}")
@@ -135,12 +140,9 @@ async def _upload(
         )
         return {**version.resource(), "renderers": renderers, "skipped": list(bundle.skipped)}
 
-    if not _SLOTS.acquire(blocking=False):
-        raise Conflict("the server is busy rendering other models: try again in a moment")
-    try:
+    gate: WorkGate = request.app.state.work_gate
+    async with gate.slot(tenant):
         return await run_in_threadpool(add)
-    finally:
-        _SLOTS.release()
 
 
 @router.post("/api/products/{name}/preview")
@@ -154,13 +156,19 @@ async def preview(
     """Build the product from ``parameters`` (the JSON object an order line would carry) and
     answer each part with a base64 PNG, triangles, volume (mm³) and bounding box (mm). A
     tenant's own product renders its current version (and says which renderer made each part)."""
-    if name not in catalogue_names():
-        found = stored.product_version(store, tenant, name)
-        settings: Settings = request.app.state.settings
-        parts = await run_in_threadpool(_build_model, settings, found, parameters)
-        return json_response({"product": name, "version": found.version, "parts": parts})
-    product = _product(name)
-    parts = await run_in_threadpool(_build, product, parameters)
+    gate: WorkGate = request.app.state.work_gate
+    try:
+        if name not in catalogue_names():
+            found = stored.product_version(store, tenant, name)
+            settings: Settings = request.app.state.settings
+            async with gate.slot(tenant):
+                parts = await run_in_threadpool(_build_model, settings, found, parameters)
+            return json_response({"product": name, "version": found.version, "parts": parts})
+        product = _product(name)
+        async with gate.slot(tenant):
+            parts = await run_in_threadpool(_build, product, parameters)
+    except TooBusy as exc:
+        return too_busy_response(exc)
     return json_response({"product": name, "parts": parts})
 
 
@@ -176,12 +184,7 @@ def _build_model(
     local = local_model(
         files, settings.product_cache_dir, found.tenant_id, found.name, found.version
     )
-    if not _SLOTS.acquire(timeout=WAIT_SECONDS):
-        raise Conflict("the server is busy with other previews: try again in a moment")
-    try:
-        return [_model_part(settings, local, model, parameters, part) for part in local.parts]
-    finally:
-        _SLOTS.release()
+    return [_model_part(settings, local, model, parameters, part) for part in local.parts]
 
 
 def _model_part(
@@ -197,7 +200,7 @@ def _model_part(
             local.main,
             model.part_values(parameters, part),
             mode=settings.scad_renderer,  # type: ignore[arg-type]  # checked by Settings
-            timeout=WAIT_SECONDS,
+            timeout=PREVIEW_RENDER_S,
             memory_mb=settings.scad_memory_mb,
         )
         mesh, stats = checked_mesh(part, rendered.solid)
@@ -223,12 +226,7 @@ def _build(product_class: ProductClass, parameters: dict[str, Any]) -> list[dict
     if problems:
         found = [Problem(f"/{key}" if key else "", message) for key, message in problems]
         raise InvalidInput(f"invalid parameters: {found[0].pointer}: {found[0].message}", found)
-    if not _SLOTS.acquire(timeout=WAIT_SECONDS):
-        raise Conflict("the server is busy with other previews: try again in a moment")
-    try:
-        return _parts(product_class, parameters)
-    finally:
-        _SLOTS.release()
+    return _parts(product_class, parameters)
 
 
 def _parts(product_class: ProductClass, parameters: dict[str, Any]) -> list[dict[str, Any]]:
