@@ -39,6 +39,7 @@ _WIRE = compat32.clone(linesep="\r\n")  # SMTP's line ending, also fine in an .e
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP  # quoted-printable keeps mostly-ASCII text readable in the raw mail
 _LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (line breaks refused above)
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,16 @@ def has_line_break(text: str) -> bool:
 
 
 def checked_subject(subject: str) -> str:
-    """``subject``, unless a line break in it would let the text add headers of its own."""
+    """``subject``, unless a line break in it would let the text add headers of its own.
+    Other control characters (NUL from order data, say) are dropped: no mail server takes
+    them raw in a header, and they carry no meaning a person would miss; a tab is a space."""
     if has_line_break(subject):
         raise PermanentStepError(
             f"the rendered subject contains a line break ({subject!r}); refusing to send, "
             "since a line break in a header would let the text add headers of its own",
             error_type="header_injection",
         )
-    return subject
+    return _CONTROLS.sub("", subject.replace("\t", " "))
 
 
 def valid_addresses(addresses: list[str], context: dict[str, Any], field: str) -> list[str]:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import email
 from email.policy import default
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from fabflow.steps.email.message import mime_message, plain_message
+from fabflow.errors import PermanentStepError
+from fabflow.steps.email.message import checked_subject, mime_message, plain_message
 
 DATE = "Fri, 27 Nov 2026 06:17:55 GMT"
 ASCII = st.characters(min_codepoint=0, max_codepoint=127, blacklist_characters="\r\n")
@@ -67,3 +69,23 @@ def test_what_needs_encoding_or_folding_is_left_to_the_mime_classes() -> None:
     assert plain_message(_headers("Order", "a@b.c"), "Grüße") is None
     assert plain_message(_headers("Order", "a@b.c"), "From the shop\n") is None
     assert plain_message(_headers("Order", "a@b.c"), "line\r\nline") is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "sent"),
+    [
+        ("Order\x00 1", "Order 1"),
+        ("Order\t1", "Order 1"),
+        ("Bell\x07 and DEL\x7f", "Bell and DEL"),
+        ("Zoë ✓", "Zoë ✓"),
+    ],
+)
+def test_control_characters_never_reach_a_subject(subject: str, sent: str) -> None:
+    assert checked_subject(subject) == sent
+
+
+@pytest.mark.parametrize("subject", ["a\r\nBcc: x@example.com", "a\nb", "a\u2028b", "a\x85b"])
+def test_a_line_break_in_a_subject_is_refused(subject: str) -> None:
+    with pytest.raises(PermanentStepError) as refused:
+        checked_subject(subject)
+    assert refused.value.error_type == "header_injection"
