@@ -19,9 +19,12 @@ releases escape strings; ``escaped=True`` reads those.
 
 from __future__ import annotations
 
+import bisect
+import json
 import re
+import time
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 Value: TypeAlias = float | str | bool | tuple["Value", ...] | None
 
@@ -29,6 +32,7 @@ _IDENT = re.compile(r"\$?[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _RAW_END = re.compile(r'"(?=\s*[,)\]])')
 _SPACE = re.compile(r"\s*")
+_NUMBERS = re.compile(r"\[[-+0-9.eE,\s\[\]]*\]")
 _WORDS: dict[str, Value] = {
     "true": True,
     "false": False,
@@ -37,6 +41,10 @@ _WORDS: dict[str, Value] = {
     "nan": float("nan"),
 }
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _tuples(value: list[Any]) -> tuple[Value, ...]:
+    return tuple(_tuples(item) if isinstance(item, list) else item for item in value)
 
 
 class CsgSyntaxError(ValueError):
@@ -58,9 +66,10 @@ class Node:
     line: int = 0
 
 
-def parse(text: str, *, escaped: bool = False) -> tuple[Node, ...]:
-    """The top-level statements of a ``.csg`` file."""
-    reader = _Reader(text, escaped)
+def parse(text: str, *, escaped: bool = False, deadline: float | None = None) -> tuple[Node, ...]:
+    """The top-level statements of a ``.csg`` file. Past ``deadline`` (``time.monotonic``)
+    it raises TimeoutError; a tree nested deeper than Python's stack, RecursionError."""
+    reader = _Reader(text, escaped, deadline)
     nodes = reader.statements()
     reader.skip_space()
     if reader.pos != len(text):
@@ -71,13 +80,19 @@ def parse(text: str, *, escaped: bool = False) -> tuple[Node, ...]:
 class _Reader:
     """A recursive-descent reader over the text, one position at a time."""
 
-    def __init__(self, text: str, escaped: bool) -> None:
+    def __init__(self, text: str, escaped: bool, deadline: float | None) -> None:
         self.text = text
         self.pos = 0
         self.escaped = escaped
+        self.deadline = deadline
+        # line starts, for bisect: counting newlines per statement would be quadratic
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def line(self) -> int:
+        return bisect.bisect_left(self.newlines, self.pos) + 1
 
     def error(self, message: str) -> CsgSyntaxError:
-        return CsgSyntaxError(message, self.text.count("\n", 0, self.pos) + 1)
+        return CsgSyntaxError(message, self.line())
 
     def skip_space(self) -> None:
         match = _SPACE.match(self.text, self.pos)
@@ -99,11 +114,13 @@ class _Reader:
         return tuple(nodes)
 
     def statement(self) -> Node:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeoutError("reading the .csg tree overran the deadline")
         modifier = ""
         while self.peek() in ("%", "#", "!", "*"):
             modifier += self.text[self.pos]
             self.pos += 1
-        line = self.text.count("\n", 0, self.pos) + 1
+        line = self.line()
         name = self.identifier()
         args = self.arguments()
         children: tuple[Node, ...] = ()
@@ -170,6 +187,9 @@ class _Reader:
         raise self.error("expected a value")
 
     def vector(self) -> tuple[Value, ...]:
+        numbers = self.number_vector()
+        if numbers is not None:
+            return numbers
         self.expect("[")
         items: list[Value] = []
         if self.peek() == "]":
@@ -181,6 +201,18 @@ class _Reader:
                 self.pos += 1
                 return tuple(items)
             self.expect(",")
+
+    def number_vector(self) -> tuple[Value, ...] | None:
+        """A vector of numbers only (matrices, points) read in one go: most of a big file."""
+        match = _NUMBERS.match(self.text, self.pos)
+        if not match:
+            return None
+        try:  # the match ends at a ']'; two vectors in a row are "extra data" to JSON
+            value = json.loads(match.group(), parse_int=float)
+        except ValueError:
+            return None  # or a number JSON spells otherwise (7., .5): the general reader
+        self.pos = match.end()
+        return _tuples(value)
 
     def string(self) -> str:
         start = self.pos + 1

@@ -13,6 +13,7 @@ more than ``MAX_FACETS`` facets (``$fn = 1e9``): building it would only exhaust 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -32,15 +33,22 @@ MAX_FACETS = 5_000_000
 _PASS_THROUGH = ("group", "union", "color", "render", "root")
 
 
-def evaluate(nodes: Sequence[Node], folder: Path, base: Path | None = None) -> Manifold:
+def evaluate(
+    nodes: Sequence[Node],
+    folder: Path,
+    base: Path | None = None,
+    deadline: float | None = None,
+) -> Manifold:
     """The model described by the top-level nodes, ``folder`` holding its files and ``base``
-    (default ``folder``) the main file, which file names are relative to."""
+    (default ``folder``) the main file, which file names are relative to. Past ``deadline``
+    (``time.monotonic``) it raises TimeoutError between two nodes; one manifold3d operation
+    is not interrupted, the facet limit keeps each of them bounded."""
     facets = estimate_facets(nodes)
     if facets > MAX_FACETS:
         raise RenderFailed(
             f"the model asks for about {facets:,.0f} facets; the limit is {MAX_FACETS:,}"
         )
-    shape = _Builder(folder, base or folder).union(nodes)
+    shape = _Builder(folder, base or folder, deadline).union(nodes)
     if isinstance(shape, CrossSection):
         raise RenderFailed("the model is flat (2D): a product must be a 3D object")
     if shape is None or shape.is_empty():
@@ -49,9 +57,10 @@ def evaluate(nodes: Sequence[Node], folder: Path, base: Path | None = None) -> M
 
 
 class _Builder:
-    def __init__(self, folder: Path, base: Path) -> None:
+    def __init__(self, folder: Path, base: Path, deadline: float | None) -> None:
         self.folder = folder
         self.base = base
+        self.deadline = deadline
         self.handlers: dict[str, Callable[[Node], Shape]] = {
             "cube": self.cube,
             "sphere": self.sphere,
@@ -75,6 +84,8 @@ class _Builder:
         }
 
     def build(self, node: Node) -> Shape:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeoutError("building the model overran the deadline")
         if node.name in _PASS_THROUGH:
             return self.union(node.children)
         handler = self.handlers.get(node.name)

@@ -50,6 +50,7 @@ class Limits:
     timeout: float = 60.0
     memory_mb: int = 2048
     stated_timeout: float | None = None  # the caller's whole budget, for messages
+    deadline: float | None = None  # time.monotonic() by which in-process work must end
 
     @property
     def said(self) -> str:

@@ -35,6 +35,8 @@ Renderer = Literal["manifold", "openscad"]
 Mode = Literal["auto", "manifold", "openscad"]
 RENDER_MODES: tuple[Mode, ...] = ("auto", "manifold", "openscad")
 _FILE_NODES = ("import", "surface", "linear_extrude", "rotate_extrude")
+# about 400,000 objects; reading one takes seconds, and the facet limit would refuse it anyway
+MAX_CSG_BYTES = 50_000_000
 _FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".pfb", ".woff", ".woff2")
 
 
@@ -63,23 +65,38 @@ def render_model(
     if not (folder / main).resolve().is_relative_to(folder.resolve()):
         raise RenderFailed(f"the main file {main!r} is outside the product's folder")
     started = time.monotonic()
-    reason: str | None = None
+    limits = Limits(timeout, memory_mb, deadline=started + timeout)
     with private_copy(folder) as workspace:
-        if mode != "openscad":
-            try:
-                solid = _fast(workspace, main, values, Limits(timeout, memory_mb))
-                return Rendered(solid, "manifold", time.monotonic() - started, None)
-            except Unsupported as exc:
-                if mode == "manifold":
-                    raise RenderFailed(f"the fast renderer does not build {exc.what}") from exc
-                reason = exc.what
-        else:
-            _precheck(workspace, main, values, Limits(timeout, memory_mb))
-        left = timeout - (time.monotonic() - started)
-        if left <= 0:
-            raise RenderFailed(f"stopped after {timeout:g} s")
-        solid = _reference(workspace, main, values, Limits(left, memory_mb, timeout))
-        return Rendered(solid, "openscad", time.monotonic() - started, reason)
+        try:
+            return _render(workspace, main, values, mode, limits, started)
+        except TimeoutError as exc:
+            raise RenderFailed(f"stopped after {timeout:g} s ({exc})") from exc
+
+
+def _render(
+    workspace: Workspace,
+    main: str,
+    values: Mapping[str, Any],
+    mode: Mode,
+    limits: Limits,
+    started: float,
+) -> Rendered:
+    reason: str | None = None
+    if mode != "openscad":
+        try:
+            solid = _fast(workspace, main, values, limits)
+            return Rendered(solid, "manifold", time.monotonic() - started, None)
+        except Unsupported as exc:
+            if mode == "manifold":
+                raise RenderFailed(f"the fast renderer does not build {exc.what}") from exc
+            reason = exc.what
+    else:
+        _precheck(workspace, main, values, limits)
+    left = limits.timeout - (time.monotonic() - started)
+    if left <= 0:
+        raise TimeoutError("nothing left for openscad")
+    solid = _reference(workspace, main, values, Limits(left, limits.memory_mb, limits.timeout))
+    return Rendered(solid, "openscad", time.monotonic() - started, reason)
 
 
 def _fast(workspace: Workspace, main: str, values: Mapping[str, Any], limits: Limits) -> Manifold:
@@ -92,7 +109,10 @@ def _fast(workspace: Workspace, main: str, values: Mapping[str, Any], limits: Li
     if any(node.name == "text" for node in _walk(nodes)) and _ships_fonts(workspace.model):
         # `use <font.ttf>` registers a font with openscad that fc-match here does not see
         raise Unsupported("text with fonts shipped in the product")
-    return evaluate(nodes, workspace.model, base)
+    try:
+        return evaluate(nodes, workspace.model, base, limits.deadline)
+    except RecursionError as exc:
+        raise Unsupported("a tree nested deeper than the fast path follows") from exc
 
 
 def _export_tree(
@@ -100,10 +120,19 @@ def _export_tree(
 ) -> tuple[Node, ...]:
     output = workspace.out / "model.csg"
     run_openscad(workspace, main, output, values, limits)
+    size = output.stat().st_size
+    if size > MAX_CSG_BYTES:
+        raise RenderFailed(
+            f"the model has too many objects (its tree is {size / 1e6:.0f} MB;"
+            f" the limit is {MAX_CSG_BYTES / 1e6:.0f} MB)"
+        )
+    text = output.read_text(encoding="utf-8", errors="replace")
     try:
-        return parse(output.read_text(encoding="utf-8", errors="replace"))
+        return parse(text, deadline=limits.deadline)
     except CsgSyntaxError as exc:
         raise Unsupported(f"a .csg file this reader does not follow ({exc})") from exc
+    except RecursionError as exc:
+        raise Unsupported("a tree nested deeper than the fast path follows") from exc
 
 
 def _precheck(workspace: Workspace, main: str, values: Mapping[str, Any], limits: Limits) -> None:

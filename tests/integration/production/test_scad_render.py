@@ -209,6 +209,15 @@ def test_unsupported_node_falls_back_with_reason(tmp_path: Path) -> None:
         render_model(folder, "main.scad", {}, mode="manifold")
 
 
+def test_deeply_nested_tree_falls_back(tmp_path: Path) -> None:
+    source = "module f(n) { if (n > 0) translate([0.01, 0, 0]) f(n - 1); else cube(1); } f(400);"
+    folder = _write_model(tmp_path / "deep", source)
+    rendered = render_model(folder, "main.scad", {}, mode="auto")
+    assert rendered.renderer == "openscad"
+    assert rendered.fallback_reason == "a tree nested deeper than the fast path follows"
+    assert rendered.solid.bounding_box()[0] == pytest.approx(4.0, abs=1e-3)
+
+
 def test_text_with_fonts_shipped_in_the_product_falls_back(tmp_path: Path) -> None:
     folder = _write_model(tmp_path / "font", 'linear_extrude(1) text("Hi"); cube(1);')
     shutil.copyfile(font_file("Liberation Mono"), folder / "mono.ttf")
@@ -258,6 +267,13 @@ HOSTILE = {
         "stopped after|memory limit",
         4.0,
         1024,
+    ),
+    # a tree of 200,000 nodes: openscad's export is quick, reading and building it is not
+    "hundred_thousand_cubes": (
+        "for (i = [0:99]) for (j = [0:999]) translate([i * 2, j * 2, 0]) cube(1);",
+        "stopped after 3 s",
+        3.0,
+        2048,
     ),
     "billion_facets": ("sphere(r = 10, $fn = 1e9);", "facets|memory limit", 4.0, 1024),
 }
