@@ -239,7 +239,14 @@ def _error_lines(stderr: str) -> list[str]:
     for line in lines:
         if "top level object is empty" in line or "not a 3D object" in line:
             errors.append(line)
+            errors += warning_lines(stderr)  # often the reason: an unknown module, say
     return [_relative(line) for line in errors]
+
+
+def warning_lines(stderr: str, limit: int = 3) -> list[str]:
+    """The program's first ``WARNING:`` lines, private folder names removed."""
+    lines = [line.strip() for line in stderr.splitlines()]
+    return [_relative(line) for line in lines if line.startswith("WARNING:")][:limit]
 
 
 def _relative(line: str) -> str:

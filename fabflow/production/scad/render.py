@@ -28,6 +28,7 @@ from fabflow.production.scad.openscad import (
     read_binary_stl,
     run_openscad,
     sandbox_available,
+    warning_lines,
 )
 from fabflow.production.scad.primitives import Unsupported
 
@@ -119,7 +120,7 @@ def _export_tree(
     workspace: Workspace, main: str, values: Mapping[str, Any], limits: Limits
 ) -> tuple[Node, ...]:
     output = workspace.out / "model.csg"
-    run_openscad(workspace, main, output, values, limits)
+    warnings = warning_lines(run_openscad(workspace, main, output, values, limits))
     size = output.stat().st_size
     if size > MAX_CSG_BYTES:
         raise RenderFailed(
@@ -127,6 +128,8 @@ def _export_tree(
             f" the limit is {MAX_CSG_BYTES / 1e6:.0f} MB)"
         )
     text = output.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        raise RenderFailed("; ".join(["the model is empty", *warnings]))
     try:
         return parse(text, deadline=limits.deadline)
     except CsgSyntaxError as exc:

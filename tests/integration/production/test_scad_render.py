@@ -326,3 +326,22 @@ def test_main_file_outside_the_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "evil.scad").write_text("cube(9);")
     with pytest.raises(RenderFailed, match="outside"):
         render_model(folder, "../evil.scad", {})
+
+
+@pytest.mark.parametrize("mode", ["auto", "openscad"])
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("cube(1);\nsphere(2)\ncube(", r"syntax error in file main\.scad, line 4"),
+        ('assert(false, "size must be positive"); cube(1);', "size must be positive"),
+        ("nosuch();", r"empty; WARNING: Ignoring unknown module 'nosuch' in file main\.scad"),
+        ("square(3);", "2D|not a 3D object"),
+    ],
+)
+def test_model_errors_name_the_reason_and_line(
+    source: str, message: str, mode: str, tmp_path: Path
+) -> None:
+    folder = _write_model(tmp_path / "broken", source)
+    with pytest.raises(RenderFailed, match=message) as caught:
+        render_model(folder, "main.scad", {}, mode=mode)  # type: ignore[arg-type]
+    assert "fabflow-scad-" not in str(caught.value)  # the private folder is not shown
