@@ -187,15 +187,15 @@ class _Builder:
 
     def resize(self, node: Node) -> Shape:
         shape = self.union(node.children)
-        if not isinstance(shape, Manifold):
-            raise Unsupported("resize (2D)")
-        new = _vector(node.args.get("newsize"), 3)
+        if shape is None:
+            return None
+        flat = isinstance(shape, CrossSection)
+        dims = 2 if flat else 3
+        new = _vector(node.args.get("newsize"), 3)[:dims]
         auto = node.args.get("auto")
-        if any(n == 0 for n in new) and isinstance(auto, tuple) and any(auto):
-            raise Unsupported("resize (auto)")
-        low, high = np.split(np.asarray(shape.bounding_box()), 2)
-        size = high - low
-        factors = [n / s if n > 0 and s > 0 else 1.0 for n, s in zip(new, size, strict=True)]
+        autos = [bool(a) for a in auto[:dims]] if isinstance(auto, tuple) else [False] * dims
+        box = np.asarray(shape.bounds() if flat else shape.bounding_box())
+        factors = resize_factors(new, autos, list(box[dims:] - box[:dims]))
         return shape.scale(factors)
 
     # -- 2D operations and extrusions -------------------------------------------------------
@@ -259,6 +259,15 @@ class _Builder:
         if isinstance(shape, Manifold):
             raise Unsupported(f"{what} of a 3D object")
         return shape
+
+
+def resize_factors(new: list[float], auto: list[bool], size: list[float]) -> list[float]:
+    """OpenSCAD's ``resize``: the axes given are scaled to size; an ``auto`` axis left at 0
+    follows the axis with the largest new size; the rest stay (PolySet::resize)."""
+    scale = [n / s if n > 0 and s > 0 else 1.0 for n, s in zip(new, size, strict=True)]
+    largest = max(range(len(new)), key=lambda i: (new[i], -i))
+    follow = scale[largest] if new[largest] > 0 else 1.0
+    return [scale[i] if not auto[i] or new[i] > 0 else follow for i in range(len(new))]
 
 
 def _combine(shapes: Sequence[Manifold | CrossSection], op: OpType) -> Shape:

@@ -108,6 +108,11 @@ MODELS: dict[str, str] = {
         "color([1, 0, 0]) render() cube(3); %sphere(30); #translate([5, 0, 0]) cube(2);"
     ),
     "resize": "resize([20, 10, 5]) sphere(4, $fn = 30);",
+    "resize_auto": (
+        "resize([0, 30, 0], auto = true) cylinder(h = 4, r = 3);"
+        "translate([40, 0, 0]) linear_extrude(2) resize([10, 0], auto = [true, false])"
+        ' text("Auto", size = 5);'
+    ),
     "import_stl": 'translate([0, 0, 2]) import("part.stl"); cube(2);',
 }
 

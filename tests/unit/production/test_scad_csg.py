@@ -8,7 +8,7 @@ import pytest
 from manifold3d import CrossSection
 
 from fabflow.production.scad.csg import CsgSyntaxError, Node, Value, parse
-from fabflow.production.scad.evaluate import extrude_slices
+from fabflow.production.scad.evaluate import extrude_slices, resize_factors
 from fabflow.production.scad.primitives import fragments
 
 
@@ -198,3 +198,20 @@ def test_extrusion_slices(source: str, slices: int) -> None:
     assert isinstance(scale, tuple)
     height = float(args["height"])  # type: ignore[arg-type]
     assert extrude_slices(node, shape, height, twist, [float(v) for v in scale]) == slices  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("new", "auto", "size", "factors"),
+    [
+        ([20.0, 10.0, 5.0], [False] * 3, [8.0, 8.0, 8.0], [2.5, 1.25, 0.625]),
+        ([0.0, 30.0, 0.0], [True] * 3, [6.0, 6.0, 4.0], [5.0, 5.0, 5.0]),
+        ([0.0, 30.0, 0.0], [False] * 3, [6.0, 6.0, 4.0], [1.0, 5.0, 1.0]),
+        ([10.0, 0.0], [True, False], [20.0, 5.0], [0.5, 1.0]),
+        ([10.0, 0.0], [False, True], [20.0, 5.0], [0.5, 0.5]),
+        ([4.0, 8.0, 0.0], [False, False, True], [2.0, 2.0, 2.0], [2.0, 4.0, 4.0]),
+    ],
+)
+def test_resize_factors(
+    new: list[float], auto: list[bool], size: list[float], factors: list[float]
+) -> None:
+    assert resize_factors(new, auto, size) == factors
