@@ -120,7 +120,7 @@ def polyhedron(points: Points, faces: Sequence[Sequence[int]]) -> Manifold | Non
         loop = [int(i) for i in reversed(face)]  # manifold3d wants counter-clockwise
         if min(loop, default=0) < 0 or max(loop, default=0) >= len(points):
             raise Unsupported("polyhedron (face index out of range)")
-        triangles += _triangulate_face(points, loop)
+        triangles += triangulate_face(points, loop)
     if not triangles:
         return None
     solid = mesh_solid(np.asarray(points, dtype=np.float64), np.asarray(triangles))
@@ -139,7 +139,8 @@ def mesh_solid(vertices: Points, triangles: NDArray[np.integer]) -> Manifold | N
     return solid if solid.status().name == "NoError" else None
 
 
-def _triangulate_face(points: Points, loop: list[int]) -> list[tuple[int, int, int]]:
+def triangulate_face(points: Points, loop: list[int]) -> list[tuple[int, int, int]]:
+    """Triangles of one planar face given as a loop of point indices, wound as the loop."""
     if len(loop) < 3:
         return []
     if len(loop) == 3:

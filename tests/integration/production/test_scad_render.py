@@ -114,6 +114,7 @@ MODELS: dict[str, str] = {
         ' text("Auto", size = 5);'
     ),
     "import_stl": 'translate([0, 0, 2]) import("part.stl"); cube(2);',
+    "import_off_3mf": 'import("part.off"); translate([10, 0, 0]) import("part.3mf");',
 }
 
 TOLERANCE_VOLUME = 0.005
@@ -127,7 +128,15 @@ def _write_model(folder: Path, source: str) -> Path:
     mesh = part.to_mesh()
     import trimesh
 
-    trimesh.Trimesh(mesh.vert_properties[:, :3], mesh.tri_verts).export(folder / "part.stl")
+    shape = trimesh.Trimesh(mesh.vert_properties[:, :3], mesh.tri_verts)
+    shape.export(folder / "part.stl")
+    shape.export(folder / "part.3mf")
+    # OFF as openscad writes it: the header and counts on one line, a polygon for each cap
+    (folder / "part.off").write_text(
+        "OFF 8 6 0\n"
+        + "".join(f"{x} {y} {z}\n" for x in (0, 3) for y in (0, 2) for z in (0, 1))
+        + "4 0 1 3 2\n4 4 6 7 5\n4 0 4 5 1\n4 2 3 7 6\n4 0 2 6 4\n4 1 5 7 3\n"
+    )
     return folder
 
 
