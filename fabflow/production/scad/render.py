@@ -9,8 +9,11 @@ product's folder, under the same limits, and the timeout covers the whole call.
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +39,10 @@ Renderer = Literal["manifold", "openscad"]
 Mode = Literal["auto", "manifold", "openscad"]
 RENDER_MODES: tuple[Mode, ...] = ("auto", "manifold", "openscad")
 _FILE_NODES = ("import", "surface", "linear_extrude", "rotate_extrude")
+_RECURSION_LIMIT = 20_000  # about 5,000 levels of .csg nesting
+_DEPTH_LOCK = threading.Lock()
+_deep_users = 0
+_saved_limit = 1000
 # about 400,000 objects; reading one takes seconds, and the facet limit would refuse it anyway
 MAX_CSG_BYTES = 50_000_000
 _FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".pfb", ".woff", ".woff2")
@@ -111,7 +118,8 @@ def _fast(workspace: Workspace, main: str, values: Mapping[str, Any], limits: Li
         # `use <font.ttf>` registers a font with openscad that fc-match here does not see
         raise Unsupported("text with fonts shipped in the product")
     try:
-        return evaluate(nodes, workspace.model, base, limits.deadline)
+        with _deep_stack():
+            return evaluate(nodes, workspace.model, base, limits.deadline)
     except RecursionError as exc:
         raise Unsupported("a tree nested deeper than the fast path follows") from exc
 
@@ -131,7 +139,8 @@ def _export_tree(
     if not text.strip():
         raise RenderFailed("; ".join(["the model is empty", *warnings]))
     try:
-        return parse(text, deadline=limits.deadline)
+        with _deep_stack():
+            return parse(text, deadline=limits.deadline)
     except CsgSyntaxError as exc:
         raise Unsupported(f"a .csg file this reader does not follow ({exc})") from exc
     except RecursionError as exc:
@@ -159,6 +168,26 @@ def _reference(
     return read_binary_stl(output)
 
 
+@contextmanager
+def _deep_stack() -> Iterator[None]:
+    """Room for the tree's depth: a recursive module nests two nodes per call, and openscad
+    follows a few thousand calls. Python 3.11 does not grow the C stack for Python calls,
+    so a higher recursion limit is safe; it is restored when the last render leaves."""
+    global _deep_users, _saved_limit
+    with _DEPTH_LOCK:
+        if _deep_users == 0:
+            _saved_limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_saved_limit, _RECURSION_LIMIT))
+        _deep_users += 1
+    try:
+        yield
+    finally:
+        with _DEPTH_LOCK:
+            _deep_users -= 1
+            if _deep_users == 0:
+                sys.setrecursionlimit(_saved_limit)
+
+
 def _check_files(nodes: Sequence[Node], root: Path, base: Path) -> None:
     """Refuse a tree that reads a file outside the model's folder, before anything reads it."""
     for node in _walk(nodes):
@@ -168,9 +197,12 @@ def _check_files(nodes: Sequence[Node], root: Path, base: Path) -> None:
 
 
 def _walk(nodes: Sequence[Node]) -> Iterator[Node]:
-    for node in nodes:
+    """Every node of the tree, without recursion (trees may be thousands of levels deep)."""
+    stack = list(reversed(nodes))
+    while stack:
+        node = stack.pop()
         yield node
-        yield from _walk(node.children)
+        stack.extend(reversed(node.children))
 
 
 def _ships_fonts(folder: Path) -> bool:

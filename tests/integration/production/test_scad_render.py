@@ -9,6 +9,7 @@ the next render still works.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -223,13 +224,16 @@ def test_unsupported_node_falls_back_with_reason(tmp_path: Path) -> None:
         render_model(folder, "main.scad", {}, mode="manifold")
 
 
-def test_deeply_nested_tree_falls_back(tmp_path: Path) -> None:
-    source = "module f(n) { if (n > 0) translate([0.01, 0, 0]) f(n - 1); else cube(1); } f(400);"
+@pytest.mark.parametrize("depth", [400, 1500])
+def test_deeply_nested_tree_takes_the_fast_path(depth: int, tmp_path: Path) -> None:
+    source = (
+        f"module f(n) {{ if (n > 0) translate([0.01, 0, 0]) f(n - 1); else cube(1); }} f({depth});"
+    )
     folder = _write_model(tmp_path / "deep", source)
     rendered = render_model(folder, "main.scad", {}, mode="auto")
-    assert rendered.renderer == "openscad"
-    assert rendered.fallback_reason == "a tree nested deeper than the fast path follows"
-    assert rendered.solid.bounding_box()[0] == pytest.approx(4.0, abs=1e-3)
+    assert rendered.renderer == "manifold"
+    assert rendered.solid.bounding_box()[0] == pytest.approx(depth / 100, abs=1e-3)
+    assert sys.getrecursionlimit() < 20_000  # put back afterwards
 
 
 def test_text_with_fonts_shipped_in_the_product_falls_back(tmp_path: Path) -> None:
