@@ -30,6 +30,13 @@ from fabflow.production.scad.primitives import Unsupported, fragments
 
 Shape: TypeAlias = Manifold | CrossSection | None
 MAX_FACETS = 5_000_000
+# What the fast path builds (for documentation; anything else goes to openscad). import takes
+# STL, OFF and 3MF files; text takes left-to-right and right-to-left scripts.
+FAST_PATH_NODES = (
+    "cube", "sphere", "cylinder", "polyhedron", "square", "circle", "polygon", "text", "import",
+    "multmatrix", "union", "difference", "intersection", "group", "hull", "minkowski",
+    "offset", "linear_extrude", "rotate_extrude", "projection", "resize", "color", "render",
+)  # fmt: skip
 _PASS_THROUGH = ("group", "union", "color", "render", "root")
 
 

@@ -132,16 +132,26 @@ def _glyph(path: str, gid: int, steps: int) -> tuple[tuple[_Contour, ...], float
 
 def text(args: Mapping[str, Any]) -> CrossSection | None:
     """The 2D outline of one ``text(...)`` node of a ``.csg`` file."""
-    size = float(args.get("size", 10.0))
-    spacing = float(args.get("spacing", 1.0))
-    fn, fs, fa = (float(args.get(k, d)) for k, d in (("$fn", 0.0), ("$fs", 2.0), ("$fa", 12.0)))
+    string = args.get("text")
+    if not isinstance(string, str) or not string:
+        return None
+    size, spacing, fn, fs, fa = (
+        _number(args, key, default)
+        for key, default in (
+            ("size", 10.0),
+            ("spacing", 1.0),
+            ("$fn", 0.0),
+            ("$fs", 2.0),
+            ("$fa", 12.0),
+        )
+    )
     steps = int(max(math.floor(fragments(size, fn, fs, fa) / 8) + 1, 2))
     path = font_file(str(args.get("font", "")))
     _, font, unit = _fonts(path)
     direction = str(args.get("direction", "ltr"))
     if direction not in ("ltr", "rtl"):
         raise Unsupported(f"text (direction {direction})")
-    infos, positions = _shape(font, str(args.get("text", "")), args)
+    infos, positions = _shape(font, string, args)
     width = ascend = descend = 0.0
     glyphs = []
     for info, pos in zip(infos, positions, strict=True):
@@ -163,7 +173,14 @@ def _shape(font: hb.Font, string: str, args: Mapping[str, Any]) -> tuple[list[An
     buffer.language = str(args.get("language", "en"))
     with _LOCK:
         hb.shape(font, buffer, {})
-    return list(buffer.glyph_infos), list(buffer.glyph_positions)
+    return list(buffer.glyph_infos or []), list(buffer.glyph_positions or [])
+
+
+def _number(args: Mapping[str, Any], key: str, default: float) -> float:
+    value = args.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Unsupported(f"text ({key} = {value!r})")
+    return float(value)
 
 
 def _outline(

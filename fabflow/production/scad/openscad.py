@@ -16,6 +16,7 @@ and line), or "stopped after N s", or "hit the memory limit".
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import resource
@@ -37,6 +38,7 @@ from manifold3d import Manifold, Mesh
 from fabflow.errors import RenderFailed
 from fabflow.production.scad.literals import define_arguments
 
+log = logging.getLogger(__name__)
 OPENSCAD = "openscad"
 _STL_HEADER = 84  # 80 bytes of header and a triangle count
 _STL_RECORD = np.dtype([("normal", "<f4", 3), ("vertices", "<f4", (3, 3)), ("attribute", "<u2")])
@@ -100,6 +102,7 @@ def _copy_regular(source: Path, target: Path) -> None:
 def sandbox_available() -> bool:
     """True when ``bwrap`` is installed and can make a namespace here (containers may refuse)."""
     if shutil.which("bwrap") is None:
+        log.warning("bwrap not found: openscad runs without a sandbox (install bubblewrap)")
         return False
     probe = subprocess.run(
         ["bwrap", *_bind_system(), "--unshare-all", "--die-with-parent", "true"],
@@ -107,6 +110,9 @@ def sandbox_available() -> bool:
         timeout=10,
         check=False,
     )
+    if probe.returncode != 0:
+        reason = probe.stderr.decode("utf-8", "replace").strip()
+        log.warning("bwrap cannot make a sandbox here (%s): openscad runs without one", reason)
     return probe.returncode == 0
 
 

@@ -9,6 +9,7 @@ product's folder, under the same limits, and the timeout covers the whole call.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -35,6 +36,7 @@ from fabflow.production.scad.openscad import (
 )
 from fabflow.production.scad.primitives import Unsupported
 
+log = logging.getLogger(__name__)
 Renderer = Literal["manifold", "openscad"]
 Mode = Literal["auto", "manifold", "openscad"]
 RENDER_MODES: tuple[Mode, ...] = ("auto", "manifold", "openscad")
@@ -122,6 +124,10 @@ def _fast(workspace: Workspace, main: str, values: Mapping[str, Any], limits: Li
             return evaluate(nodes, workspace.model, base, limits.deadline)
     except RecursionError as exc:
         raise Unsupported("a tree nested deeper than the fast path follows") from exc
+    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        # a node with arguments this builder did not expect: the program knows better
+        log.warning("fast path failed on %s; rendering with openscad", main, exc_info=True)
+        raise Unsupported(f"an argument the fast path cannot use ({type(exc).__name__})") from exc
 
 
 def _export_tree(
