@@ -214,7 +214,8 @@ def orders_cancel(order_id: OrderArg, tenant: TenantOpt, as_json: JsonOpt = Fals
 
 @app.command()
 def workers(as_json: JsonOpt = False) -> None:
-    """Workers that ran on this store, with the attempts each holds now."""
+    """Workers that ran on this store: state (running, stopping, stopped, or lost: not heard
+    of for a lease, killed or cut off), when each was last seen, and the attempts it holds."""
     with _store() as store:
         found = orders.list_workers(store)
     if as_json:
@@ -223,7 +224,8 @@ def workers(as_json: JsonOpt = False) -> None:
     for w in found:
         typer.echo(
             f"{w['id']}  {w['state']}  pid {w['pid']} on {w['hostname']}  "
-            f"concurrency {w['concurrency']}  heartbeat {w['heartbeatAt']}"
+            f"concurrency {w['concurrency']}  last seen {w['lastSeenSecondsAgo']:g} s ago"
+            f" ({w['heartbeatAt']})"
         )
         for a in w["attempts"]:
             typer.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -36,19 +37,29 @@ def list_workers(store: Store) -> list[dict[str, Any]]:
         for r in conn.execute(held):
             item = {"attemptId": r.id, "stepDefinitionId": r.step_id, "orderId": r.order_id}
             holding.setdefault(str(r.worker_id), []).append(item)
+    now, lease = time.time(), store.settings.lease_seconds
     return [
         {
             "id": w["id"],
             "hostname": w["hostname"],
             "pid": w["pid"],
             "concurrency": w["concurrency"],
-            "state": w["state"],
+            "state": _state(w["state"], now - w["heartbeat_at"], lease),
             "startedAt": iso(w["started_at"]),
             "heartbeatAt": iso(w["heartbeat_at"]),
+            "lastSeenSecondsAgo": round(max(0.0, now - w["heartbeat_at"]), 1),
             "attempts": holding.get(w["id"], []),
         }
         for w in rows
     ]
+
+
+def _state(recorded: str, silent_s: float, lease_s: float) -> str:
+    """``lost`` for a worker that says it runs but has not been heard of for a lease: it was
+    killed or cut off, and its attempts go to other workers when their leases run out."""
+    if recorded not in ("stopped", "stopping") and silent_s > lease_s:
+        return "lost"
+    return recorded
 
 
 def queue_depth(store: Store) -> dict[str, int]:
