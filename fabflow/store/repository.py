@@ -269,14 +269,45 @@ class Store:
         description: str = "",
         deadline_ms: float | None = None,
     ) -> int:
-        """Create the flow or add a new version of it; returns the version number."""
+        """Create the flow or add a new version of it; returns the version number. The same
+        flow again (steps, name, description, deadline) adds no version: its current one is
+        returned, and an archived flow is restored."""
         now = time.time()
         with self.write() as conn:
             row = conn.execute(
-                select(flows.c.pk, flows.c.current_version).where(
-                    flows.c.tenant_id == tenant_id, flows.c.flow_id == flow_id
+                select(
+                    flows.c.pk,
+                    flows.c.current_version,
+                    flows.c.name,
+                    flows.c.description,
+                    flow_versions.c.definition,
+                    flow_versions.c.deadline_ms,
                 )
+                .join(
+                    flow_versions,
+                    (flow_versions.c.flow_pk == flows.c.pk)
+                    & (flow_versions.c.version == flows.c.current_version),
+                )
+                .where(flows.c.tenant_id == tenant_id, flows.c.flow_id == flow_id)
             ).first()
+            same = row is not None and (
+                row.definition,
+                row.deadline_ms,
+                row.name,
+                row.description,
+            ) == (
+                definition,
+                deadline_ms,
+                name,
+                description,
+            )
+            if row is not None and same:
+                conn.execute(
+                    update(flows)
+                    .where(flows.c.pk == row.pk, flows.c.archived)
+                    .values(archived=False, updated_at=now)
+                )
+                return int(row.current_version)
             if row is None:
                 inserted = conn.execute(
                     insert(flows).values(
