@@ -15,6 +15,7 @@ from fabflow.cli.validate import check_file, problem_line
 from fabflow.engine.runtime import started_executors
 from fabflow.engine.worker import Worker
 from fabflow.errors import InvalidOrder
+from fabflow.files import safe_part
 from fabflow.flows.model import Flow
 from fabflow.order_input import check_order
 from fabflow.production.line_check import FindProduct
@@ -39,6 +40,10 @@ def run(
 ) -> None:
     """Run one order through a flow on the embedded store and print its timeline.
 
+    The order belongs to the tenant `local` (products added with `fabflow products add` are
+    its own). Its files stay in the data folder: their paths are printed, since no server
+    answers their URLs.
+
     Exit codes: 0 the execution succeeded; 1 it failed; 2 the flow or the order is invalid
     (every problem is listed); 3 the settings or the store are unusable; 4 a step waits for a
     callback or a confirmation (``fabflow serve`` on the same data folder receives it, and a
@@ -49,11 +54,12 @@ def run(
     flow = _flow_or_exit(flow_file)
     store = open_store(settings)
     try:
-        find = find_product(store, store.ensure_tenant(LOCAL_TENANT))
-        order = _order_or_exit(order_file, find)
+        tenant = store.ensure_tenant(LOCAL_TENANT)
+        order = _order_or_exit(order_file, find_product(store, tenant))
         resource = asyncio.run(_run(store, flow, Path(flow_file).stem, order, as_json))
     finally:
         store.close()
+    _local_files(resource, settings.files_dir, tenant)
     if as_json:
         typer.echo(json.dumps(resource, indent=2, ensure_ascii=False))
     else:
@@ -63,6 +69,15 @@ def run(
         typer.echo(_waiting_line(resource), err=True)
         raise typer.Exit(EXIT_WAITING)
     raise typer.Exit(EXIT_OK if state == "succeeded" else EXIT_FAILED)
+
+
+def _local_files(resource: dict[str, Any], files_dir: Path, tenant: str) -> None:
+    """Each file's path in the data folder instead of URLs no server answers."""
+    folder = files_dir / safe_part(tenant) / safe_part(resource["id"])
+    for record in resource["files"]:
+        record.pop("url", None)
+        record.pop("previewUrl", None)
+        record["path"] = str((folder / record["name"]).resolve())
 
 
 def _waiting_line(resource: dict[str, Any]) -> str:
@@ -167,7 +182,7 @@ def _summary(resource: dict[str, Any]) -> str:
     lines.append(f"status history: {history}")
     for f in resource["files"]:
         lines.append(
-            f"file: {f['name']}  {f.get('bytes', '?')} bytes  sha256 {f.get('sha256', '?')}"
+            f"file: {f['path']}  {f.get('bytes', '?')} bytes  sha256 {f.get('sha256', '?')}"
         )
     state = resource["execution"]["state"]
     lines.append(f"execution {state}; order status {resource['status']!r}")

@@ -62,6 +62,10 @@ def test_add_then_run_makes_the_files_with_no_server(tmp_path: Path) -> None:
     assert [f["part"] for f in files] == ["model"]
     assert files[0]["bbox"]["max"][0] - files[0]["bbox"]["min"][0] == pytest.approx(40, abs=0.1)
     assert resource["lines"][0]["productVersion"] == 1
+    # no server runs: the files are named by their path in the data folder, not a URL
+    assert Path(files[0]["path"]).is_file() and "url" not in files[0]
+    text = fabflow("run", str(flow), str(order))
+    assert f"file: {Path(files[0]['path']).parent.parent}" in text.output
 
 
 @pytest.mark.usefixtures("env")
