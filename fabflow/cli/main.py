@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "secrets",
     "webhooks",
     "products",
+    "flows",
 )
 
 
