@@ -1,7 +1,9 @@
 """One error body for every failure, and the one place that picks HTTP statuses.
 
 Every error answer is ``{"code", "message", "problems": [{"pointer", "message", "severity"}]}``.
-fabflow's own errors carry their ``code``; the errors below exist only at the HTTP edge.
+fabflow's own errors carry their ``code``; the errors below exist only at the HTTP edge. The
+store's errors that bad input causes (a value a column cannot hold, a unique value taken) are
+the caller's, in one table (``_INPUT_ERRORS``): 4xx, never 500.
 """
 
 from __future__ import annotations
@@ -9,20 +11,24 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fabflow.errors import (
     Conflict,
+    ErrorTable,
     FabflowError,
     InvalidInput,
     NotFound,
     Problem,
     StoreError,
+    translate,
 )
 
 log = logging.getLogger(__name__)
@@ -119,6 +125,64 @@ def _pointer(loc: tuple[Any, ...]) -> str:
     return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in rest)
 
 
+NUL = "contains a NUL character (\\u0000)"
+
+
+def _nul_problems(path: str, query: str) -> list[Problem]:
+    """NUL in the path or a query value: no text fabflow stores or looks up may hold one
+    (PostgreSQL refuses it), so it is refused here alike on every database."""
+    problems = [Problem("path", f"the path {NUL}")] if "\x00" in path else []
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            problems.append(Problem(f"query.{name.replace(chr(0), '')}", f"the value {NUL}"))
+    return problems
+
+
+class RefuseNul:
+    """A pure ASGI middleware: 422 for a request whose path or query holds a NUL."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"").decode("latin-1")
+            problems = _nul_problems(scope.get("path", ""), query)
+            if problems:
+                error = InvalidInput(f"invalid request: {problems[0].pointer}: {NUL}", problems)
+                await fabflow_error_response(error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _first_line(exc: StatementError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc).__name__
+
+
+def _taken(exc: StatementError, _request: Request) -> FabflowError:
+    return Conflict(f"the request conflicts with what is stored: {_first_line(exc)}")
+
+
+def _unstorable(exc: StatementError, _request: Request) -> FabflowError:
+    message = f"a value the database cannot store: {_first_line(exc)}"
+    return InvalidInput(f"invalid request: {message}", [Problem("", message)])
+
+
+# The store's errors that the request's input caused, as the caller's: the one table.
+_INPUT_ERRORS: ErrorTable[Request, FabflowError] = {
+    IntegrityError: _taken,  # a unique value taken meanwhile, a row referred to gone: 409
+    DataError: _unstorable,  # a value its column cannot hold (NUL, out of range, too long): 422
+}
+
+
+def input_error(exc: StatementError, request: Request) -> FabflowError | None:
+    """The caller's error for a store error its input caused; None for the server's own.
+    A value the store's JSON codec cannot encode is the input's too (a huge integer)."""
+    found = translate(exc, _INPUT_ERRORS, request)
+    encoding = type(exc) is StatementError and isinstance(exc.orig, (TypeError, ValueError))
+    return _unstorable(exc, request) if found is None and encoding else found
+
+
 def _validation_response(exc: RequestValidationError) -> Response:
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -139,7 +203,8 @@ def _http_response(exc: StarletteHTTPException) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    """Route every error, ours or the framework's, to the one body."""
+    """Route every error, ours or the framework's, to the one body; refuse NUL in paths and
+    queries before any route sees them."""
 
     async def on_fabflow(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, FabflowError)
@@ -164,8 +229,18 @@ def install(app: FastAPI) -> None:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, body("internal", "the server failed; see its log"))
 
+    async def on_store_input(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StatementError)
+        error = input_error(exc, request)
+        if error is None:
+            return await on_unexpected(request, exc)
+        log.info("refused on %s %s: %s", request.method, request.url.path, error.message)
+        return fabflow_error_response(error)
+
     app.add_exception_handler(FabflowError, on_fabflow)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(OperationalError, on_database)
+    app.add_exception_handler(StatementError, on_store_input)
     app.add_exception_handler(Exception, on_unexpected)
+    app.add_middleware(RefuseNul)

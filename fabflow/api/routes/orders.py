@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from fabflow.api.auth import StoreDep, Tenant
 from fabflow.api.group_commit import OrderBatcher
+from fabflow.api.routes.stream import MAX_EVENT_ID
 from fabflow.api.schemas import ERRORS, ORDER_BODY, RerunBody, json_response
 from fabflow.errors import Conflict, InvalidInput, InvalidOrder, NotFound, Problem
 from fabflow.lifecycle.health import HealthState
@@ -163,7 +164,10 @@ def order_events(
     after: Annotated[int, Query(ge=0, le=2**62, description="Only events with a larger id.")] = 0,
 ) -> Response:
     """What happened to the order, oldest first."""
-    return json_response({"events": orders.order_events(store, tenant, order_id, after)})
+    # No event id exceeds MAX_EVENT_ID, so a larger ``after`` finds what it finds: nothing
+    # (and PostgreSQL's integer column could not compare with it).
+    found = orders.order_events(store, tenant, order_id, min(after, MAX_EVENT_ID))
+    return json_response({"events": found})
 
 
 @router.post("/{order_id}/retry")

@@ -23,6 +23,8 @@ from fabflow.store.repository import Store
 
 router = APIRouter(prefix="/api/orders", tags=["orders"], responses=ERRORS)
 
+# Event ids fit the events table's id column on every database (PostgreSQL's integer).
+MAX_EVENT_ID = 2**31 - 1
 POLL_SECONDS = 0.5
 KEEPALIVE_POLLS = 30  # a comment every 15 s keeps proxies from closing an idle stream
 _SSE: dict[int | str, dict[str, Any]] = {
@@ -55,19 +57,31 @@ async def _changes(request: Request, store: Store, tenant: str, after: int) -> A
         await asyncio.sleep(POLL_SECONDS)
 
 
+def resume_after(last_event_id: str | None, newest: int) -> int:
+    """The event id a stream continues after: the client's ``Last-Event-ID`` when it is one
+    of the tenant's events so far, else ``newest`` (now). A browser reconnects with the same
+    id for ever, so an id that cannot be resumed must not fail the stream: a refusal or a
+    failing poll would drop it again and again."""
+    try:
+        seen = int(last_event_id) if last_event_id is not None else newest
+    except ValueError:  # not a number, or more digits than Python reads
+        return newest
+    return seen if 0 <= seen <= newest else newest
+
+
 @router.get("/stream", responses=_SSE)
 async def stream(
     request: Request,
     store: StoreDep,
     tenant: Tenant,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=2**62)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     """Server-sent events: ``order`` (``{id, orderId, kind, data, at}``) for each change of any
     of the tenant's orders, then ``counts`` (executions by state). Reconnecting with
-    ``Last-Event-ID`` resumes where the stream stopped."""
-    after = last_event_id
-    if after is None:
-        after = await run_in_threadpool(orders.last_event_id, store, tenant)
+    ``Last-Event-ID`` resumes where the stream stopped; an id that is not one the stream could
+    have sent (not a number, beyond the tenant's newest event) starts it from now."""
+    newest = await run_in_threadpool(orders.last_event_id, store, tenant)
+    after = resume_after(last_event_id, newest)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(
         _changes(request, store, tenant, after), media_type="text/event-stream", headers=headers

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
-from fabflow.errors import Conflict, NotFound
+from fabflow.errors import Conflict, FabflowError, InvalidOrder, NotFound, Problem
 from fabflow.ids import new_id
 from fabflow.lifecycle.states import ExecutionState
 from fabflow.lifecycle.transition import first_attempt
+from fabflow.store.fastpath import dumps
 from fabflow.store.orders.read import get_order, load_resources
 from fabflow.store.queue.transitions import new_attempt
 from fabflow.store.repository import Store
@@ -37,7 +38,11 @@ def create_order(
 ) -> tuple[dict[str, Any], bool]:
     """Accept a validated order: the order, its execution and its first attempt, in one
     transaction. Returns ``(resource, created)``; an ``externalId`` the tenant already used
-    returns the existing order with ``created`` False."""
+    returns the existing order with ``created`` False; InvalidOrder for an order the store
+    cannot encode."""
+    refused = _unencodable(order)
+    if refused is not None:
+        raise refused
     external_id = order.get("externalId")
     if external_id:
         existing = _find_external(store, tenant_id, external_id)
@@ -86,10 +91,13 @@ def _find_external(store: Store, tenant_id: str, external_id: str) -> str | None
 
 def create_orders(
     store: Store, items: Sequence[tuple[str, dict[str, Any], str]]
-) -> list[tuple[dict[str, Any], bool] | NotFound | Conflict]:
+) -> list[tuple[dict[str, Any], bool] | FabflowError | StatementError]:
     """Accept many validated ``(tenant id, order, flow id)`` in one transaction (the API's
     group commit: one commit serves every request that arrived meanwhile). Per item: what
-    ``create_order`` returns, or the NotFound / Conflict of an unknown or archived flow."""
+    ``create_order`` returns, the NotFound / Conflict of an unknown or archived flow, or the
+    InvalidOrder of one the store cannot encode; after an IntegrityError, one by one, with
+    each order's own store error. Any other error fails the whole batch (the API's group
+    commit then writes its orders one by one)."""
     try:
         with store.write() as conn:
             outcome = _insert_batch(store, conn, items, time.time())
@@ -105,23 +113,31 @@ def create_orders(
 
 def _create_one(
     store: Store, tenant_id: str, order: dict[str, Any], flow_id: str
-) -> tuple[dict[str, Any], bool] | NotFound | Conflict:
+) -> tuple[dict[str, Any], bool] | FabflowError | StatementError:
     try:
         return create_order(store, tenant_id, order, flow_id)
     except (NotFound, Conflict) as exc:
+        return exc
+    except StatementError as exc:  # this order's own (a value the database refuses)
+        if isinstance(exc, OperationalError):  # the database's: the batch fails
+            raise
         return exc
 
 
 def _insert_batch(
     store: Store, conn: Connection, items: Sequence[tuple[str, dict[str, Any], str]], now: float
-) -> list[tuple[str, bool] | NotFound | Conflict]:
+) -> list[tuple[str, bool] | FabflowError]:
     """Rows for every new order, inserted with one statement per table."""
     known = _known_external(conn, items)
     flows_seen: dict[tuple[str, str], tuple[int, int] | NotFound | Conflict] = {}
     rows = _NewRows()
-    outcome: list[tuple[str, bool] | NotFound | Conflict] = []
+    outcome: list[tuple[str, bool] | FabflowError] = []
     for tenant_id, order, flow_id in items:
         external = order.get("externalId")
+        refused = _unencodable(order)
+        if refused is not None:
+            outcome.append(refused)
+            continue
         if external and (tenant_id, external) in known:
             outcome.append((known[(tenant_id, external)], False))
             continue
@@ -161,6 +177,17 @@ def _write_rows(conn: Connection, rows: _NewRows) -> None:
     ):
         if table_rows:
             conn.execute(statement, table_rows)
+
+
+def _unencodable(order: dict[str, Any]) -> InvalidOrder | None:
+    """The error of an order the store's JSON codec cannot write (intake refuses such orders
+    first: this keeps one that got past it from failing the orders written with it)."""
+    try:
+        dumps(order)
+    except (TypeError, ValueError) as exc:  # an integer beyond 64 bits, nesting too deep
+        message = f"a value the store cannot encode: {exc}"
+        return InvalidOrder(f"invalid order: {message}", [Problem("", message)])
+    return None
 
 
 def _known_external(
@@ -204,7 +231,7 @@ def _batch_rows(
         dict(
             id=order_id,
             tenant_id=tenant_id,
-            external_id=order.get("externalId"),
+            external_id=order.get("externalId") or None,  # blank is no id (order_input)
             flow_pk=flow_pk,
             status=None,
             customer=order.get("customer") or {},
