@@ -385,13 +385,28 @@ def _facets(node: Node) -> float:
     if name in ("polyhedron", "polygon"):
         return float(len(args.get("faces") or args.get("points") or ()))  # type: ignore[arg-type]
     if name == "linear_extrude":
-        slices = _number(node, "slices", 0.0) or max(abs(_number(node, "twist", 0.0)) / 5, 1)
-        return inner * 2 * slices
+        return inner * 2 * _slices_bound(node)
+    if name == "offset" and "r" in args:
+        return inner * (1 + fragments(abs(_number(node, "r", 1.0)), *_resolution(node)) / 4)
     if name == "rotate_extrude":
         return inner * 2 * fragments(1e9, *_resolution(node))  # the widest profile: $fa rules
     if name == "minkowski":
         return float(np.prod([max(_facets(child), 1.0) for child in node.children]))
     return inner + 12.0
+
+
+def _slices_bound(node: Node) -> float:
+    """At least as many slices as ``extrude_slices`` makes, from the arguments alone."""
+    if "slices" in node.args:
+        return max(_number(node, "slices", 1.0), 1.0)
+    fn, fs, fa = _resolution(node)
+    twist = abs(_number(node, "twist", 0.0))
+    if twist:
+        return float(math.ceil(twist * fn / 360) if fn > 0 else math.ceil(twist / fa)) + 1
+    scale = node.args.get("scale")
+    if isinstance(scale, tuple) and len(scale) == 2 and scale[0] != scale[1]:
+        return fn if fn > 0 else _number(node, "height", 100.0) / fs * 4 + 1
+    return 1.0
 
 
 # -- argument helpers -------------------------------------------------------------------------

@@ -363,3 +363,24 @@ def test_model_errors_name_the_reason_and_line(
     with pytest.raises(RenderFailed, match=message) as caught:
         render_model(folder, "main.scad", {}, mode=mode)  # type: ignore[arg-type]
     assert "fabflow-scad-" not in str(caught.value)  # the private folder is not shown
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "sphere(r = 10, $fn = 1e9);",
+        "linear_extrude(height = 5, twist = 90, $fn = 1e9) square(3);",
+        "linear_extrude(3) offset(r = 1, $fn = 1e9) square(3);",
+        "linear_extrude(height = 5, slices = 1e9) square(3);",
+        "linear_extrude(height = 5, scale = [1, 2], $fn = 1e9) square(3);",
+        "rotate_extrude($fn = 1e9) translate([5, 0]) square(1);",
+        'linear_extrude(1) text("ab", $fn = 1e9);',
+        "minkowski() { sphere(5, $fn = 2000); sphere(5, $fn = 2000); }",
+    ],
+)
+def test_huge_resolutions_are_refused_before_building(source: str, tmp_path: Path) -> None:
+    folder = _write_model(tmp_path / "huge", source)
+    started = time.monotonic()
+    with pytest.raises(RenderFailed, match="facets; the limit is 5,000,000"):
+        render_model(folder, "main.scad", {}, mode="auto", memory_mb=1024)
+    assert time.monotonic() - started < 2
