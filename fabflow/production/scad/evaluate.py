@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 import numpy as np
-from manifold3d import CrossSection, JoinType, Manifold, OpType
+from manifold3d import CrossSection, Manifold, OpType
 
 from fabflow.errors import RenderFailed
 from fabflow.production.scad import glyphs, primitives
 from fabflow.production.scad.csg import Node, Value
 from fabflow.production.scad.extrude import twisted_extrude
 from fabflow.production.scad.imports import import_mesh
+from fabflow.production.scad.offset import clipper_offset
 from fabflow.production.scad.primitives import Unsupported, fragments
 
 Shape: TypeAlias = Manifold | CrossSection | None
@@ -212,13 +213,13 @@ class _Builder:
         if shape is None:
             return None
         if "r" in node.args:
-            r = _number(node, "r", 1.0)
-            segments = fragments(abs(r), *_resolution(node))
-            return shape.offset(r, JoinType.Round, 2.0, segments)
-        delta = _number(node, "delta", 1.0)
-        join = JoinType.Square if _flag(node, "chamfer") else JoinType.Miter
-        # OpenSCAD sets Clipper's miter limit to 1e6 so that miters are never cut
-        return shape.offset(delta, join, 1e6, 0)
+            delta, join = _number(node, "r", 1.0), "round"
+        else:
+            delta = _number(node, "delta", 1.0)
+            join = "square" if _flag(node, "chamfer") else "miter"
+        count = fragments(abs(delta), *_resolution(node))
+        arc_tolerance = abs(delta) * (1 - math.cos(math.radians(180 / count)))
+        return clipper_offset(shape, delta, join, arc_tolerance)  # type: ignore[arg-type]
 
     def linear_extrude(self, node: Node) -> Shape:
         shape = self._flat(node, "linear_extrude")
@@ -252,6 +253,8 @@ class _Builder:
         if abs(angle) > 360:
             raise Unsupported("rotate_extrude (angle beyond a full turn)")
         steps = int(max(count * abs(angle) / 360, 1))
+        if steps < 3:  # manifold3d would take its own default for fewer than 3
+            raise Unsupported("rotate_extrude (a partial turn in fewer than 3 steps)")
         solid = Manifold.revolve(shape, steps, abs(angle))
         return solid.mirror((0.0, 1.0, 0.0)) if angle < 0 else solid
 

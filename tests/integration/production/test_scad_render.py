@@ -66,6 +66,15 @@ MODELS: dict[str, str] = {
     "offset_r": "linear_extrude(2) offset(r = 2, $fn = 24) square([10, 5]);",
     "offset_r_inner": "linear_extrude(2) offset(r = -1.5) difference() { square(12); square(4); }",
     "offset_delta": "linear_extrude(2) offset(delta = 1.5) polygon([[0,0],[10,0],[5,3],[0,8]]);",
+    "offset_default_resolution": (
+        "linear_extrude(1) offset(r = 0.89) square([2.4, 1.9], center = true);"
+        "translate([0, 6, 0]) linear_extrude(1) offset(r = 3) square([2.4, 1.9]);"
+        'translate([0, -8, 0]) linear_extrude(1) offset(r = 0.6) text("Ada g", size = 7);'
+    ),
+    "extrude_scaled_offset": (
+        "linear_extrude(height = 3.8, scale = 1.4) offset(r = 0.9)"
+        " square([2.4, 1.9], center = true);"
+    ),
     "offset_chamfer": "linear_extrude(2) offset(delta = 2, chamfer = true) square([8, 6]);",
     "extrude_center": "linear_extrude(height = 6, center = true) circle(4, $fn = 32);",
     "extrude_twist": "linear_extrude(height = 20, twist = 90) square([10, 4], center = true);",
@@ -211,6 +220,14 @@ def test_parameters_reach_both_renderers(tmp_path: Path) -> None:
     assert plain.renderer == "manifold"
     assert plain.solid.bounding_box()[3] == pytest.approx(31.25, abs=1e-4)
     assert abs(auto.solid.volume() - slow.solid.volume()) < 1e-6 * slow.solid.volume()
+
+
+def test_partial_turn_in_few_steps_falls_back(tmp_path: Path) -> None:
+    source = "rotate_extrude(angle = 90, $fn = 9) translate([4, 0]) circle(r = 2.6, $fn = 5);"
+    folder = _write_model(tmp_path / "few", source)
+    rendered = render_model(folder, "main.scad", {}, mode="auto")
+    assert rendered.renderer == "openscad"
+    assert rendered.fallback_reason == "rotate_extrude (a partial turn in fewer than 3 steps)"
 
 
 def test_unsupported_node_falls_back_with_reason(tmp_path: Path) -> None:
