@@ -6,13 +6,21 @@ concurrent aiohttp connections (warm-up first, then a bounded count or time) and
 
     orders_accepted_per_s=...   (the goal is at least 500)
 
-Run: ``.venv/bin/python bench/api.py [--orders N] [--concurrency C] [--seconds S]``.
+``--poison`` measures again in the same run while a second tenant sends poison orders (each
+reproduction of issue 22: nesting 254 deep, integers beyond 64 bits, NUL, NaN, a quantity as
+text) from ``--poison-concurrency`` more connections; every valid order must still answer 201
+and every poison order a 4xx::
+
+    orders_accepted_with_poison_per_s=...   poison_per_s=...   poison_ratio=...
+
+Run: ``.venv/bin/python bench/api.py [--orders N] [--concurrency C] [--seconds S] [--poison]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -20,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +60,24 @@ def order(n: int, lines: bool = True) -> dict[str, Any]:
     }
 
 
+def _nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+_LINE = {"id": "1", "product": "nameplate", "parameters": {"text": "Ada"}}
+# What a hostile or careless tenant sends (issue 22), as raw bodies: every one answers 422.
+POISON: list[bytes] = [
+    json.dumps({"flowId": "bench", "data": data}).encode()
+    for data in ({"a": _nested(253)}, {"n": 2**64}, {"t": "a\u0000b"}, {"x": float("nan")})
+] + [
+    json.dumps({"flowId": "bench", "customer": {"name": "\u0000"}}).encode(),
+    json.dumps({"flowId": "bench", "lines": [{**_LINE, "quantity": "2"}]}).encode(),
+]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,8 +90,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def api_key(env: dict[str, str]) -> str:
-    cmd = [FABFLOW, "apikey", "create", "--tenant", "bench"]
+def api_key(env: dict[str, str], tenant: str = "bench") -> str:
+    cmd = [FABFLOW, "apikey", "create", "--tenant", tenant]
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return out.strip().splitlines()[-1]
 
@@ -96,9 +123,16 @@ async def create_flow(base: str, key: str) -> None:
 
 
 async def load(
-    base: str, key: str, first: int, args: argparse.Namespace, count: int, seconds: float
+    base: str,
+    key: str,
+    first: int,
+    args: argparse.Namespace,
+    count: int,
+    seconds: float,
+    poison: Poison | None = None,
 ) -> tuple[int, float, list[float]]:
-    """Send up to ``count`` orders (or for ``seconds``); ``(accepted, elapsed, latencies)``."""
+    """Send up to ``count`` orders (or for ``seconds``), with ``poison`` orders alongside
+    when given; ``(accepted, elapsed, latencies)`` of the valid ones."""
     headers = {"Authorization": f"Bearer {key}"}
     concurrency = args.concurrency
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -122,8 +156,42 @@ async def load(
                 latencies.append(time.perf_counter() - sent)
                 accepted += 1
 
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+        valid = asyncio.gather(*(client() for _ in range(concurrency)))
+        if poison is None:
+            await valid
+        else:
+            await _with_poison(base, poison, valid)
         return accepted, time.perf_counter() - started, latencies
+
+
+@dataclass
+class Poison:
+    """A second tenant's poison orders, sent while the valid ones are: how many were sent."""
+
+    key: str
+    concurrency: int
+    sent: int = 0
+    cpu: float = 0.0  # the server's CPU seconds while they were sent
+
+
+async def _with_poison(base: str, poison: Poison, valid: asyncio.Future[Any]) -> None:
+    """Poison orders from ``poison.concurrency`` connections until ``valid`` is done."""
+    headers = {"Authorization": f"Bearer {poison.key}", "Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=poison.concurrency)
+    async with aiohttp.ClientSession(base, headers=headers, connector=connector) as http:
+
+        async def attacker(offset: int) -> None:
+            while not valid.done():
+                body = POISON[(poison.sent + offset) % len(POISON)]
+                async with http.post("/api/orders", data=body) as r:
+                    text = await r.text()
+                    if not 400 <= r.status < 500:
+                        raise RuntimeError(f"poison: HTTP {r.status}: {text[:300]}")
+                poison.sent += 1
+
+        attackers = asyncio.gather(*(attacker(n) for n in range(poison.concurrency)))
+        await valid
+        await attackers
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -141,18 +209,41 @@ async def main(args: argparse.Namespace) -> None:
             cpu_before = cpu_seconds(proc.pid)
             accepted, elapsed, lat = await load(base, key, 1000, args, args.orders, args.seconds)
             cpu = cpu_seconds(proc.pid) - cpu_before
+            if args.poison:
+                poison = Poison(api_key(env, "attacker"), args.poison_concurrency)
+                await create_flow(base, poison.key)
+                first = 1000 + args.orders
+                cpu_before = cpu_seconds(proc.pid)
+                poisoned = await load(base, key, first, args, args.orders, args.seconds, poison)
+                poison.cpu = cpu_seconds(proc.pid) - cpu_before
         finally:
             proc.terminate()
             proc.wait(30)
-    lat.sort()
     print(f"orders={accepted} concurrency={args.concurrency} seconds={elapsed:.2f}")
-    print(
-        f"latency_ms p50={statistics.median(lat) * 1000:.1f} "
-        f"p99={lat[int(len(lat) * 0.99) - 1] * 1000:.1f}"
-    )
+    print(f"latency_ms {_percentiles(lat)}")
     # The server's own CPU per order: its capacity, whatever else runs on the machine.
     print(f"server_cpu_ms_per_order={cpu / accepted * 1000:.2f}")
     print(f"orders_accepted_per_s={accepted / elapsed:.0f}")
+    if args.poison:
+        _report_poison(poison, *poisoned, cpu_per_order=cpu / accepted)
+
+
+def _percentiles(latencies: list[float]) -> str:
+    lat = sorted(latencies)
+    return f"p50={statistics.median(lat) * 1000:.1f} p99={lat[int(len(lat) * 0.99) - 1] * 1000:.1f}"
+
+
+def _report_poison(
+    poison: Poison, accepted: int, elapsed: float, lat: list[float], cpu_per_order: float
+) -> None:
+    print(f"orders_with_poison={accepted} poison_concurrency={poison.concurrency}")
+    print(f"latency_with_poison_ms {_percentiles(lat)}")
+    # What a refused order costs the server, taking a valid one at its cost without poison.
+    per_poison = (poison.cpu - accepted * cpu_per_order) / max(poison.sent, 1)
+    print(f"server_cpu_ms_per_poison={per_poison * 1000:.2f}")
+    print(f"orders_accepted_with_poison_per_s={accepted / elapsed:.0f}")
+    print(f"poison_per_s={poison.sent / elapsed:.0f}")
+    print(f"poison_ratio={poison.sent / (poison.sent + accepted):.2f}")
 
 
 if __name__ == "__main__":
@@ -162,5 +253,13 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument(
         "--no-lines", action="store_true", help="Orders without lines (no product checks)."
+    )
+    parser.add_argument(
+        "--poison",
+        action="store_true",
+        help="Measure again while another tenant sends poison orders (same run).",
+    )
+    parser.add_argument(
+        "--poison-concurrency", type=int, default=4, help="Connections sending poison."
     )
     asyncio.run(main(parser.parse_args()))

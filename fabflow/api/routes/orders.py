@@ -66,11 +66,18 @@ def _checked(store: StoreDep, tenant: str, body: Any) -> dict[str, Any]:
     try:
         return check_order(body, find=find_product(store, tenant))
     except InvalidOrder as exc:  # report an unknown flow too, so one answer lists everything
-        flow_id = body.get("flowId", "default") if isinstance(body, dict) else None
-        extra = _flow_problem(store, tenant, flow_id) if isinstance(flow_id, str) else None
-        if extra is not None and not any(p.pointer == "/flowId" for p in exc.problems):
-            exc.problems.insert(0, extra)
+        _add_flow_problem(store, tenant, body, exc)
         raise
+
+
+def _add_flow_problem(store: StoreDep, tenant: str, body: Any, exc: InvalidOrder) -> None:
+    """Add the problem of the order's flow (unknown, archived) to those of ``exc``, first."""
+    flow_id = body.get("flowId", "default") if isinstance(body, dict) else None
+    if not isinstance(flow_id, str) or any(p.pointer == "/flowId" for p in exc.problems):
+        return  # no flow to look up: a flowId that is not text, too long, or holds NUL
+    extra = _flow_problem(store, tenant, flow_id)
+    if extra is not None:
+        exc.problems.insert(0, extra)
 
 
 def _as_flow_problem(exc: NotFound | Conflict) -> Problem:
@@ -81,9 +88,9 @@ def _as_flow_problem(exc: NotFound | Conflict) -> Problem:
 def _flow_problem(store: StoreDep, tenant: str, flow_id: str) -> Problem | None:
     """The problem with the order's flow (unknown, archived), if any."""
     try:
-        if store.get_flow(tenant, flow_id)["archived"]:
-            return _as_flow_problem(Conflict(f"flow {flow_id!r} is archived"))
-    except NotFound as exc:
+        with store.read() as conn:  # one row: a flood of refused orders stays cheap
+            store.current_flow(conn, tenant, flow_id)
+    except (NotFound, Conflict) as exc:
         return _as_flow_problem(exc)
     return None
 

@@ -64,6 +64,7 @@ POISON: list[tuple[str, Any, str]] = [
     ("NUL in a key", {"data": {"no\u0000te": 1}}, "/data/no\u0000te"),
     ("NUL in a name", {"customer": {"name": "Ada\u0000"}}, "/customer/name"),
     ("NUL in externalId", {"externalId": "A\u0000"}, "/externalId"),
+    ("NUL in flowId", {"flowId": "sh\u0000op"}, "/flowId"),
     ("NUL in a line id", {"lines": [{**LINE, "id": "\u0000"}]}, "/lines/0/id"),
     (
         "NUL in a parameter",
