@@ -25,6 +25,7 @@ from fabflow.api.auth import AUTH_CACHE_SECONDS, Auth, AuthCache, SessionKey
 from fabflow.api.group_commit import CallbackBatcher, OrderBatcher
 from fabflow.api.limits import BodyLimit
 from fabflow.api.routes import (
+    bulk,
     callbacks,
     confirmations,
     files,
@@ -123,6 +124,7 @@ def create_app(
     # stream first: /api/orders/stream must not be read as the order "stream".
     for routes in (
         stream,
+        bulk,  # before orders: /api/orders/bulk/retry is not order "bulk"'s retry
         confirmations,
         orders,
         callbacks,

@@ -9,12 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from fabflow.cli.app import EXIT_FAILED, app
+from fabflow.cli.app import EXIT_FAILED, EXIT_INVALID_INPUT, app
 from fabflow.cli.common import open_store, settings_from_env, with_secret_key
-from fabflow.errors import Conflict, NotFound
+from fabflow.errors import Conflict, InvalidInput, NotFound
 from fabflow.lifecycle.health import HealthState
 from fabflow.lifecycle.states import ExecutionState
 from fabflow.store import orders
+from fabflow.store.orders import OrderFilter
+from fabflow.store.orders.bulk import Action, bulk_action
 from fabflow.store.repository import Store
 
 apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -180,16 +182,68 @@ def orders_show(order_id: OrderArg, tenant: TenantOpt, as_json: JsonOpt = False)
     _act(tenant, as_json, lambda store, t: orders.get_order(store, t, order_id))
 
 
+CLI_ACTOR = "cli"  # who acted, on the order's events, for commands run on the store
+OptionalOrder = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="ORDER_ID", help="One order; or, left out, the orders the options keep."
+    ),
+]
+StateOpt = Annotated[
+    ExecutionState | None, typer.Option("--state", help="Every order in this state (bulk).")
+]
+FlowOpt = Annotated[str | None, typer.Option("--flow", help="Every order of this flow (bulk).")]
+StatusOpt = Annotated[
+    str | None, typer.Option("--status", help="Every order with this status (bulk).")
+]
+
+
 @orders_app.command("retry")
-def orders_retry(order_id: OrderArg, tenant: TenantOpt, as_json: JsonOpt = False) -> None:
-    """Run the failed (or cancelled) step again, then continue the flow."""
-    _act(tenant, as_json, lambda store, t: orders.retry(store, t, order_id))
+def orders_retry(
+    tenant: TenantOpt,
+    order_id: OptionalOrder = None,
+    state: StateOpt = None,
+    flow: FlowOpt = None,
+    status: StatusOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the failed (or cancelled) step again, then continue the flow. Without ORDER_ID,
+    every order the filters keep (`--state failed --flow erp`): how many were retried, and
+    which were skipped and why."""
+    if order_id is None:
+        _bulk(
+            tenant, "retry", OrderFilter(status=status, state=_value(state), flow_id=flow), as_json
+        )
+        return
+    _act(tenant, as_json, lambda store, t: orders.retry(store, t, order_id, CLI_ACTOR))
+
+
+def _value(state: ExecutionState | None) -> str | None:
+    return None if state is None else state.value
+
+
+def _bulk(tenant: str, action: Action, flt: OrderFilter, as_json: bool) -> None:
+    try:
+        with _store() as store:
+            result = bulk_action(
+                store, orders.find_tenant(store, tenant), action, flt=flt, by=CLI_ACTOR
+            )
+    except InvalidInput as exc:
+        typer.echo(f"error: {exc.problems[0].message if exc.problems else exc.message}", err=True)
+        raise typer.Exit(EXIT_INVALID_INPUT) from None
+    if as_json:
+        _print_json(result.as_json())
+        return
+    done = "retried" if action == "retry" else "cancelled"
+    typer.echo(f"{len(result.acted)} of {result.matched} orders {done}")
+    for skipped in result.skipped:
+        typer.echo(f"skipped {skipped['id']}: {skipped['reason']}")
 
 
 @orders_app.command("retry-now")
 def orders_retry_now(order_id: OrderArg, tenant: TenantOpt, as_json: JsonOpt = False) -> None:
     """Run the queued retry of a failing step now, skipping its backoff."""
-    _act(tenant, as_json, lambda store, t: orders.retry_now(store, t, order_id))
+    _act(tenant, as_json, lambda store, t: orders.retry_now(store, t, order_id, CLI_ACTOR))
 
 
 @orders_app.command("rerun")
@@ -200,13 +254,26 @@ def orders_rerun(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the order's flow version again from a step."""
-    _act(tenant, as_json, lambda store, t: orders.rerun(store, t, order_id, step))
+    _act(tenant, as_json, lambda store, t: orders.rerun(store, t, order_id, step, CLI_ACTOR))
 
 
 @orders_app.command("cancel")
-def orders_cancel(order_id: OrderArg, tenant: TenantOpt, as_json: JsonOpt = False) -> None:
-    """Cancel the order's execution (a running step loses its lease)."""
-    _act(tenant, as_json, lambda store, t: orders.cancel(store, t, order_id))
+def orders_cancel(
+    tenant: TenantOpt,
+    order_id: OptionalOrder = None,
+    state: StateOpt = None,
+    flow: FlowOpt = None,
+    status: StatusOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel the order's execution (a running step loses its lease). Without ORDER_ID, every
+    order the filters keep (`--state waiting --flow erp`)."""
+    if order_id is None:
+        _bulk(
+            tenant, "cancel", OrderFilter(status=status, state=_value(state), flow_id=flow), as_json
+        )
+        return
+    _act(tenant, as_json, lambda store, t: orders.cancel(store, t, order_id, CLI_ACTOR))
 
 
 # -- workers ------------------------------------------------------------------------------

@@ -24,9 +24,16 @@ from fabflow.store.repository import Store
 from fabflow.store.schema import attempts, events, executions
 
 
-def cancel(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+def cancel(store: Store, tenant_id: str, order_id: str, by: str | None = None) -> dict[str, Any]:
     """Cancel an execution that has not ended: its open attempts are cancelled, and a running
-    one loses its lease (its worker's result is refused)."""
+    one loses its lease (its worker's result is refused). ``by`` (who acted) goes on the
+    event, as for every action here."""
+    apply_cancel(store, tenant_id, order_id, by)
+    return get_order(store, tenant_id, order_id)
+
+
+def apply_cancel(store: Store, tenant_id: str, order_id: str, by: str | None) -> None:
+    """``cancel`` without reading the order back (bulk actions act on many)."""
     now = time.time()
     with store.write() as conn:
         execution = _execution(conn, tenant_id, order_id)
@@ -46,11 +53,10 @@ def cancel(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
             .values(state="cancelled", ended_at=now, lease_until=None)
         )
         data = {"step": execution["current_step"]}
-        _add_event(conn, tenant_id, order_id, decision.event, data, now)
-    return get_order(store, tenant_id, order_id)
+        _add_event(conn, tenant_id, order_id, decision.event, data, now, by)
 
 
-def retry_now(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+def retry_now(store: Store, tenant_id: str, order_id: str, by: str | None = None) -> dict[str, Any]:
     """Run the queued retry of a failing step now instead of after its backoff."""
     now = time.time()
     with store.write() as conn:
@@ -75,22 +81,30 @@ def retry_now(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
         if not won:
             raise _moved_meanwhile(order_id)
         data = {"stepDefinitionId": latest.step_id, "attempt": latest.attempt}
-        _add_event(conn, tenant_id, order_id, decision.event, data, now)
+        _add_event(conn, tenant_id, order_id, decision.event, data, now, by)
         store.notify_enqueued(conn)
     return get_order(store, tenant_id, order_id)
 
 
-def retry(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
+def retry(store: Store, tenant_id: str, order_id: str, by: str | None = None) -> dict[str, Any]:
     """Re-run the step that failed (a new visit, so a new idempotency key), then continue."""
-    return _restart(store, tenant_id, order_id, None)
+    apply_restart(store, tenant_id, order_id, None, by)
+    return get_order(store, tenant_id, order_id)
 
 
-def rerun(store: Store, tenant_id: str, order_id: str, step_id: str) -> dict[str, Any]:
+def rerun(
+    store: Store, tenant_id: str, order_id: str, step_id: str, by: str | None = None
+) -> dict[str, Any]:
     """Run the execution again from ``step_id`` (it must be in the execution's flow version)."""
-    return _restart(store, tenant_id, order_id, step_id)
+    apply_restart(store, tenant_id, order_id, step_id, by)
+    return get_order(store, tenant_id, order_id)
 
 
-def _restart(store: Store, tenant_id: str, order_id: str, step_id: str | None) -> dict[str, Any]:
+def apply_restart(
+    store: Store, tenant_id: str, order_id: str, step_id: str | None, by: str | None
+) -> None:
+    """Retry (``step_id`` None: the failed step) or rerun from ``step_id``, without reading
+    the order back."""
     now = time.time()
     with store.write() as conn:
         execution = _execution(conn, tenant_id, order_id)
@@ -123,9 +137,8 @@ def _restart(store: Store, tenant_id: str, order_id: str, step_id: str | None) -
         row = new_attempt(execution["id"], tenant_id, start, visits, now, decision.step_type)
         conn.execute(insert(attempts), row)
         data = {"stepDefinitionId": start.step_id}
-        _add_event(conn, tenant_id, order_id, decision.event, data, now)
+        _add_event(conn, tenant_id, order_id, decision.event, data, now, by)
         store.notify_enqueued(conn)
-    return get_order(store, tenant_id, order_id)
 
 
 def _last_failed_step(conn: Connection, execution_id: str) -> str | None:
@@ -163,7 +176,15 @@ def _moved_meanwhile(order_id: str) -> Conflict:
 
 
 def _add_event(
-    conn: Connection, tenant_id: str, order_id: str, kind: str, data: dict[str, Any], now: float
+    conn: Connection,
+    tenant_id: str,
+    order_id: str,
+    kind: str,
+    data: dict[str, Any],
+    now: float,
+    by: str | None = None,
 ) -> None:
+    if by:
+        data = {**data, "by": by}
     row = {"tenant_id": tenant_id, "order_id": order_id, "kind": kind, "data": data, "at": now}
     conn.execute(insert(events), row)

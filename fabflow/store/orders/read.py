@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, not_, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, not_, or_, select
 
 from fabflow.errors import NotFound
 from fabflow.lifecycle.health import HealthState
@@ -156,12 +156,29 @@ def list_orders(
     store: Store, tenant_id: str, flt: OrderFilter, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first; returns ``(orders, next cursor)``. The cursor is the last id seen."""
+    query = _filtered(tenant_id, flt).limit(limit + 1)
+    if cursor:
+        query = query.where(orders.c.id < cursor)
+    with store.read() as conn:
+        ids = [r[0] for r in conn.execute(query)]
+        page = ids[:limit]
+        resources = load_resources(store, conn, page, tenant_id)
+    return resources, (page[-1] if len(ids) > limit else None)
+
+
+def matching_ids(store: Store, tenant_id: str, flt: OrderFilter, limit: int) -> list[str]:
+    """The ids of the tenant's orders that ``flt`` keeps, newest first, at most ``limit``."""
+    with store.read() as conn:
+        return [str(r[0]) for r in conn.execute(_filtered(tenant_id, flt).limit(limit))]
+
+
+def _filtered(tenant_id: str, flt: OrderFilter) -> Select[Any]:
+    """The ids of the tenant's orders the filter keeps, newest first."""
     query = (
         select(orders.c.id)
         .join(executions, executions.c.order_id == orders.c.id)
         .where(orders.c.tenant_id == tenant_id)
         .order_by(orders.c.id.desc())
-        .limit(limit + 1)
     )
     if flt.status == CREATED_STATUS:  # what the resource shows until a step sets a status
         query = query.where(or_(orders.c.status.is_(None), orders.c.status == flt.status))
@@ -184,13 +201,7 @@ def list_orders(
         query = query.where(orders.c.created_at >= flt.created_after)
     if flt.created_before is not None:
         query = query.where(orders.c.created_at < flt.created_before)
-    if cursor:
-        query = query.where(orders.c.id < cursor)
-    with store.read() as conn:
-        ids = [r[0] for r in conn.execute(query)]
-        page = ids[:limit]
-        resources = load_resources(store, conn, page, tenant_id)
-    return resources, (page[-1] if len(ids) > limit else None)
+    return query
 
 
 def state_counts(store: Store, tenant_id: str) -> dict[str, int]:
