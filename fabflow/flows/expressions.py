@@ -227,6 +227,9 @@ def _compare(node: nodes.Compare) -> _Value:
     steps = [(_COMPARE[op.op], _build(op.expr)) for op in node.ops if op.op in _COMPARE]
     if len(steps) != len(node.ops):
         raise _NotDirect
+    if len(steps) == 1:  # the usual ``a == b``: no loop
+        ((test, operand),) = steps
+        return lambda c: test(first(c), operand(c))
 
     def compare(c: Mapping[str, Any]) -> bool:
         left = first(c)
@@ -264,16 +267,21 @@ def _lookup(context: Mapping[str, Any], path: tuple[str | int, ...], *, strict: 
     value = context[name]
     if value is None:
         value = {}  # ``error`` outside an error path, as in templates
-    shown = str(name)
-    for key in path[1:]:
+    for depth, key in enumerate(path[1:], 1):
         if not _has(value, key):
             if strict:
-                where = f"{shown}[{key}]" if isinstance(key, int) else f"{shown}.{key}"
-                raise ExpressionError(f"{where!r} is undefined")
+                raise ExpressionError(f"{_shown(path[: depth + 1])!r} is undefined")
             return _MISSING
         value = value[key]
-        shown = f"{shown}[{key}]" if isinstance(key, int) else f"{shown}.{key}"
     return value
+
+
+def _shown(path: tuple[str | int, ...]) -> str:
+    """``("order", "lines", 0)`` as ``order.lines[0]``."""
+    shown = str(path[0])
+    for key in path[1:]:
+        shown = f"{shown}[{key}]" if isinstance(key, int) else f"{shown}.{key}"
+    return shown
 
 
 def _has(value: Any, key: str | int) -> bool:

@@ -61,8 +61,12 @@ class Route:
 def route(choice: ChoiceLike, test: Callable[[str], bool]) -> Route:
     """The first rule whose ``when`` is true, else ``otherwise``; ``RouteError`` when an
     expression fails."""
+    return _route(choice, lambda _choice, when, _context: test(when), None)
+
+
+def _route(choice: ChoiceLike, test: Test, context: dict[str, Any] | None) -> Route:
     for i, rule in enumerate(choice.rules):
-        if test(rule.when):
+        if test(choice, rule.when, context):
             return Route(i, rule.when, rule.next)
     return Route(None, None, choice.otherwise)
 
@@ -99,22 +103,62 @@ def choose(
 ) -> Hop:
     """Evaluate ``choice`` as one step: a route is its success, a failed expression its error
     (its ``onError``, else the execution fails)."""
+    return _choose(
+        choice, lambda _choice, when, _context: test(when), had_error, error_context, clock
+    )
+
+
+def _choose(
+    choice: ChoiceLike,
+    test: Test,
+    had_error: bool,
+    error_context: dict[str, Any] | None,
+    clock: Callable[[], float],
+) -> Hop:
     started = clock()
     step_id = choice.step_definition_id
     try:
-        found: Route | None = route(choice, test)
+        found: Route | None = _route(choice, test, error_context)
         error = None
     except RouteError as exc:
         found, error = None, str(exc)
-    target = found.next if found is not None else None
-    edges = _Edges(step_id, choice.success_status, target, choice.on_error)
-    if found is not None:
+    if found is not None and not had_error:
+        decision = _routed(choice.success_status, found.next)
+    else:
+        target = found.next if found is not None else None
+        edges = _Edges(step_id, choice.success_status, target, choice.on_error)
+        decision = _decided(edges, error, had_error, error_context)
+    return Hop(step_id, found, decision, error, (clock() - started) * 1000, error_context)
+
+
+def _decided(
+    edges: _Edges, error: str | None, had_error: bool, error_context: dict[str, Any] | None
+) -> Decision:
+    """The decision of a choice that routed (``edges.on_success`` set) or failed."""
+    found = edges.on_success is not None
+    if found:
         end = AttemptEnd(Outcome.SUCCESS, 1)
     else:
         end = AttemptEnd(Outcome.ERROR, 1, "expression", error)
     decision = decide(edges, end, policy=NO_RETRY, had_error=had_error, error_context=error_context)
-    decision.event = "choice_routed" if found is not None else "step_failed"
-    return Hop(step_id, found, decision, error, (clock() - started) * 1000, error_context)
+    decision.event = "choice_routed" if found else "step_failed"
+    return decision
+
+
+# The decision of a choice that routed an execution with no error so far depends on its status
+# and target alone: made once each (decisions are values, never changed once made).
+_ROUTED: dict[tuple[str | None, str], Decision] = {}
+_MAX_ROUTED = 4096
+
+
+def _routed(status: str | None, target: str) -> Decision:
+    decision = _ROUTED.get((status, target))
+    if decision is None:
+        if len(_ROUTED) >= _MAX_ROUTED:
+            _ROUTED.clear()
+        decision = _decided(_Edges("", status, target, None), None, False, None)
+        _ROUTED[(status, target)] = decision
+    return decision
 
 
 def follow(
@@ -130,16 +174,7 @@ def follow(
         choice = choice_of(decision.next.step_id)
         if choice is None:
             break
-        context = decision.next.error_context
-
-        def evaluate(
-            when: str, choice: ChoiceLike = choice, context: dict[str, Any] | None = context
-        ) -> bool:
-            return test(choice, when, context)
-
-        hop = choose(
-            choice, evaluate, had_error=decision.had_error, error_context=context, clock=clock
-        )
+        hop = _choose(choice, test, decision.had_error, decision.next.error_context, clock)
         hops.append(hop)
         decision = hop.decision
     return hops

@@ -155,8 +155,9 @@ class TransitionRows:
         for hop in t.hops or ():
             visits += 1  # a choice is a visit of its own
             self._status(t.order_id, hop.decision.set_status, hop.step_id, now)
-            self.routed.append(_routed_row(held, hop, visits, now))
-            self.events.append(_hop_event(held, t.order_id, hop, now))
+            details = None if hop.route is None else route_details(hop.route)
+            self.routed.append(_routed_row(held, hop, details, visits, now))
+            self.events.append(_hop_event(held, t.order_id, hop, details, now))
         decision = t.final
         then = decision.next
         if then is not None and then.new_visit:
@@ -222,10 +223,11 @@ def new_attempt(
     }
 
 
-def _routed_row(held: Claim, hop: Hop, visit: int, now: float) -> dict[str, Any]:
+def _routed_row(
+    held: Claim, hop: Hop, details: dict[str, Any] | None, visit: int, now: float
+) -> dict[str, Any]:
     """The attempt row of a choice evaluated in a transition: ended as it started."""
     failed = hop.route is None
-    route = hop.route
     return {
         "execution_id": held.execution_id,
         "tenant_id": held.tenant_id,
@@ -244,7 +246,7 @@ def _routed_row(held: Claim, hop: Hop, visit: int, now: float) -> dict[str, Any]
         "error_context": hop.error_context,
         "error_type": "expression" if failed else None,
         "error_message": hop.error,
-        "details": {} if route is None else route_details(route),
+        "details": {} if details is None else details,
         "created_at": now,
     }
 
@@ -254,7 +256,9 @@ def route_details(route: Route) -> dict[str, Any]:
     return {"rule": route.rule, "when": route.when, "next": route.next}
 
 
-def _hop_event(held: Claim, order_id: str, hop: Hop, now: float) -> dict[str, Any]:
+def _hop_event(
+    held: Claim, order_id: str, hop: Hop, details: dict[str, Any] | None, now: float
+) -> dict[str, Any]:
     decision = hop.decision
     data: dict[str, Any] = {
         "stepDefinitionId": hop.step_id,
@@ -262,8 +266,8 @@ def _hop_event(held: Claim, order_id: str, hop: Hop, now: float) -> dict[str, An
         "outcome": decision.attempt_state.value,
         "executionState": decision.execution_state.value,
     }
-    if hop.route is not None:
-        data["route"] = route_details(hop.route)
+    if details is not None:
+        data["route"] = details
     if decision.set_status is not None:
         data["status"] = decision.set_status
     if hop.error is not None:
