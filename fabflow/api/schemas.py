@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from fabflow.flows.model import MAX_FLOW_DEADLINE_MS
@@ -33,6 +33,11 @@ class ErrorBody(BaseModel):
 
 
 class RerunBody(BaseModel):
+    """Where to run the order's flow again from; unknown keys are refused (422), so a field
+    this server does not know is never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
     step_definition_id: str = Field(alias="stepDefinitionId", min_length=1, max_length=200)
 
 

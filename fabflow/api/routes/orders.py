@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from fabflow.api.auth import StoreDep, Tenant
+from fabflow.api.auth import Actor, StoreDep, Tenant
 from fabflow.api.group_commit import OrderBatcher
 from fabflow.api.routes.stream import MAX_EVENT_ID
 from fabflow.api.schemas import ERRORS, ORDER_BODY, RerunBody, json_response
@@ -178,32 +178,36 @@ def order_events(
 
 
 @router.post("/{order_id}/retry")
-def retry_order(store: StoreDep, tenant: Tenant, order_id: OrderId) -> Response:
+def retry_order(store: StoreDep, tenant: Tenant, by: Actor, order_id: OrderId) -> Response:
     """Run the failed (or cancelled) step again, then continue the flow. 409 while running."""
-    return json_response(orders.retry(store, tenant, order_id))
+    return json_response(orders.retry(store, tenant, order_id, by))
 
 
 @router.post("/{order_id}/retry-now")
-def retry_order_now(store: StoreDep, tenant: Tenant, order_id: OrderId) -> Response:
+def retry_order_now(store: StoreDep, tenant: Tenant, by: Actor, order_id: OrderId) -> Response:
     """Run the queued retry of a failing step now, skipping its backoff (the same attempt,
     with the same idempotency key). 409 unless a retry is waiting."""
-    return json_response(orders.retry_now(store, tenant, order_id))
+    return json_response(orders.retry_now(store, tenant, order_id, by))
 
 
 @router.post("/{order_id}/rerun")
 def rerun_order(
-    store: StoreDep, tenant: Tenant, order_id: OrderId, body: Annotated[RerunBody, Body()]
+    store: StoreDep,
+    tenant: Tenant,
+    by: Actor,
+    order_id: OrderId,
+    body: Annotated[RerunBody, Body()],
 ) -> Response:
     """Run the order's flow version again from ``stepDefinitionId``. 409 while running."""
     orders.get_order_row(store, tenant, order_id)  # 404 first: the order must be the tenant's
     try:
-        return json_response(orders.rerun(store, tenant, order_id, body.step_definition_id))
+        return json_response(orders.rerun(store, tenant, order_id, body.step_definition_id, by))
     except NotFound as exc:  # the order exists, so it is the step that does not
         problem = Problem("/stepDefinitionId", exc.message)
         raise InvalidInput(f"invalid request: {exc.message}", [problem]) from None
 
 
 @router.post("/{order_id}/cancel")
-def cancel_order(store: StoreDep, tenant: Tenant, order_id: OrderId) -> Response:
+def cancel_order(store: StoreDep, tenant: Tenant, by: Actor, order_id: OrderId) -> Response:
     """Cancel the order's execution; a running step loses its lease. 409 once it has ended."""
-    return json_response(orders.cancel(store, tenant, order_id))
+    return json_response(orders.cancel(store, tenant, order_id, by))
