@@ -154,7 +154,8 @@ class TransitionRows:
         self.events.append(_event(held, t.order_id, decision, record, now))
         for hop in t.hops or ():
             visits += 1  # a choice is a visit of its own
-            self._status(t.order_id, hop.decision.set_status, hop.step_id, now)
+            if hop.decision.set_status is not None:  # most choices set none
+                self._status(t.order_id, hop.decision.set_status, hop.step_id, now)
             details = None if hop.route is None else route_details(hop.route)
             self.routed.append(_routed_row(held, hop, details, visits, now))
             self.events.append(_hop_event(held, t.order_id, hop, details, now))
