@@ -6,6 +6,13 @@ gigabyte string; ``9 ** 9 ** 9`` would take hours), and an unknown name is an er
 names its full path (``'order.custmer' is undefined``), never a silent blank. Autoescape is
 off: templates make mail text, URLs and JSON strings, never HTML.
 
+A render also runs under a budget (``Budget``, set by ``fabflow.steps.templates``): the
+``range`` loops of one render may make at most ``MAX_ITERATIONS`` steps in all (nested loops
+multiply), and widths that make huge strings (``center``, ``indent``, ``format`` and ``%``
+padding) are bounded; ``str.format`` is not offered (the ``format`` filter and ``~`` do its
+work). The operators that Jinja would fold at compile time are the intercepted ones, which it
+never folds in a sandbox, so a template cannot do its work while it is being compiled.
+
 It lives in the flow language (not in ``steps``) because validation compiles the same
 templates and expressions a worker later runs.
 """
@@ -13,7 +20,11 @@ templates and expressions a worker later runs.
 from __future__ import annotations
 
 import operator
+import re
+import time
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, SupportsIndex
 
 import jinja2
@@ -23,6 +34,54 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 CONTEXT_NAMES = ("order", "steps", "error", "step", "flow", "secrets")
 MAX_REPEAT = 10_000  # "ab" * n, [x] * n: longer than this is refused
 MAX_POWER = 64  # n ** e with |e| above this is refused
+MAX_WIDTH = 10_000  # center(n), indent(n), "%-5000s": a padded width above this is refused
+MAX_ITERATIONS = 1_000_000  # range() steps in all, in one render
+_WIDTH = re.compile(r"%[-+ #0]*(\*|\d+)")
+
+
+@dataclass
+class Budget:
+    """What one render may still spend: ``range`` steps, and time (``deadline``, monotonic)."""
+
+    deadline: float
+    iterations: int = MAX_ITERATIONS
+
+    def spend(self, steps: int) -> None:
+        self.iterations -= steps
+        if self.iterations < 0:
+            raise jinja2.exceptions.SecurityError(
+                f"the template's loops make more than {MAX_ITERATIONS} steps"
+            )
+        self.check_time()
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise jinja2.exceptions.SecurityError("the template took too long to render")
+
+
+BUDGET: ContextVar[Budget | None] = ContextVar("template_budget", default=None)
+
+
+def _range(*args: int) -> range:
+    steps = range(*args)
+    budget = BUDGET.get()
+    if budget is not None:
+        budget.spend(len(steps))
+    elif len(steps) > MAX_ITERATIONS:
+        raise jinja2.exceptions.SecurityError(f"a range longer than {MAX_ITERATIONS}")
+    return steps
+
+
+def _width(width: Any) -> None:
+    if isinstance(width, int) and width > MAX_WIDTH:
+        raise jinja2.exceptions.SecurityError(f"a width larger than {MAX_WIDTH}")
+
+
+def _padding(text: Any) -> None:
+    if isinstance(text, str):
+        for found in _WIDTH.finditer(text):
+            if found.group(1) == "*" or int(found.group(1)) > MAX_WIDTH:
+                raise jinja2.exceptions.SecurityError(f"a padding wider than {MAX_WIDTH}")
 
 
 class _ScopedDict(dict[str, Any]):
@@ -103,14 +162,40 @@ def _power(left: Any, right: Any) -> Any:
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "*":
             return _repeat(left, right)
         if operator_name == "**":
             return _power(left, right)
+        if operator_name == "%":
+            _padding(left)
+            return operator.mod(left, right)
         return super().call_binop(context, operator_name, left, right)
+
+    def wrap_str_format(self, value: Any) -> None:
+        """No ``str.format``: refused by ``is_safe_attribute`` instead of wrapped."""
+        return None
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str) and attr in ("format", "format_map"):
+            return False  # its widths are unbounded: the format filter and ~ do its work
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+
+def _bounded_filter(name: str, check: Any) -> Any:
+    original = SANDBOX.filters[name]
+
+    def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
+        check(value, *args, **kwargs)
+        return original(value, *args, **kwargs)
+
+    return bounded
 
 
 SANDBOX = _Sandbox(undefined=_NamedUndefined, autoescape=False, keep_trailing_newline=True)
+SANDBOX.globals["range"] = _range
+SANDBOX.filters["center"] = _bounded_filter("center", lambda _v, width=80, **_k: _width(width))
+SANDBOX.filters["indent"] = _bounded_filter("indent", lambda _v, width=4, *_a, **_k: _width(width))
+SANDBOX.filters["format"] = _bounded_filter("format", lambda value, *_a, **_k: _padding(value))

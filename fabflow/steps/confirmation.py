@@ -11,6 +11,7 @@ step rather than waiting: nobody would know that the order waits.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -18,7 +19,7 @@ from fabflow.flows.options import ManualConfirmationOptions
 from fabflow.steps.base import StepContext, StepExecutor, StepResult, Wait
 from fabflow.steps.email import EmailStep
 from fabflow.steps.email.message import Addresses, valid_addresses
-from fabflow.steps.templates import render
+from fabflow.steps.templates import has_statements, render
 
 if TYPE_CHECKING:
     from fabflow.settings import Settings
@@ -60,7 +61,10 @@ class ConfirmationStep(StepExecutor):
         """Render, notify, wait."""
         options: ManualConfirmationOptions = ctx.options
         context = ctx.template_context
-        prompt = render(options.prompt, context, "prompt")
+        if has_statements(options.prompt):  # template loops: off the event loop
+            prompt = await asyncio.to_thread(render, options.prompt, context, "prompt")
+        else:
+            prompt = render(options.prompt, context, "prompt")
         details: dict[str, Any] = {"prompt": prompt}
         assignees = valid_addresses(options.assignees, context, "assignees")
         if assignees:

@@ -13,6 +13,7 @@ environment variables never read (a proxy would connect on our behalf, past the 
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import logging
 import re
@@ -39,7 +40,7 @@ from fabflow.steps import signing
 from fabflow.steps.base import StepContext, StepExecutor, StepResult, Wait, within_deadline
 from fabflow.steps.outbound import OutboundPolicy, OutboundRefused, PolicyResolver, literal_ip
 from fabflow.steps.outputs import MAX_BODY_BYTES, response_output
-from fabflow.steps.templates import render
+from fabflow.steps.templates import has_statements, render
 from fabflow.tokens import make_callback_token
 
 if TYPE_CHECKING:
@@ -123,10 +124,12 @@ class RestStep(StepExecutor):
             await self.start()
         assert self._session is not None
         options: ConsumeRestApiOptions = ctx.options
-        url, shown = self._url(ctx, options.uri)
         token = callback_token(ctx) if options.wait_for_callback else None
-        body = orjson.dumps(self._body(ctx, options, token))  # compact UTF-8, what is signed
-        headers, ignored = self._headers(ctx, options.headers, body)
+        if _has_statements(options):  # template loops: rendered off the event loop
+            request = await asyncio.to_thread(self._request, ctx, options, token)
+        else:
+            request = self._request(ctx, options, token)
+        url, shown, body, headers, ignored = request
         if token is not None:
             headers[CALLBACK_HEADER] = token
         started = time.perf_counter()
@@ -148,6 +151,15 @@ class RestStep(StepExecutor):
             output = response_output(status, resp_headers, excerpt)
             return StepResult(details=details, wait=wait, output=output)
         _raise_for_status(status, resp_headers, shown, details)
+
+    def _request(
+        self, ctx: StepContext, options: ConsumeRestApiOptions, token: str | None
+    ) -> tuple[URL, URL, bytes, CIMultiDict[str], list[str]]:
+        """The URL (and the one errors show), the body and the headers, rendered."""
+        url, shown = self._url(ctx, options.uri)
+        body = orjson.dumps(self._body(ctx, options, token))  # compact UTF-8, what is signed
+        headers, ignored = self._headers(ctx, options.headers, body)
+        return url, shown, body, headers, ignored
 
     def _body(self, ctx: StepContext, options: ConsumeRestApiOptions, token: str | None) -> Any:
         """The step's ``body`` rendered; without one, the order resource, with a callback
@@ -229,6 +241,14 @@ class RestStep(StepExecutor):
                 # Stop here: closing drops the connection instead of downloading the rest.
                 resp.close()
             return resp.status, resp.headers, excerpt  # read-only, valid after release
+
+
+def _has_statements(options: ConsumeRestApiOptions) -> bool:
+    """Whether any template of the step has statements (loops), cheaply: most have none."""
+    texts = [options.uri, *options.headers.values()]
+    if options.body is not None:
+        texts.append(orjson.dumps(options.body).decode())
+    return has_statements(*texts)
 
 
 def render_json(value: Any, context: Mapping[str, Any], where: str) -> Any:

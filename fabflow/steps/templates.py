@@ -6,10 +6,16 @@ starting with ``_``, no methods that change data, no code execution. An unknown 
 error of the step that names the variable (``'order.custmer' is undefined``), never a silent
 blank. Autoescape is off: mail is plain text.
 Compiled templates are cached by source text, so a flow's template compiles once per process.
+
+Each render runs under a budget: at most ``RENDER_SECONDS`` and ``MAX_OUTPUT_CHARS`` of output,
+and the sandbox's bound on loop steps, so no template can hold a worker (or the API serving
+beside it) for long. A template with statements (``{% for %}``, ``{% set %}``) is rendered in a
+thread by the steps (``has_statements``): the event loop never waits for a loop.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -17,7 +23,10 @@ from typing import Any
 import jinja2
 
 from fabflow.errors import PermanentStepError
-from fabflow.flows.sandbox import SANDBOX, scoped_context
+from fabflow.flows.sandbox import BUDGET, SANDBOX, Budget, scoped_context
+
+RENDER_SECONDS = 1.0
+MAX_OUTPUT_CHARS = 1_000_000
 
 
 @lru_cache(maxsize=1024)
@@ -38,8 +47,7 @@ def syntax_problem(source: str) -> str | None:
 def render(source: str, context: Mapping[str, Any], what: str = "template") -> str:
     """Render ``source`` with ``context``; a failure is a ``PermanentStepError`` (``template``)."""
     try:
-        template = compile_template(source)
-        return template.render(scoped_context(context))
+        return _bounded(compile_template(source), scoped_context(context))
     except jinja2.TemplateSyntaxError as exc:
         message = f"{what}: syntax error on line {exc.lineno}: {exc.message}"
     except jinja2.UndefinedError as exc:
@@ -50,3 +58,29 @@ def render(source: str, context: Mapping[str, Any], what: str = "template") -> s
     except Exception as exc:  # a filter's TypeError, a division by zero ...
         message = f"{what}: {type(exc).__name__}: {exc}"
     raise PermanentStepError(message, error_type="template", details={"template": what})
+
+
+def has_statements(*sources: str) -> bool:
+    """Whether any of ``sources`` has statements (loops): render those off the event loop."""
+    return any("{%" in source for source in sources)
+
+
+def _bounded(template: jinja2.Template, context: dict[str, Any]) -> str:
+    """``template.render`` under the render budget: its output is read piece by piece, and
+    the render stops at the first piece past the time or size allowed."""
+    budget = Budget(time.monotonic() + RENDER_SECONDS)
+    token = BUDGET.set(budget)
+    try:
+        pieces: list[str] = []
+        size = 0
+        for piece in template.root_render_func(template.new_context(context)):
+            size += len(piece)
+            if size > MAX_OUTPUT_CHARS:
+                raise jinja2.exceptions.SecurityError(
+                    f"the rendered text is longer than {MAX_OUTPUT_CHARS} characters"
+                )
+            budget.check_time()
+            pieces.append(piece)
+        return "".join(pieces)
+    finally:
+        BUDGET.reset(token)

@@ -21,7 +21,7 @@ from fabflow.steps.email.message import (
 )
 from fabflow.steps.email.outbox import write_outbox
 from fabflow.steps.email.smtp import SmtpPool, parse_smtp_url, smtp_error, tls_context
-from fabflow.steps.templates import render
+from fabflow.steps.templates import has_statements, render
 
 if TYPE_CHECKING:
     from fabflow.settings import Settings
@@ -62,8 +62,10 @@ class EmailStep(StepExecutor):
         """Build the message, refusing anything unsafe before sending, then deliver it."""
         options: SendEmailOptions = ctx.options
         context = ctx.template_context
-        subject = checked_subject(render(options.subject, context, "subject"))
-        body = render(options.message, context, "message")
+        if has_statements(options.subject, options.message):  # loops: off the event loop
+            subject, body = await asyncio.to_thread(_texts, options, context)
+        else:
+            subject, body = _texts(options, context)
         addresses = Addresses(
             valid_addresses(options.recipients, context, "recipients"),
             valid_addresses(options.cc, context, "cc"),
@@ -117,3 +119,9 @@ class EmailStep(StepExecutor):
         if refused:
             details["refusedRecipients"] = {a: str(r) for a, r in refused.items()}
         return details
+
+
+def _texts(options: SendEmailOptions, context: dict[str, Any]) -> tuple[str, str]:
+    """The rendered subject (checked) and message."""
+    subject = checked_subject(render(options.subject, context, "subject"))
+    return subject, render(options.message, context, "message")
