@@ -3,6 +3,7 @@ operators' actions (retry, retry now, rerun from a step, cancel)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -85,14 +86,31 @@ def _as_flow_problem(exc: NotFound | Conflict) -> Problem:
     return Problem("/flowId", message)
 
 
+# The flow problem of a refused order, remembered a second: a flood of refused orders (one
+# tenant's poison) must not become a flood of reads that slows every tenant's intake. Only
+# the answer to an order refused anyway can be that stale; tenant ids are unique, so one
+# table serves every app of the process.
+FLOW_PROBLEM_SECONDS = 1.0
+_MAX_REMEMBERED = 4096
+_flow_problems: dict[tuple[str, str], tuple[float, Problem | None]] = {}
+
+
 def _flow_problem(store: StoreDep, tenant: str, flow_id: str) -> Problem | None:
     """The problem with the order's flow (unknown, archived), if any."""
+    now = time.monotonic()
+    known = _flow_problems.get((tenant, flow_id))
+    if known is not None and now - known[0] < FLOW_PROBLEM_SECONDS:
+        return known[1]
     try:
-        with store.read() as conn:  # one row: a flood of refused orders stays cheap
+        with store.read() as conn:
             store.current_flow(conn, tenant, flow_id)
+        problem = None
     except (NotFound, Conflict) as exc:
-        return _as_flow_problem(exc)
-    return None
+        problem = _as_flow_problem(exc)
+    if len(_flow_problems) >= _MAX_REMEMBERED:
+        _flow_problems.clear()
+    _flow_problems[(tenant, flow_id)] = (now, problem)
+    return problem
 
 
 def _instant(text: str | None, name: str) -> float | None:
