@@ -131,6 +131,20 @@ async def acting_key(
     return f"web session, key {_secret(request, None, auth.session_key)[:KEY_SHOWN]}"
 
 
+async def request_key(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    _tenant: Annotated[str, Depends(tenant_id)],
+) -> str:
+    """The API key the request authenticated with (a Bearer key, or its UI session's), for a
+    long request that must notice when the key is revoked. Authenticated first."""
+    if credentials is not None:
+        return credentials.credentials
+    auth: Auth = request.app.state.auth
+    return _secret(request, None, auth.session_key)
+
+
 Tenant = Annotated[str, Depends(tenant_id)]
+RequestKey = Annotated[str, Depends(request_key)]
 Actor = Annotated[str, Depends(acting_key)]
 StoreDep = Annotated[Store, Depends(get_store)]

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from fabflow.api.auth import StoreDep, Tenant
+from fabflow.api.auth import RequestKey, StoreDep, Tenant
 from fabflow.api.schemas import ERRORS
 from fabflow.store import orders
 from fabflow.store.repository import Store
@@ -37,11 +37,18 @@ def _message(event: str, data: Any, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def _changes(request: Request, store: Store, tenant: str, after: int) -> AsyncIterator[str]:
+async def _changes(
+    request: Request, store: Store, tenant: str, after: int, key: str
+) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
     yield _message("counts", await run_in_threadpool(orders.state_counts, store, tenant))
     quiet = 0
     while not request.app.state.stopping.is_set():
+        # The key is looked up again at every poll, past the auth cache: a revoked key's
+        # stream ends within a poll, not when the browser happens to reconnect.
+        if await run_in_threadpool(store.authenticate, key) != tenant:
+            yield _message("revoked", {"message": "the API key is unknown or revoked"})
+            return
         found = await run_in_threadpool(orders.tenant_events, store, tenant, after)
         for event in found:
             after = event["id"]
@@ -74,15 +81,19 @@ async def stream(
     request: Request,
     store: StoreDep,
     tenant: Tenant,
+    key: RequestKey,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     """Server-sent events: ``order`` (``{id, orderId, kind, data, at}``) for each change of any
     of the tenant's orders, then ``counts`` (executions by state). Reconnecting with
     ``Last-Event-ID`` resumes where the stream stopped; an id that is not one the stream could
-    have sent (not a number, beyond the tenant's newest event) starts it from now."""
+    have sent (not a number, beyond the tenant's newest event) starts it from now. Once the
+    key is revoked, the stream sends ``revoked`` and ends within half a second."""
     newest = await run_in_threadpool(orders.last_event_id, store, tenant)
     after = resume_after(last_event_id, newest)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(
-        _changes(request, store, tenant, after), media_type="text/event-stream", headers=headers
+        _changes(request, store, tenant, after, key),
+        media_type="text/event-stream",
+        headers=headers,
     )
