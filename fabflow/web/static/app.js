@@ -155,6 +155,11 @@ const ff = (() => {
     source.addEventListener("error", () => show(false, "Reconnecting…"));
     source.addEventListener("order", (e) => handlers.order?.(JSON.parse(e.data)));
     source.addEventListener("counts", (e) => handlers.counts?.(JSON.parse(e.data)));
+    // The session's key was revoked: the stream ended, and so did the session.
+    source.addEventListener("revoked", () => {
+      source.close();
+      location.assign("/signin?next=" + encodeURIComponent(location.pathname + location.search));
+    });
     window.addEventListener("pagehide", () => source.close());
     return source;
   }
