@@ -27,6 +27,9 @@ class Settings:
     lease_seconds: float = 30.0  # FABFLOW_LEASE_SECONDS
     poll_seconds: float = 0.25  # FABFLOW_POLL_SECONDS: idle poll when no wake-up arrives
     concurrency: int = 16  # FABFLOW_CONCURRENCY
+    # FABFLOW_TENANT_SHARE: the fraction of a worker's slots one tenant may hold while another
+    # tenant has runnable work (fabflow.engine.fairness); alone, a tenant may use every slot
+    tenant_share: float = 0.5
     shutdown_grace_seconds: float = 30.0  # FABFLOW_SHUTDOWN_GRACE_SECONDS
     retry_max_attempts: int = 3  # FABFLOW_RETRY_MAX_ATTEMPTS (default policy)
     retry_initial_delay_ms: int = 1000  # FABFLOW_RETRY_INITIAL_DELAY_MS
@@ -78,6 +81,10 @@ class Settings:
             )
         if self.lease_seconds <= 0 or self.concurrency < 1:
             raise ConfigError("FABFLOW_LEASE_SECONDS must be > 0 and FABFLOW_CONCURRENCY >= 1")
+        if not 0 < self.tenant_share <= 1:
+            raise ConfigError(
+                f"FABFLOW_TENANT_SHARE must be above 0 and at most 1, not {self.tenant_share}"
+            )
         if self.file_link_seconds < 1:
             raise ConfigError("FABFLOW_FILE_LINK_SECONDS must be at least 1")
         if self.scad_renderer not in ("auto", "manifold", "openscad"):

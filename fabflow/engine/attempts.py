@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,7 @@ class AttemptRunner:
         self.on_slot_free = on_slot_free
         self.default_policy = RetryPolicy.from_settings(settings)
         self.running: dict[int, Running] = {}
+        self.tenants: Counter[str] = Counter()  # the attempts in ``running``, by tenant
         self.outbox: list[Completion] = []
         self.unrecorded = 0  # finished attempts whose transitions are not committed yet
         self.choices = ChoiceBook()
@@ -101,6 +103,7 @@ class AttemptRunner:
             )
             self.abandon(earlier)
         self.running[claim.attempt_id] = running
+        self.tenants[claim.tenant_id] += 1
         step = work.step
         if step is None:
             self._end(running, _failure(claim.attempt, f"no step {claim.step_id!r}"))
@@ -149,7 +152,7 @@ class AttemptRunner:
         running.cancelled.set()
         if running.task is not None:
             running.task.cancel()
-        self.running.pop(running.work.claim.attempt_id, None)
+        self._remove(running)
 
     def take_outbox(self) -> list[Completion]:
         batch, self.outbox = self.outbox, []
@@ -260,8 +263,18 @@ class AttemptRunner:
         )
 
     def _forget(self, running: Running) -> None:
-        self.running.pop(running.work.claim.attempt_id, None)
+        self._remove(running)
         self.on_slot_free()
+
+    def _remove(self, running: Running) -> None:
+        claim = running.work.claim
+        if self.running.pop(claim.attempt_id, None) is None:
+            return  # abandoned already
+        left = self.tenants[claim.tenant_id] - 1
+        if left > 0:
+            self.tenants[claim.tenant_id] = left
+        else:
+            del self.tenants[claim.tenant_id]
 
     def _context(self, running: Running) -> StepContext:
         work, claim = running.work, running.work.claim

@@ -6,7 +6,7 @@ waits it out (see ``Worker._call``). The records are those of ``fabflow.store.qu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 from fabflow.store.queue.records import Claim, Transition, Work
@@ -29,7 +29,10 @@ class QueuePort(Protocol):
         now: float,
         take_over: bool,
         expire_waits: bool = True,
+        quotas: Mapping[str, int] | None = None,
     ) -> tuple[list[bool], list[Claim]]: ...
+
+    async def runnable(self, now: float) -> dict[str, int]: ...
 
     async def load(self, claims: list[Claim], light_types: Collection[str]) -> list[Work]: ...
 

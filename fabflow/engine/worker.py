@@ -9,6 +9,7 @@ that ended since the last one and claims work for the free slots, in one transac
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -20,6 +21,7 @@ from typing import TypeVar
 
 from fabflow.engine.attempts import AttemptRunner, Completion, Running
 from fabflow.engine.clock import Clock, SystemClock
+from fabflow.engine.fairness import Plan, ReadyQueue, Shares
 from fabflow.engine.leases import TICK_S, Leases, Ready
 from fabflow.engine.port import QueuePort
 from fabflow.errors import StoreUnavailable
@@ -27,7 +29,7 @@ from fabflow.files import FileStore, LocalFileStore
 from fabflow.ids import new_id
 from fabflow.settings import Settings
 from fabflow.steps.base import StepExecutor
-from fabflow.store.queue import SqlQueue
+from fabflow.store.queue import Claim, SqlQueue
 from fabflow.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,8 @@ class Worker:
         files = files or LocalFileStore(self.settings.files_dir)
         self.attempts = AttemptRunner(executors, self.settings, files, self.clock, self._freed)
         self.leases = Leases(self.settings.lease_seconds, self.clock)
-        self._ready: deque[Ready] = deque()
+        self.shares = Shares(self.concurrency, self.settings.tenant_share)
+        self._ready = ReadyQueue()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -125,6 +128,8 @@ class Worker:
                 return
             await asyncio.sleep(0)  # the cycle may not have yielded: let steps run first
             self._wake.clear()
+            if self.shares.survey_due(self.clock.monotonic()):
+                await self._survey()
             batch = self.attempts.take_outbox()
             # Claim ahead (up to one more round of ``concurrency``): when a slot frees (its
             # attempt's transition committed), its next attempt is already at hand.
@@ -134,10 +139,22 @@ class Worker:
             if burst and claimed == 0 and idle:
                 return
             if not self.attempts.outbox and (claimed == 0 or room - claimed <= 0):
-                await self.clock.wait(self._wake, self.settings.poll_seconds)
+                await self.clock.wait(self._wake, self._idle_s())
 
     def _held(self) -> int:
         return len(self.attempts.running) + self.attempts.unrecorded + len(self._ready)
+
+    def _idle_s(self) -> float:
+        """How long to wait for a wake-up: until the next poll, or the next count of the
+        tenants waiting (``fairness``), whichever comes first."""
+        return min(self.settings.poll_seconds, self.shares.until_survey(self.clock.monotonic()))
+
+    async def _survey(self) -> None:
+        """Count each tenant's runnable attempts: claims are planned from it."""
+        started = self.clock.monotonic()
+        counts = await self._call(self.queue.runnable, self.clock.time())
+        now = self.clock.monotonic()
+        self.shares.surveyed(counts, now - started, now)
 
     async def _drain(self) -> None:
         """Let running attempts finish within the grace period; release the rest."""
@@ -172,16 +189,22 @@ class Worker:
     # -- the database cycle --------------------------------------------------------------
 
     async def _cycle(self, batch: list[Completion], free: int) -> int:
-        if not batch and free <= 0:
+        plan = None
+        if not self._stopping.is_set():
+            plan = self.shares.plan(self.attempts.tenants, self._ready.tenants, free, MAX_CLAIM)
+        limit = min(max(free, 0), MAX_CLAIM) if plan is None else plan.rest
+        asked = limit if plan is None else plan.asked
+        if not batch and asked <= 0:
+            self.shares.deep = True  # no room to claim: what waits is unseen
             return 0
         leased_at = now = self.clock.time()
-        limit = min(max(free, 0), MAX_CLAIM)
         finished = [item.transition for item in batch]
         take_over = self.leases.takeover_due(now)
         expire_waits = self.leases.waits_due(now)
-        won, claims = await self._call(
-            self.queue.cycle, finished, limit, self.id, now, take_over, expire_waits
-        )
+        args = (finished, limit, self.id, now, take_over, expire_waits)
+        won, claims = await self._call(self._claim_call(plan), *args)
+        if asked > 0:
+            self.shares.claimed(claims, plan, asked)
         # Committed: the slots these attempts held are free now, before the claimed attempts'
         # orders are read (a slot waits for its attempt's commit, no longer).
         for item, result in zip(batch, won, strict=True):
@@ -198,16 +221,29 @@ class Worker:
         self._fill()
         return len(claims)
 
+    def _claim_call(
+        self, plan: Plan | None
+    ) -> Callable[..., Awaitable[tuple[list[bool], list[Claim]]]]:
+        """The queue's cycle; with a fair plan, claiming each tenant's quota. Without one, the
+        port's original call (queues that wrap it, as tests' do, keep working)."""
+        if plan is None:
+            return self.queue.cycle
+        return functools.partial(self.queue.cycle, quotas=plan.quotas)
+
     def _fill(self) -> None:
-        """Start claimed attempts while there are free slots."""
+        """Start claimed attempts while there are free slots (and spare ones for a tenant
+        below its share while another holds borrowed slots: ``fairness``)."""
         if self._filling:  # an attempt that ends as it starts calls back in here
             return
         self._filling = True
         try:
-            while self._ready and self._busy() < self.concurrency:
-                if self._stopping.is_set() or not self.leases.fresh(self._ready[0]):
+            while True:
+                ready = self._ready.next(
+                    self.attempts.tenants, self._busy(), self.concurrency, self.shares.cap
+                )
+                if ready is None or self._stopping.is_set() or not self.leases.fresh(ready):
                     return
-                ready = self._ready.popleft()
+                self._ready.remove(ready)
                 self.attempts.start(ready.work, ready.leased_at)
         finally:
             self._filling = False
@@ -274,7 +310,7 @@ class Worker:
             if r.work.claim.attempt_id not in gone:
                 r.leased_at = now
         if lost:
-            self._ready = deque(r for r in self._ready if r.work.claim.attempt_id not in gone)
+            self._ready.keep(lambda r: r.work.claim.attempt_id not in gone)
         for attempt_id in lost:
             running = self.attempts.running.get(attempt_id)
             if running is not None:

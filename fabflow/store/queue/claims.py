@@ -5,7 +5,7 @@ Each function runs inside the caller's transaction (the caller commits).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -25,21 +25,30 @@ def claim(
     lease_s: float,
     take_over: bool = True,
     expire_waits: bool = True,
+    quotas: Mapping[str, int] | None = None,
 ) -> list[Claim]:
-    """Claim up to ``limit`` runnable attempts: with ``take_over`` expired leases first, with
-    ``expire_waits`` waits past their deadline next (to be timed out), then queued attempts.
-    Caller commits."""
+    """Claim runnable attempts: with ``take_over`` expired leases first, with ``expire_waits``
+    waits past their deadline next (to be timed out), then queued attempts: up to
+    ``quotas[tenant]`` of each tenant's (a fair claim, in the quotas' order), then up to
+    ``limit`` more of anyone's, oldest first. Caller commits."""
+    budget = limit + (sum(quotas.values()) if quotas else 0)
     params: dict[str, Any] = {
         "now": now,
-        "limit": limit,
+        "limit": budget,
         "lease_until": now + lease_s,
         "worker": worker,
     }
-    rows = _take_over(conn, params) if take_over and limit > 0 else []
-    if expire_waits and len(rows) < limit:
-        rows += _expired_waits(conn, {**params, "limit": limit - len(rows)})
-    if len(rows) < limit:
-        params["limit"] = limit - len(rows)
+    rows = _take_over(conn, params) if take_over and budget > 0 else []
+    if expire_waits and len(rows) < budget:
+        rows += _expired_waits(conn, {**params, "limit": budget - len(rows)})
+    for tenant, wanted in (quotas or {}).items():
+        wanted = min(wanted, budget - len(rows))
+        if wanted > 0:
+            tenant_params = {**params, "tenant": tenant, "limit": wanted}
+            rows += fastpath.fetch(conn, sql.CLAIM_TENANT, tenant_params)
+    rest = min(limit, budget - len(rows))
+    if rest > 0:
+        params["limit"] = rest
         rows += fastpath.fetch(conn, sql.CLAIM_QUEUED, params)
     claimed = [Claim(*row.values()) for row in rows]
     # Only an execution's very first attempt finds it pending: skip the update otherwise.
@@ -47,6 +56,14 @@ def claim(
     if starting:
         fastpath.fetch(conn, sql.START_EXECUTIONS, {"ids": starting, "now": now})
     return claimed
+
+
+def runnable(conn: Connection, now: float) -> dict[str, int]:
+    """The attempts runnable now, by tenant (reads every queued attempt: not on each cycle)."""
+    return {
+        row["tenant_id"]: row["n"]
+        for row in fastpath.fetch(conn, sql.RUNNABLE_BY_TENANT, {"now": now})
+    }
 
 
 def _expired_waits(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -105,12 +105,19 @@ class SqlQueue:
         now: float,
         take_over: bool,
         expire_waits: bool = True,
+        quotas: Mapping[str, int] | None = None,
     ) -> tuple[list[bool], list[Claim]]:
-        """Record ``finished`` and claim up to ``limit`` attempts, in one transaction (group
-        commit: one commit serves many transitions, each still all-or-nothing). Returns
-        whether each transition won (held its lease), and the claims."""
-        args = (finished, limit, worker_id, now, take_over, expire_waits)
+        """Record ``finished`` and claim up to ``limit`` attempts (and with ``quotas``, up to
+        that many of each tenant's first), in one transaction (group commit: one commit
+        serves many transitions, each still all-or-nothing). Returns whether each transition
+        won (held its lease), and the claims."""
+        args = (finished, limit, worker_id, now, take_over, expire_waits, quotas)
         return await self._call(self._cycle, *args, inline=True)
+
+    async def runnable(self, now: float) -> dict[str, int]:
+        """How many attempts each tenant has runnable now. It reads every queued attempt, so
+        it runs on the queue's thread, in a read transaction of its own."""
+        return await self._call(self._runnable, now)
 
     async def load(self, claims: list[Claim], light_types: Collection[str]) -> list[Work]:
         """What the claimed attempts need to run, in claim order (an attempt whose order
@@ -143,16 +150,23 @@ class SqlQueue:
         now: float,
         take_over: bool,
         expire_waits: bool,
+        quotas: Mapping[str, int] | None,
     ) -> tuple[list[bool], list[Claim]]:
         with self._write() as conn:
             if not finished:
                 _claims_only(conn)
             won = apply(conn, finished, now)
             lease = self.lease_seconds
-            claims = claiming.claim(conn, worker_id, limit, now, lease, take_over, expire_waits)
+            claims = claiming.claim(
+                conn, worker_id, limit, now, lease, take_over, expire_waits, quotas
+            )
             if any(t.decision.next is not None for t in finished):
                 self.store.notify_enqueued(conn)
         return won, claims
+
+    def _runnable(self, now: float) -> dict[str, int]:
+        with self.store.read() as conn:
+            return claiming.runnable(conn, now)
 
     def _load(self, claims: list[Claim], light_types: Collection[str]) -> list[Work]:
         with self._read() as conn:

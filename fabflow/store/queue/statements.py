@@ -8,7 +8,17 @@ from, so a worker that lost its lease can never write the attempt.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, ColumnElement, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Update,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from fabflow.lifecycle.states import (
@@ -74,25 +84,44 @@ CLAIM_VALUES = {
     "started_at": bindparam("now"),
 }
 
-# SKIP LOCKED lets many PostgreSQL workers claim side by side; SQLite renders no FOR UPDATE
-# and serialises claims with its immediate write transaction instead.
-CLAIM_QUEUED = (
-    update(attempts)
-    .where(
-        attempts.c.id.in_(
-            select(attempts.c.id)
-            .where(
-                ATTEMPT_QUEUED,
-                attempts.c.run_after <= bindparam("now"),
+
+def _claim_queued(*only: ColumnElement[bool]) -> Update:
+    """Claim the oldest runnable queued attempts (of those that match ``only``).
+
+    SKIP LOCKED lets many PostgreSQL workers claim side by side; SQLite renders no FOR UPDATE
+    and serialises claims with its immediate write transaction instead."""
+    return (
+        update(attempts)
+        .where(
+            attempts.c.id.in_(
+                select(attempts.c.id)
+                .where(
+                    ATTEMPT_QUEUED,
+                    attempts.c.run_after <= bindparam("now"),
+                    *only,
+                )
+                .order_by(attempts.c.run_after)
+                .limit(bindparam("limit"))
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
             )
-            .order_by(attempts.c.run_after)
-            .limit(bindparam("limit"))
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
         )
+        .values(**CLAIM_VALUES)
+        .returning(*CLAIMED_COLUMNS)
     )
-    .values(**CLAIM_VALUES)
-    .returning(*CLAIMED_COLUMNS)
+
+
+CLAIM_QUEUED = _claim_queued()
+# A tenant's share of a fair claim (see ``fabflow.engine.fairness``): the same walk of the
+# queued index, keeping one tenant's rows.
+CLAIM_TENANT = _claim_queued(attempts.c.tenant_id == bindparam("tenant"))
+
+# The tenants with runnable work, and how much: what a fair claim is planned from. It reads
+# every queued attempt (the queued index holds no tenant), so workers ask only now and then.
+RUNNABLE_BY_TENANT = (
+    select(attempts.c.tenant_id, func.count().label("n"))
+    .where(ATTEMPT_QUEUED, attempts.c.run_after <= bindparam("now"))
+    .group_by(attempts.c.tenant_id)
 )
 
 # Expired leases are found first (with who held them, for the event), then taken over.
