@@ -234,7 +234,7 @@ def install(app: FastAPI) -> None:
         error = input_error(exc, request)
         if error is None:
             return await on_unexpected(request, exc)
-        log.info("refused on %s %s: %s", request.method, request.url.path, error.message)
+        log.warning("refused on %s %s: %s", request.method, request.url.path, error.message)
         return fabflow_error_response(error)
 
     app.add_exception_handler(FabflowError, on_fabflow)
