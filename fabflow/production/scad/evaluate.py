@@ -229,7 +229,8 @@ class _Builder:
         twist = _number(node, "twist", 0.0)
         scale = _vector(node.args.get("scale", (1.0, 1.0)), 2)
         slices = extrude_slices(node, shape, height, twist, scale)
-        if twist != 0 or slices > 1:
+        # twisted or unevenly scaled sides are not flat: the diagonals must be OpenSCAD's
+        if twist != 0 or slices > 1 or scale[0] != scale[1]:
             solid = twisted_extrude(shape, height, twist, slices, scale)
         else:
             solid = Manifold.extrude(shape, height, 0, 0.0, (scale[0], scale[1]))

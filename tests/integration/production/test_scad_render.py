@@ -83,6 +83,9 @@ MODELS: dict[str, str] = {
     ),
     "extrude_scale": "linear_extrude(height = 8, scale = 0.4) square(10, center = true);",
     "extrude_scale_xy": "linear_extrude(height = 8, scale = [1.5, 0.5]) circle(5, $fn = 24);",
+    "extrude_uneven_scale_one_slice": (
+        "linear_extrude(height = 1.6, center = true, scale = [0.77, 1.37]) circle(r = 0.575);"
+    ),
     "extrude_twist_scale": (
         "linear_extrude(height = 12, twist = 60, scale = 0.6, $fn = 40) square(8, center = true);"
     ),
