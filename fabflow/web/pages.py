@@ -46,7 +46,20 @@ def _page(request: Request, name: str, page: str, **context: Any) -> Response:
     if key_tenant(request, session.api_key) is None:  # its key was revoked: the session ends
         auth.sessions_of(request).close(request.cookies.get(COOKIE))
         return auth.to_signin(request)
-    return render(name, page=page, csrf=session.csrf, tenant=session.tenant, **context)
+    tenant = _tenant_name(request, session.tenant)
+    return render(name, page=page, csrf=session.csrf, tenant=tenant, **context)
+
+
+_TENANT_NAMES: dict[str, str] = {}  # a tenant's name never changes
+
+
+def _tenant_name(request: Request, tenant_id: str) -> str:
+    """The tenant's name, as operators know it (the header showed its id)."""
+    name = _TENANT_NAMES.get(tenant_id)
+    if name is None:
+        store: Store = request.app.state.store
+        name = _TENANT_NAMES[tenant_id] = store.tenant_name(tenant_id)
+    return name
 
 
 @router.get("/")

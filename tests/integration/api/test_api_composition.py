@@ -95,7 +95,9 @@ async def test_a_revoked_keys_session_gets_the_sign_in_page(
 ) -> None:
     key_id, key = api_store.create_api_key("acme", "to revoke")
     await _sign_in(browser, key)
-    assert (await browser.get("/products")).status_code == 200
+    page = await browser.get("/products")
+    assert page.status_code == 200
+    assert "Tenant <strong>acme</strong>" in page.text  # its name, not its id
     api_store.revoke_api_key(key_id)
     await asyncio.sleep(1.1)  # a server remembers a valid key for one second
     page = await browser.get("/products")
