@@ -7,9 +7,12 @@ CSRF token on unsafe requests) where it would take a Bearer key when that app wa
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from fabflow.web import pages
@@ -24,6 +27,18 @@ def install(app: FastAPI, sessions: SessionStore | None = None) -> None:
     app.state.web_sessions = sessions if sessions is not None else SessionStore()
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    api_errors = app.exception_handlers[StarletteHTTPException]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        """A page path nobody serves gets an HTML 404; the API's paths keep their JSON."""
+        assert isinstance(exc, StarletteHTTPException)
+        path = request.url.path
+        if exc.status_code == 404 and not path.startswith(("/api/", "/static/", "/metrics")):
+            return pages.not_found_page(request)
+        answer = api_errors(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(StarletteHTTPException, not_found)
 
 
 __all__ = ["SessionStore", "install", "session_key"]

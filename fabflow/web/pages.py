@@ -5,6 +5,7 @@ Every page but sign-in needs a session; without one the browser is sent to sign 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -14,6 +15,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from fabflow import __version__
 from fabflow.api.auth import key_tenant
+from fabflow.errors import NotFound
+from fabflow.store import orders
 from fabflow.store.repository import Store
 from fabflow.web import auth
 from fabflow.web.sessions import COOKIE, same_token
@@ -39,7 +42,15 @@ def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
-def _page(request: Request, name: str, page: str, **context: Any) -> Response:
+def _page(
+    request: Request,
+    name: str,
+    page: str,
+    exists: Callable[[Store, str], object] | None = None,
+    **context: Any,
+) -> Response:
+    """A page for the signed-in tenant; ``exists`` (store, tenant id) raises NotFound when
+    what the page shows is not the tenant's: then a 404 page says so."""
     session = auth.current_session(request)
     if session is None:
         return auth.to_signin(request)
@@ -47,7 +58,24 @@ def _page(request: Request, name: str, page: str, **context: Any) -> Response:
         auth.sessions_of(request).close(request.cookies.get(COOKIE))
         return auth.to_signin(request)
     tenant = _tenant_name(request, session.tenant)
+    if exists is not None:
+        try:
+            exists(request.app.state.store, session.tenant)
+        except NotFound as exc:
+            return render(
+                "notfound.html", 404, page=page, csrf=session.csrf, tenant=tenant, what=exc.message
+            )
     return render(name, page=page, csrf=session.csrf, tenant=tenant, **context)
+
+
+def not_found_page(request: Request) -> Response:
+    """The HTML 404 of a page path no route serves (the API's paths keep their JSON)."""
+    session = auth.current_session(request)
+    what = f"No page is at {request.url.path}."
+    if session is None:
+        return render("notfound.html", 404, page="", what=what)
+    tenant = _tenant_name(request, session.tenant)
+    return render("notfound.html", 404, page="", csrf=session.csrf, tenant=tenant, what=what)
 
 
 _TENANT_NAMES: dict[str, str] = {}  # a tenant's name never changes
@@ -123,7 +151,13 @@ def orders_page(request: Request) -> Response:
 
 @router.get("/orders/{order_id}")
 def order_page(request: Request, order_id: Annotated[str, Path(max_length=40)]) -> Response:
-    return _page(request, "order.html", "order", order_id=order_id)
+    return _page(
+        request,
+        "order.html",
+        "order",
+        lambda store, tenant: orders.get_order_row(store, tenant, order_id),
+        order_id=order_id,
+    )
 
 
 @router.get("/flows")
@@ -138,7 +172,13 @@ def new_flow_page(request: Request) -> Response:
 
 @router.get("/flows/{flow_id}")
 def flow_page(request: Request, flow_id: Annotated[str, Path(max_length=100)]) -> Response:
-    return _page(request, "flow.html", "flow", flow_id=flow_id)
+    return _page(
+        request,
+        "flow.html",
+        "flow",
+        lambda store, tenant: store.get_flow(tenant, flow_id),
+        flow_id=flow_id,
+    )
 
 
 @router.get("/products")

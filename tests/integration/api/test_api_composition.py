@@ -107,6 +107,19 @@ async def test_a_revoked_keys_session_gets_the_sign_in_page(
     assert (await browser.get("/orders")).headers["location"] == "/signin?next=%2Forders"
 
 
+async def test_pages_that_do_not_exist_are_html_404s(
+    browser: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    await _sign_in(browser, keys["acme"])
+    for path in ("/nope", "/flows/nope", "/orders/ord_nope"):
+        page = await browser.get(path)
+        assert page.status_code == 404, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "Not found" in page.text and "All orders" in page.text, path
+    api = await browser.get("/api/nope")
+    assert api.status_code == 404 and api.json()["code"] == "not_found"
+
+
 async def test_the_composed_apps_workers_run_orders_while_it_serves(
     api_settings: Settings, api_store: Store, keys: dict[str, str], receiver: Receiver
 ) -> None:
