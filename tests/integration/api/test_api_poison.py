@@ -23,7 +23,7 @@ from fabflow.api.group_commit import MAX_BATCH
 from fabflow.errors import FabflowError
 from fabflow.order_input import MAX_INT, MAX_JSON_DEPTH, MIN_INT
 from fabflow.store.repository import Store
-from tests.integration.api.conftest import rest_flow
+from tests.integration.api.conftest import Receiver, rest_flow, run_until_ended
 
 LINE = {"id": "1", "product": "nameplate", "parameters": {"text": "Ada"}}
 JSON = {"Content-Type": "application/json"}
@@ -122,6 +122,20 @@ async def test_the_limits_themselves_are_accepted(acme: httpx.AsyncClient, shop:
     answer = await acme.post("/api/orders", json=_order(body))
     assert answer.status_code == 201, answer.text
     assert answer.json()["data"]["big"] == MAX_INT
+
+
+async def test_an_order_at_the_limits_runs_through_a_rest_step(
+    acme: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    """Accepted means it can run: the REST step encodes what intake let in (an order nested
+    253 deep was accepted once and failed every attempt with "Recursion limit reached")."""
+    assert (await acme.post("/api/flows", json=rest_flow(receiver.url))).status_code == 201
+    data = {"deep": nested(MAX_JSON_DEPTH - 2), "big": MAX_INT, "small": MIN_INT}
+    created = await acme.post("/api/orders", json=_order({"data": data}))
+    assert created.status_code == 201, created.text
+    done = await run_until_ended(api_store, acme, created.json()["id"], ["consume-rest-api"])
+    assert done["execution"]["state"] == "succeeded", done["execution"]
+    assert receiver.received[0]["data"] == data
 
 
 @pytest.mark.parametrize("blanks", [["", "   ", ""], ["\t", " \n "]])
