@@ -31,6 +31,7 @@ from fabflow.production.scad.primitives import Unsupported, fragments
 
 Shape: TypeAlias = Manifold | CrossSection | None
 MAX_FACETS = 5_000_000
+_COLLINEAR = 1e-6  # mm; Clipper 1 works on a grid of 2^-16 mm
 # What the fast path builds (for documentation; anything else goes to openscad). import takes
 # STL, OFF and 3MF files; text takes left-to-right and right-to-left scripts.
 FAST_PATH_NODES = (
@@ -231,7 +232,10 @@ class _Builder:
         slices = extrude_slices(node, shape, height, twist, scale)
         # twisted or unevenly scaled sides are not flat: the diagonals must be OpenSCAD's
         if twist != 0 or slices > 1 or scale[0] != scale[1]:
-            solid = twisted_extrude(shape, height, twist, slices, scale)
+            # OpenSCAD's outline has passed through Clipper, which drops points lying on a
+            # straight edge; on a twisted side such a point would change the triangulation
+            flat = shape.simplify(_COLLINEAR)
+            solid = twisted_extrude(flat, height, twist, slices, scale)
         else:
             solid = Manifold.extrude(shape, height, 0, 0.0, (scale[0], scale[1]))
         if _flag(node, "center"):

@@ -86,6 +86,10 @@ MODELS: dict[str, str] = {
     "extrude_uneven_scale_one_slice": (
         "linear_extrude(height = 1.6, center = true, scale = [0.77, 1.37]) circle(r = 0.575);"
     ),
+    "extrude_twist_projection": (
+        "linear_extrude(height = 4.35, twist = 40, scale = [1.4, 1.07]) projection(cut = true)"
+        " rotate([57, 88.9, 0]) cube([2.07, 1.5, 2.93], center = true);"
+    ),
     "extrude_twist_scale": (
         "linear_extrude(height = 12, twist = 60, scale = 0.6, $fn = 40) square(8, center = true);"
     ),
