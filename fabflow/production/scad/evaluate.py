@@ -232,6 +232,10 @@ class _Builder:
         slices = extrude_slices(node, shape, height, twist, scale)
         # twisted or unevenly scaled sides are not flat: the diagonals must be OpenSCAD's
         if twist != 0 or slices > 1 or scale[0] != scale[1]:
+            if _contains(node, "projection"):
+                # its outline carries points where CGAL's triangles met the plane; twisted,
+                # each one shapes the sides, and ours cannot be the same points
+                raise Unsupported("linear_extrude with twist or uneven scale of a projection")
             # OpenSCAD's outline has passed through Clipper, which drops points lying on a
             # straight edge; on a twisted side such a point would change the triangulation
             flat = shape.simplify(_COLLINEAR)
@@ -283,6 +287,16 @@ def resize_factors(new: list[float], auto: list[bool], size: list[float]) -> lis
     largest = max(range(len(new)), key=lambda i: (new[i], -i))
     follow = scale[largest] if new[largest] > 0 else 1.0
     return [scale[i] if not auto[i] or new[i] > 0 else follow for i in range(len(new))]
+
+
+def _contains(node: Node, name: str) -> bool:
+    stack = list(node.children)
+    while stack:
+        child = stack.pop()
+        if child.name == name:
+            return True
+        stack.extend(child.children)
+    return False
 
 
 def _combine(shapes: Sequence[Manifold | CrossSection], op: OpType) -> Shape:

@@ -86,9 +86,9 @@ MODELS: dict[str, str] = {
     "extrude_uneven_scale_one_slice": (
         "linear_extrude(height = 1.6, center = true, scale = [0.77, 1.37]) circle(r = 0.575);"
     ),
-    "extrude_twist_projection": (
-        "linear_extrude(height = 4.35, twist = 40, scale = [1.4, 1.07]) projection(cut = true)"
-        " rotate([57, 88.9, 0]) cube([2.07, 1.5, 2.93], center = true);"
+    "extrude_twist_collinear": (
+        "linear_extrude(height = 4.35, twist = 40, scale = [1.4, 1.07])"
+        " polygon([[0, 0], [2, 0], [4, 0], [4, 3], [2, 3], [0, 3], [0, 1.5]]);"
     ),
     "extrude_twist_scale": (
         "linear_extrude(height = 12, twist = 60, scale = 0.6, $fn = 40) square(8, center = true);"
@@ -227,6 +227,17 @@ def test_parameters_reach_both_renderers(tmp_path: Path) -> None:
     assert plain.renderer == "manifold"
     assert plain.solid.bounding_box()[3] == pytest.approx(31.25, abs=1e-4)
     assert abs(auto.solid.volume() - slow.solid.volume()) < 1e-6 * slow.solid.volume()
+
+
+def test_twisted_projection_falls_back(tmp_path: Path) -> None:
+    source = (
+        "linear_extrude(height = 3, twist = -90, scale = 0.98) projection(cut = true)"
+        " rotate([60.9, 54.9, 0]) cube([2.25, 4.65, 2.87], center = true);"
+    )
+    folder = _write_model(tmp_path / "twisted", source)
+    rendered = render_model(folder, "main.scad", {}, mode="auto")
+    assert rendered.renderer == "openscad"
+    assert rendered.fallback_reason is not None and "projection" in rendered.fallback_reason
 
 
 def test_partial_turn_in_few_steps_falls_back(tmp_path: Path) -> None:
