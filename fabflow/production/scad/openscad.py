@@ -5,9 +5,10 @@ upload is not followed) and works there. Around the program:
 
 - bubblewrap (``bwrap``), where it is installed and works, shows it only ``/usr``, the fontconfig
   settings and the private folder, with no network, so that a model cannot read anything else;
-- ``RLIMIT_AS`` caps its memory and ``RLIMIT_CPU`` its processor time, set through
-  ``prlimit`` (util-linux) where present, else in the child before ``exec`` (``preexec_fn``,
-  which Python warns about in processes with threads);
+- ``RLIMIT_AS`` caps its memory, ``RLIMIT_CPU`` its processor time and ``RLIMIT_FSIZE`` the
+  files it writes, set through ``prlimit`` (util-linux) where present, else in the child before
+  ``exec`` (``preexec_fn``, which Python warns about in processes with threads);
+- its messages go to a file, of which only the first and last 64 KB are read back;
 - it runs in its own session, and the whole process group is killed at the timeout.
 
 Failures become ``RenderFailed`` with the program's own ``ERROR:`` lines (which name the file
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 OPENSCAD = "openscad"
 _STL_HEADER = 84  # 80 bytes of header and a triangle count
 _STL_RECORD = np.dtype([("normal", "<f4", 3), ("vertices", "<f4", (3, 3)), ("attribute", "<u2")])
+MAX_FILE_BYTES = 512 << 20  # RLIMIT_FSIZE: no file the program writes may pass this
+_LOG_PART = 64 << 10
 _MEMORY_SIGNS = ("bad_alloc", "Cannot allocate memory", "out of memory")
 
 
@@ -160,7 +163,7 @@ def _limited(command: list[str], limits: Limits) -> list[str]:
     if prlimit is None:
         return command
     memory, cpu = _rlimits(limits)
-    return [prlimit, f"--as={memory}", f"--cpu={cpu}", "--", *command]
+    return [prlimit, f"--as={memory}", f"--cpu={cpu}", f"--fsize={MAX_FILE_BYTES}", "--", *command]
 
 
 def _preexec(limits: Limits) -> Callable[[], None] | None:
@@ -172,6 +175,7 @@ def _preexec(limits: Limits) -> Callable[[], None] | None:
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
 
     return apply
 
@@ -188,26 +192,41 @@ def run_openscad(
     command = [OPENSCAD, "-o", str(output), *extra, *define_arguments(values), main]
     command = _limited(_sandboxed(command, workspace), limits)
     started = time.monotonic()
-    process = subprocess.Popen(
-        command,
-        cwd=workspace.model,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env=_environment(),
-        preexec_fn=_preexec(limits),  # only without prlimit; see the module docstring
-    )
-    try:
-        _, err = process.communicate(timeout=limits.timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        raise RenderFailed(f"openscad stopped after {limits.said}") from None
-    finally:
-        _kill_group(process)  # bwrap's children, or anything the program left behind
-    stderr = err.decode("utf-8", "replace")
+    log_path = output.with_name(output.name + ".log")
+    # messages go to a file, not a pipe: a model echoing in a loop must not fill our memory
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            cwd=workspace.model,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+            env=_environment(),
+            preexec_fn=_preexec(limits),  # only without prlimit; see the module docstring
+        )
+        try:
+            process.wait(timeout=limits.timeout)
+        except subprocess.TimeoutExpired:
+            raise RenderFailed(f"openscad stopped after {limits.said}") from None
+        finally:
+            _kill_group(process)  # bwrap's children, or anything the program left behind
+    stderr = _read_log(log_path)
     _raise_on_failure(process.returncode, stderr, output, limits, time.monotonic() - started)
     return stderr
+
+
+def _read_log(path: Path) -> str:
+    """The program's messages, or their first and last parts when there are too many."""
+    with path.open("rb") as handle:
+        head = handle.read(_LOG_PART)
+        size = path.stat().st_size
+        if size <= 2 * _LOG_PART:
+            return (head + handle.read()).decode("utf-8", "replace")
+        handle.seek(size - _LOG_PART)
+        tail = handle.read()
+    text = head.decode("utf-8", "replace") + "\n[...]\n" + tail.decode("utf-8", "replace")
+    return text
 
 
 def _environment() -> dict[str, str]:
@@ -230,6 +249,8 @@ def _raise_on_failure(code: int, stderr: str, output: Path, limits: Limits, seco
     crashed = code in (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS)
     if crashed or any(sign in stderr for sign in _MEMORY_SIGNS):
         raise RenderFailed(f"openscad hit the memory limit ({limits.memory_mb} MB)")
+    if code == -signal.SIGXFSZ:
+        raise RenderFailed(f"openscad's output passed the size limit ({MAX_FILE_BYTES >> 20} MB)")
     if code < 0:
         raise RenderFailed(f"openscad was stopped by signal {signal.Signals(-code).name}")
     errors = _error_lines(stderr)

@@ -419,3 +419,12 @@ def test_huge_resolutions_are_refused_before_building(source: str, tmp_path: Pat
     with pytest.raises(RenderFailed, match="facets; the limit is 5,000,000"):
         render_model(folder, "main.scad", {}, mode="auto", memory_mb=1024)
     assert time.monotonic() - started < 2
+
+
+def test_a_model_that_echoes_without_end_is_stopped(tmp_path: Path) -> None:
+    source = 'for (i = [0:999]) for (j = [0:999]) for (k = [0:999]) echo("spam spam spam");'
+    folder = _write_model(tmp_path / "echo", source)
+    started = time.monotonic()
+    with pytest.raises(RenderFailed, match=r"stopped after 2 s|memory limit|size limit"):
+        render_model(folder, "main.scad", {}, mode="auto", timeout=2.0)
+    assert time.monotonic() - started < 4
