@@ -115,9 +115,11 @@ async def test_retry_now_runs_the_next_attempt_at_once_and_the_order_heals(
 
     events = (await acme.get(f"/api/orders/{order_id}/events")).json()["events"]
     now_events = [e["data"] for e in events if e["kind"] == "retry_now"]
+    by = now_events[0].get("by", "")
+    assert by.startswith("key ")  # who pressed Retry now
     assert now_events == [
-        {"stepDefinitionId": "notify", "attempt": 2},
-        {"stepDefinitionId": "notify", "attempt": 3},
+        {"stepDefinitionId": "notify", "attempt": 2, "by": by},
+        {"stepDefinitionId": "notify", "attempt": 3, "by": by},
     ]
     late = await acme.post(f"/api/orders/{order_id}/retry-now")
     assert late.status_code == 409 and late.json()["code"] == "conflict"
