@@ -20,7 +20,8 @@ from fabflow.api.errors import TooManyRequests, error_response
 from fabflow.api.errors import body as error_body
 from fabflow.api.group_commit import CallbackBatcher
 from fabflow.api.schemas import ERRORS, json_response
-from fabflow.errors import WaitNotReady
+from fabflow.errors import InvalidInput, WaitNotReady
+from fabflow.order_input import json_problems
 from fabflow.store.queue.waits import Resolution
 from fabflow.tokens import hash_token
 
@@ -83,6 +84,10 @@ async def callback(request: Request, token: Token, body: CallbackBody) -> Respon
     runs again), 503 with Retry-After."""
     limits: TokenBuckets = request.app.state.callback_limits
     limits.take(hash_token(token))
+    problems = json_problems(body.data, "/data") if body.data is not None else []
+    if problems:  # kept on the order for later steps: the same limits as an order's data
+        first = problems[0]
+        raise InvalidInput(f"invalid callback: {first.pointer}: {first.message}", problems)
     resolution = Resolution(
         outcome=body.outcome, status=body.status, message=body.message, data=body.data
     )

@@ -268,6 +268,10 @@ async def test_bad_callbacks_are_refused_with_reasons(
 ) -> None:
     unknown = await anyone.post("/api/callbacks/" + "x" * 43, json={"outcome": "success"})
     assert unknown.status_code == 404
+    poison = {"outcome": "success", "data": {"note": "a\u0000b", "n": 2**64}}
+    refused = await anyone.post("/api/callbacks/" + "x" * 43, json=poison)
+    assert refused.status_code == 422, refused.text
+    assert {p["pointer"] for p in refused.json()["problems"]} == {"/data/note", "/data/n"}
     malformed = await anyone.post("/api/callbacks/" + "x" * 43, json={"outcome": "maybe"})
     assert malformed.status_code == 422
     assert [p["pointer"] for p in malformed.json()["problems"]] == ["/outcome"]
