@@ -139,6 +139,7 @@ def _sandboxed(command: list[str], workspace: Workspace) -> list[str]:
     return [
         "bwrap",
         *_bind_system(),
+        *_bind_font_cache(),
         "--bind",
         root,
         root,
@@ -152,6 +153,17 @@ def _sandboxed(command: list[str], workspace: Workspace) -> list[str]:
         "--",
         *command,
     ]
+
+
+def _bind_font_cache() -> list[str]:
+    """This user's fontconfig cache, read-only, where the sandbox's HOME looks for it.
+
+    Where ``fc-cache -s`` has not cached every font folder system-wide, fontconfig in an
+    empty HOME scans the fonts on each run: 30 ms more for every ``.csg`` export."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fontconfig"
+    if not cache.is_dir():
+        return []
+    return ["--ro-bind", str(cache), "/tmp/.cache/fontconfig"]
 
 
 def _rlimits(limits: Limits) -> tuple[int, int]:
