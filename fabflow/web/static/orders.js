@@ -24,9 +24,19 @@
     return params;
   }
 
+  /* The URL's filters, applied once the flows are listed (a flow filter set before its option
+     exists would be dropped while the link still shows it). A value a select does not offer
+     (?state=bogus) is said, not silently ignored. */
   function fromUrl() {
     const params = new URLSearchParams(location.search);
-    for (const name of FILTERS) setField(form.elements[name], params.get(name) || "");
+    const unknown = [];
+    for (const name of FILTERS) {
+      const field = form.elements[name];
+      const wanted = params.get(name) || "";
+      setField(field, wanted);
+      if (field.tagName === "SELECT" && wanted && field.value !== wanted) unknown.push(`${name}=${wanted}`);
+    }
+    if (unknown.length) ff.toast(`Ignored filter${unknown.length > 1 ? "s" : ""} this list does not know: ${unknown.join(", ")}`, true);
   }
 
   /* A checkbox filter ("Waiting for you") is its value when ticked, nothing otherwise. */
@@ -142,9 +152,7 @@
   async function loadFlows() {
     const { flows } = await api("GET", "/api/flows?archived=true");
     const select = form.elements.flowId;
-    const chosen = new URLSearchParams(location.search).get("flowId") || "";
     for (const flow of flows) select.append(el("option", { value: flow.id }, flow.name && flow.name !== flow.id ? `${flow.id} (${flow.name})` : flow.id));
-    select.value = chosen;
   }
 
   function changed() {
@@ -169,8 +177,11 @@
   more.addEventListener("click", () => load(true).catch(fail));
 
   const refresh = throttle(() => load(false, shown).catch(fail), 700);
-  fromUrl();
-  loadFlows().catch(fail);
-  load().catch(fail);
+  loadFlows()
+    .catch(fail)
+    .finally(() => {
+      fromUrl();
+      load().catch(fail);
+    });
   ff.live({ order: refresh, open: refresh, counts }, document.getElementById("live"));
 })();
