@@ -9,6 +9,7 @@ interprets its own way, go to the reference renderer.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from numpy.typing import NDArray
 from fabflow.errors import RenderFailed
 from fabflow.production.scad.primitives import Points, Unsupported, mesh_solid, triangulate_face
 
+MAX_IMPORT_BYTES = 256 << 20
 MESH_SUFFIXES = (".stl", ".off", ".3mf")  # what openscad 2021 itself imports as meshes
 
 
@@ -40,6 +42,9 @@ def import_mesh(folder: Path, name: str, base: Path | None = None) -> Manifold |
         raise Unsupported(f"import of {suffix or 'a file without suffix'}")
     if not path.is_file():
         raise RenderFailed(f"import({name!r}): no such file in the product")
+    if _unpacked_size(path) > MAX_IMPORT_BYTES:
+        # read in this process: a zip bomb in a 3MF must not reach trimesh
+        raise RenderFailed(f"import({name!r}): larger than {MAX_IMPORT_BYTES >> 20} MB")
     try:
         vertices, triangles = _read_off(path) if suffix == ".off" else _read_trimesh(path)
     except (ValueError, IndexError) as exc:
@@ -50,6 +55,16 @@ def import_mesh(folder: Path, name: str, base: Path | None = None) -> Manifold |
     if solid is None:
         raise Unsupported(f"import of {path.name} (not a closed solid)")
     return solid
+
+
+def _unpacked_size(path: Path) -> int:
+    if path.suffix.lower() != ".3mf":
+        return path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise RenderFailed(f"import({path.name!r}): not a 3MF archive") from exc
 
 
 def _read_trimesh(path: Path) -> tuple[Points, NDArray[np.int64]]:

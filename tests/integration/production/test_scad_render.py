@@ -428,3 +428,19 @@ def test_a_model_that_echoes_without_end_is_stopped(tmp_path: Path) -> None:
     with pytest.raises(RenderFailed, match=r"stopped after 2 s|memory limit|size limit"):
         render_model(folder, "main.scad", {}, mode="auto", timeout=2.0)
     assert time.monotonic() - started < 4
+
+
+def test_a_3mf_that_unpacks_too_large_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    from fabflow.production.scad import imports
+
+    monkeypatch.setattr(imports, "MAX_IMPORT_BYTES", 1 << 20)
+    folder = _write_model(tmp_path / "bomb", 'import("bomb.3mf");')
+    with zipfile.ZipFile(folder / "bomb.3mf", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("3D/3dmodel.model", b"\0" * (2 << 20))
+    assert (folder / "bomb.3mf").stat().st_size < 100_000
+    with pytest.raises(RenderFailed, match="larger than 1 MB"):
+        render_model(folder, "main.scad", {}, mode="auto")
