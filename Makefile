@@ -23,9 +23,12 @@ browser:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 # Products made from OpenSCAD models render with Debian's openscad (the reference renderer, and
-# the .csg export the fast path evaluates on manifold3d).
+# the .csg export the fast path evaluates on manifold3d), in bubblewrap's sandbox where it works,
+# with OpenSCAD's default font (Liberation) found through fontconfig.
+SCAD_PACKAGES := openscad bubblewrap fontconfig fonts-liberation
 openscad:
-	command -v openscad >/dev/null || (apt-get update -qq && apt-get install -y -qq openscad)
+	(command -v openscad && command -v bwrap && fc-list | grep -qi liberation) >/dev/null \
+	  || (apt-get update -qq && apt-get install -y -qq $(SCAD_PACKAGES))
 
 lint: $(STAMP)
 	$(BIN)/ruff check fabflow tests bench
