@@ -27,6 +27,7 @@ _AMBIENT = 0.3
 _SUPERSAMPLE = 2
 
 F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
 
 
 def render_png(
@@ -91,16 +92,19 @@ def _rasterise(screen: F32, size: int) -> tuple[NDArray[np.int64], NDArray[np.in
     row_tri, row_y = _rows(screen, size)
     start, stop = _spans(screen[row_tri], row_y + np.float32(0.5), size)
     count = np.maximum(stop - start + 1, 0)
+    # Each triangle's plane once, each span's depth at its row once: per pixel, the work left
+    # is one multiply-add (gathering the triangle's corners for every pixel cost more than
+    # the rest of the preview together).
+    slope_x, slope_y, offset = _planes(screen)
+    row_base = slope_y[row_tri] * (row_y + 0.5) + offset[row_tri]
     span = np.repeat(np.arange(len(count)), count)
     x = start[span] + _ranks(count)
-    triangle = row_tri[span]
-    y = row_y[span]
-    depth = _depth(screen, triangle, x + np.float32(0.5), y + np.float32(0.5))
-    pixel = y * size + x
-    nearest = np.full(size * size, -np.inf, dtype=np.float32)
+    depth = slope_x[row_tri][span] * (x + 0.5) + row_base[span]
+    pixel = row_y[span] * size + x
+    nearest = np.full(size * size, -np.inf, dtype=np.float64)
     np.maximum.at(nearest, pixel, depth)
     wins = depth >= nearest[pixel]
-    return pixel[wins], triangle[wins]
+    return pixel[wins], row_tri[span[wins]]
 
 
 def _ranks(count: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -139,14 +143,14 @@ def _spans(corners: F32, y: F32, size: int) -> tuple[NDArray[np.int64], NDArray[
     return start, stop
 
 
-def _depth(screen: F32, triangle: NDArray[np.int64], x: F32, y: F32) -> F32:
-    """Depth of each triangle's plane at (x, y)."""
-    c = screen[triangle]
+def _planes(screen: F32) -> tuple[F64, F64, F64]:
+    """Each triangle's plane as ``depth = slope_x * x + slope_y * y + offset`` (float64: the
+    offset subtracts large products, which float32 would round away)."""
+    c = screen.astype(np.float64)
     e1, e2 = c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]
     area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    area = np.where(np.abs(area) < 1e-9, np.float32(1e-9), area)
+    area = np.where(np.abs(area) < 1e-9, 1e-9, area)
     slope_x = (e1[:, 2] * e2[:, 1] - e2[:, 2] * e1[:, 1]) / area
     slope_y = (e1[:, 0] * e2[:, 2] - e2[:, 0] * e1[:, 2]) / area
-    return np.asarray(
-        c[:, 0, 2] + slope_x * (x - c[:, 0, 0]) + slope_y * (y - c[:, 0, 1]), dtype=np.float32
-    )
+    offset = c[:, 0, 2] - slope_x * c[:, 0, 0] - slope_y * c[:, 0, 1]
+    return slope_x, slope_y, offset
