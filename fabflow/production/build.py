@@ -82,6 +82,8 @@ class LineFailure:
     error_type: str
     message: str
     parameter: str | None = None
+    product: str | None = None  # for ``parameters``: the product whose check refused it
+    problems: int = 1  # for ``parameters``: how many the check found (the first is told)
 
 
 def run_line(job: LineJob) -> list[PartOutput] | LineFailure:
@@ -89,8 +91,10 @@ def run_line(job: LineJob) -> list[PartOutput] | LineFailure:
     if job.model is not None:
         return _run_model(job, job.model)
     product_class = load_path(job.product_path)
-    for key, message in parameter_problems(product_class, job.parameters):
-        return LineFailure("parameters", message, key)
+    problems = parameter_problems(product_class, job.parameters)
+    if problems:
+        key, message = problems[0]
+        return LineFailure("parameters", message, key, product_class.name, len(problems))
     product: Product[Any] = product_class()
     try:
         solids = product.build(product.parameters.model_validate(job.parameters))

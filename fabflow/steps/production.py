@@ -1,9 +1,9 @@
 """generate-production-files: each order line becomes checked, printable files in the store.
 
-Lines are checked in this process (cheap) and built in warm worker processes (CPU work that
-must neither block the event loop nor outlive the step's timeout: a line that overruns has its
-process killed). Files are written to a scratch folder, then put in the file store under a
-deterministic key, so a re-run of the step replaces them rather than adding copies.
+Lines are checked and built in warm worker processes (CPU work that must neither block the
+event loop nor outlive the step's timeout: a line that overruns has its process killed). Files
+are written to a scratch folder, then put in the file store under a deterministic key, so a
+re-run of the step replaces them rather than adding copies.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from fabflow.production.build import (
     run_line,
     warm_up,
 )
-from fabflow.production.line_check import parameter_problems
 from fabflow.production.pool import WarmPool
 from fabflow.production.registry import get, import_path
 from fabflow.production.scad.stored import local_model
@@ -79,15 +78,14 @@ class ProductionStep(StepExecutor):
         await self._ensure_pool()
         options: GenerateProductionFilesOptions = ctx.options
         lines = list(ctx.order.get("lines") or [])
-        scratch = Path(tempfile.mkdtemp(prefix="production-", dir=ctx.files.scratch_dir()))
+        # The scratch folder, a model's unpacked files and their removal touch the disk: off
+        # the event loop, which the API and the other steps share.
+        scratch, jobs = await asyncio.to_thread(_jobs, ctx, lines, options.file_format)
         try:
-            jobs = [
-                _job(ctx, line, i, options.file_format, scratch) for i, line in enumerate(lines)
-            ]
             outputs = await self._run_all(jobs, time.monotonic() + ctx.timeout_s)
             records = await asyncio.to_thread(_store, ctx, jobs, outputs, options.file_format)
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, scratch, True)
         ms = round((time.perf_counter() - started) * 1000)
         details = {"lines": len(lines), "files": len(records), "ms": ms}
         return StepResult(files=records, details=details, output={"files": records})
@@ -124,8 +122,21 @@ class ProductionStep(StepExecutor):
         return result
 
 
+def _jobs(ctx: StepContext, lines: list[Any], file_format: str) -> tuple[Path, list[LineJob]]:
+    """A scratch folder for this attempt and a worker job per line (raises, the folder
+    removed, for a line that cannot be made)."""
+    scratch = Path(tempfile.mkdtemp(prefix="production-", dir=ctx.files.scratch_dir()))
+    try:
+        return scratch, [_job(ctx, line, i, file_format, scratch) for i, line in enumerate(lines)]
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
 def _job(ctx: StepContext, line: Any, index: int, file_format: str, scratch: Path) -> LineJob:
-    """A worker job for one order line, after the checks intake makes (raises if they fail)."""
+    """A worker job for one order line. Its parameters are checked where it is built, in the
+    worker process (``run_line``): intake checked them already, and the check of an engraved
+    text draws its letters, which is CPU work."""
     if not isinstance(line, dict):
         raise PermanentStepError(f"order line {index} is not an object", error_type="parameters")
     line_id = str(line.get("id", index + 1))
@@ -138,12 +149,9 @@ def _job(ctx: StepContext, line: Any, index: int, file_format: str, scratch: Pat
             f'line "{line_id}": {exc}', error_type="parameters", details={"line": line_id}
         ) from exc
     parameters = line.get("parameters") or {}
-    problems = parameter_problems(product, parameters) if isinstance(parameters, dict) else []
     if not isinstance(parameters, dict):
-        problems = [("", "must be an object of parameter values")]
-    if problems:
-        key, message = problems[0]
-        raise _failure_for(line_id, product.name, key, message, len(problems))
+        message = "must be an object of parameter values"
+        raise _failure_for(line_id, product.name, "", message, 1)
     stem = safe_part(line_id)
     return LineJob(line_id, import_path(product), parameters, file_format, str(scratch), stem)
 
@@ -179,7 +187,8 @@ def _model_job(
 
 def _failure(job: LineJob, failure: LineFailure) -> PermanentStepError:
     if failure.error_type == "parameters":
-        return _failure_for(job.line_id, None, failure.parameter or "", failure.message, 1)
+        parameter, count = failure.parameter or "", failure.problems
+        return _failure_for(job.line_id, failure.product, parameter, failure.message, count)
     return PermanentStepError(
         f'line "{job.line_id}": {failure.message}',
         error_type=failure.error_type,
