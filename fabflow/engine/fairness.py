@@ -57,16 +57,18 @@ def allocate(
     up to ``room`` for the others. Returns the claims of each tenant, in the order served."""
     heap = [(held.get(t, 0), served.get(t, 0), t) for t, n in waiting.items() if n > 0]
     heapq.heapify(heap)
+    turn = max(served.values(), default=0)
     given: dict[str, int] = {}
     total = 0
     while heap:
-        count, rank, tenant = heapq.heappop(heap)
+        count, _, tenant = heapq.heappop(heap)
         if total >= (fair_room if count < cap else room):
             break  # those left hold as many or more: no room for them either
         given[tenant] = given.get(tenant, 0) + 1
         total += 1
+        turn += 1  # served now: last among those holding as many
         if given[tenant] < waiting[tenant]:
-            heapq.heappush(heap, (count + 1, rank, tenant))
+            heapq.heappush(heap, (count + 1, turn, tenant))
     return given
 
 
@@ -97,8 +99,12 @@ class Shares:
     # -- who waits -----------------------------------------------------------------------
 
     def survey_due(self, now: float) -> bool:
-        """Count who waits: only while the queue runs deeper than the claims see."""
-        return self.deep and now >= self._next_survey
+        """Count who waits: only while the queue runs deeper than the claims see, and every
+        SURVEY_EVERY_S at most."""
+        if not self.deep or now < self._next_survey:
+            return False
+        self._next_survey = now + SURVEY_EVERY_S
+        return True
 
     def until_survey(self, now: float) -> float:
         """Seconds until the next count is due (infinite while none is needed)."""
@@ -106,7 +112,7 @@ class Shares:
 
     def surveyed(self, counts: Mapping[str, int], took_s: float, now: float) -> None:
         self.waiting = {t: n for t, n in counts.items() if n > 0}
-        self._next_survey = now + max(SURVEY_EVERY_S, took_s / SURVEY_SHARE)
+        self._next_survey = max(self._next_survey, now + took_s / SURVEY_SHARE)
 
     # -- claims --------------------------------------------------------------------------
 

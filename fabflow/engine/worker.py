@@ -79,6 +79,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._filling = False
+        self._counting: asyncio.Task[None] | None = None  # see ``_count_waiting``
 
     @property
     def running(self) -> dict[int, Running]:
@@ -116,6 +117,8 @@ class Worker:
             finally:
                 for timer in timers:
                     timer.cancel()
+                if self._counting is not None:  # a few milliseconds: let it end
+                    await asyncio.wait([self._counting])
             await self._call(self.queue.mark, self.id, "stopped", self.clock.time())
         finally:
             await self.queue.close()
@@ -128,8 +131,8 @@ class Worker:
                 return
             await asyncio.sleep(0)  # the cycle may not have yielded: let steps run first
             self._wake.clear()
-            if self.shares.survey_due(self.clock.monotonic()):
-                await self._survey()
+            if self._counting is None and self.shares.survey_due(self.clock.monotonic()):
+                self._counting = asyncio.create_task(self._count_waiting())
             batch = self.attempts.take_outbox()
             # Claim ahead (up to one more round of ``concurrency``): when a slot frees (its
             # attempt's transition committed), its next attempt is already at hand.
@@ -147,14 +150,24 @@ class Worker:
     def _idle_s(self) -> float:
         """How long to wait for a wake-up: until the next poll, or the next count of the
         tenants waiting (``fairness``), whichever comes first."""
+        if self._counting is not None:  # it wakes the loop when done
+            return self.settings.poll_seconds
         return min(self.settings.poll_seconds, self.shares.until_survey(self.clock.monotonic()))
 
-    async def _survey(self) -> None:
-        """Count each tenant's runnable attempts: claims are planned from it."""
+    async def _count_waiting(self) -> None:
+        """Count each tenant's runnable attempts, for the next claims to be planned from.
+        Beside the cycles, not in them: it reads the whole queue."""
         started = self.clock.monotonic()
-        counts = await self._call(self.queue.runnable, self.clock.time())
+        try:
+            counts = await self.queue.runnable(self.clock.time())
+        except Exception:  # the cycles report an outage; the next count is due soon
+            log.debug("counting the tenants waiting failed", exc_info=True)
+            return
+        finally:
+            self._counting = None
         now = self.clock.monotonic()
         self.shares.surveyed(counts, now - started, now)
+        self._wake.set()
 
     async def _drain(self) -> None:
         """Let running attempts finish within the grace period; release the rest."""

@@ -116,7 +116,9 @@ class SqlQueue:
 
     async def runnable(self, now: float) -> dict[str, int]:
         """How many attempts each tenant has runnable now. It reads every queued attempt, so
-        it runs on the queue's thread, in a read transaction of its own."""
+        it runs in a read transaction of its own, on the queue's thread (on SQLite the cycles
+        go on meanwhile on the event loop; a query beside the cycles' own, on PostgreSQL,
+        slowed their heartbeats on a busy host)."""
         return await self._call(self._runnable, now)
 
     async def load(self, claims: list[Claim], light_types: Collection[str]) -> list[Work]:
