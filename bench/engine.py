@@ -4,6 +4,12 @@
     python bench/engine.py --db postgres --workers 1,2,4 --orders 3000
     python bench/engine.py --db sqlite --choices --orders 3000
 
+``--tenants`` runs the same no-op flow for two tenants: steps per second with both tenants'
+backlogs queued (``steps_per_s_two_tenants=``, claims shared round-robin, beside
+``steps_per_s=`` for one tenant's in the same run), then how long one order of a second tenant,
+queued behind the first tenant's backlog, waits for its first step (``fair_start_ms=``) and
+for its end (``fair_done_ms=``).
+
 ``--choices`` runs the same no-op flow twice in one process, once as is and once with a
 ``choice`` between every two no-op steps (evaluated in the worker's transition), and prints
 ``steps_per_s=`` (no-op steps), ``steps_per_s_with_choices=`` (no-op steps, the choices not
@@ -48,12 +54,22 @@ class NoopOptions(OptionsModel):
     pass
 
 
+# --tenants: when the steps of the tenants named here started (perf_counter), in this process,
+# and how long the steps of those named in SLOW take (seconds).
+STARTED: dict[str, list[float]] = {}
+SLOW: dict[str, float] = {}
+
+
 class Noop(StepExecutor):
     type_name = "bench-noop"
     options_model = NoopOptions
     needs_order = NEEDS_ORDER
 
     async def execute(self, ctx: StepContext) -> StepResult:
+        if STARTED:
+            if ctx.tenant in STARTED:
+                STARTED[ctx.tenant].append(time.perf_counter())
+            await asyncio.sleep(SLOW.get(ctx.tenant, 0))
         return StepResult()
 
 
@@ -94,9 +110,9 @@ def pct(values: list[float], q: float) -> float:
 # -- fabflow ---------------------------------------------------------------------------------
 
 
-def fill(settings: Settings, n: int, flow: str = "bench") -> str:
+def fill(settings: Settings, n: int, flow: str = "bench", tenant_name: str = "bench") -> str:
     store = Store.open(settings)
-    tenant = store.ensure_tenant("bench")
+    tenant = store.ensure_tenant(tenant_name)
     store.save_flow(tenant, "bench", FLOW, "bench")
     store.save_flow(tenant, "bench-choices", CHOICE_FLOW, "bench with choices")
     for i in range(n):
@@ -159,6 +175,33 @@ async def measure_wakeups(settings: Settings, tenant: str, samples: int) -> list
     # Only first attempts: later steps are scheduled by the worker itself.
     wakeups = list(worker.stats.wakeup_ms)[before:]  # far fewer than the samples kept
     return wakeups[::3] or wakeups
+
+
+async def measure_fair_start(settings: Settings, orders_a: int) -> tuple[float, float]:
+    """One order of tenant B queued behind tenant A's backlog of ``orders_a`` orders (steps
+    of 50 ms: about two seconds of claims ahead of B's), with a worker already running A's:
+    from B's order created to its first step's start, and to its last step's (milliseconds)."""
+    SLOW[fill(settings, orders_a, tenant_name="shop-a")] = 0.05
+    store = Store.open(settings, pre_ping=False)
+    tenant_b = store.ensure_tenant("shop-b")
+    store.save_flow(tenant_b, "bench", FLOW, "bench")
+    STARTED[tenant_b] = []
+    worker = Worker(store, {"bench-noop": Noop(settings)}, concurrency=64)
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.3)  # A's steps hold the worker
+    created = time.perf_counter()
+    await asyncio.get_running_loop().run_in_executor(
+        None, orders.create_order, store, tenant_b, {"lines": []}, "bench"
+    )
+    while len(STARTED[tenant_b]) < 3:  # its three no-op steps: the last started is its end
+        await asyncio.sleep(0.001)
+    first, last = STARTED[tenant_b][0], STARTED[tenant_b][-1]
+    worker.stop()
+    await task
+    store.close()
+    STARTED.clear()
+    SLOW.clear()
+    return (first - created) * 1000, (last - created) * 1000
 
 
 # -- raw loops -------------------------------------------------------------------------------
@@ -229,6 +272,8 @@ def bench_sqlite(args: argparse.Namespace) -> None:
         settings = Settings(data_dir=Path(tmp) / "data", poll_seconds=0.05)
         if args.choices:
             return bench_choices(settings, args)
+        if args.tenants:
+            return bench_tenants(settings, args)
         print(f"# filling {args.orders} orders on SQLite in {tmp}", file=sys.stderr)
         tenant = fill(settings, args.orders)
         best = 0.0
@@ -248,6 +293,23 @@ def bench_sqlite(args: argparse.Namespace) -> None:
         raw = raw_sqlite(Path(tmp) / "raw.db", args.orders * 3)
         print(f"raw_sqlite_jobs_per_s={raw:.0f}")
         print(f"ratio_to_raw={best / raw:.2f}")
+
+
+def bench_tenants(settings: Settings, args: argparse.Namespace) -> None:
+    """Steps per second with one tenant's backlog, then two tenants', same run; then one
+    order of a second tenant behind a first tenant's backlog."""
+    print(f"# filling {args.orders} orders of one tenant", file=sys.stderr)
+    fill(settings, args.orders, tenant_name="solo")
+    completed, elapsed, _ = run_workers(settings, 1, args.concurrency)
+    print(f"steps_per_s={completed / elapsed:.0f}")
+    print(f"# filling {args.orders // 2} orders of each of two tenants", file=sys.stderr)
+    fill(settings, args.orders // 2, tenant_name="pair-a")
+    fill(settings, args.orders - args.orders // 2, tenant_name="pair-b")
+    completed, elapsed, _ = run_workers(settings, 1, args.concurrency)
+    print(f"steps_per_s_two_tenants={completed / elapsed:.0f}")
+    start_ms, done_ms = asyncio.run(measure_fair_start(settings, args.orders))
+    print(f"fair_start_ms={start_ms:.1f}")
+    print(f"fair_done_ms={done_ms:.1f}")
 
 
 def bench_choices(settings: Settings, args: argparse.Namespace) -> None:
@@ -275,6 +337,8 @@ def bench_postgres(args: argparse.Namespace) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(data_dir=Path(tmp), database_url=url, poll_seconds=0.25)
+            if args.tenants:
+                return bench_tenants(settings, args)
             best = 0.0
             tenant = ""
             for processes in args.workers:
@@ -314,6 +378,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--choices", action="store_true", help="no-op steps without, then with choices between"
+    )
+    parser.add_argument(
+        "--tenants",
+        action="store_true",
+        help="one tenant's backlog, then two tenants'; a second tenant's order behind a backlog",
     )
     args = parser.parse_args()
     args.workers = [int(w) for w in args.workers.split(",")]
