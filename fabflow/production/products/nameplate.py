@@ -106,15 +106,23 @@ def _fitted_text(params: NameplateParameters) -> CrossSection:
         raise ParameterError("text", f"the font cannot draw {missing!r}")
     outline = text_outline(params.text, params.font_weight, params.text_height)
     bounds = None if outline.is_empty() else outline.bounds()
-    scale = _text_scale(params, bounds)
+    # Intake checked the fit with the glyphs' boxes; the drawn outline's bounds differ in the
+    # last digits, which flipped a text exactly at the smallest height: what intake accepted
+    # must be made, so the builder allows that much.
+    scale = _text_scale(params, bounds, slack=OUTLINE_SLACK)
     x0, y0, x1, y1 = bounds or (0.0, 0.0, 0.0, 0.0)
     centred = outline.translate((-(x0 + x1) / 2, -(y0 + y1) / 2)).scale((scale, scale))
     right = params.width / 2 - layout.margin
     return centred.translate(((layout.text_left + right) / 2, 0.0))
 
 
+OUTLINE_SLACK = 1e-3  # the builder's allowance under MIN_TEXT_HEIGHT (see _fitted_text)
+
+
 def _text_scale(
-    params: NameplateParameters, bounds: tuple[float, float, float, float] | None
+    params: NameplateParameters,
+    bounds: tuple[float, float, float, float] | None,
+    slack: float = 0.0,
 ) -> float:
     """How much the text must shrink to fit the free part of the plate (1: not at all)."""
     if bounds is None:
@@ -124,7 +132,7 @@ def _text_scale(
     room_w = params.width / 2 - layout.margin - layout.text_left
     room_h = params.height - 2 * layout.margin
     scale = min(1.0, room_w / (x1 - x0), room_h / (y1 - y0))
-    if params.text_height * scale < MIN_TEXT_HEIGHT:
+    if params.text_height * scale < MIN_TEXT_HEIGHT * (1 - slack):
         raise ParameterError("text", _too_long(params, room_w, (x1 - x0) / params.text_height))
     return scale
 
