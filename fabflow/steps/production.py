@@ -83,9 +83,12 @@ class ProductionStep(StepExecutor):
         scratch, jobs = await asyncio.to_thread(_jobs, ctx, lines, options.file_format)
         try:
             outputs = await self._run_all(jobs, time.monotonic() + ctx.timeout_s)
-            records = await asyncio.to_thread(_store, ctx, jobs, outputs, options.file_format)
-        finally:
+        except BaseException:
             await asyncio.to_thread(shutil.rmtree, scratch, True)
+            raise
+        records = await asyncio.to_thread(
+            _store_and_clean, ctx, jobs, outputs, options.file_format, scratch
+        )
         ms = round((time.perf_counter() - started) * 1000)
         details = {"lines": len(lines), "files": len(records), "ms": ms}
         return StepResult(files=records, details=details, output={"files": records})
@@ -206,6 +209,20 @@ def _failure_for(
         error_type="parameters",
         details={"line": line_id, "parameter": parameter},
     )
+
+
+def _store_and_clean(
+    ctx: StepContext,
+    jobs: list[LineJob],
+    outputs: list[list[PartOutput]],
+    file_format: str,
+    scratch: Path,
+) -> list[dict[str, Any]]:
+    """``_store``, then the scratch folder removed: one trip to a thread for both."""
+    try:
+        return _store(ctx, jobs, outputs, file_format)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _store(
