@@ -190,6 +190,8 @@ def report(found: list[dict[str, Any]], cpu: Cpu) -> tuple[float, float]:
             queued = _ts(a["startedAt"]) - _ts(a["scheduledAt"])
             steps.setdefault(a["stepDefinitionId"], []).append((a["durationMs"], queued * 1000))
     latencies = sorted((end - start) * 1000 for start, end in spans)
+    slowest = max(range(len(spans)), key=lambda i: spans[i][1] - spans[i][0])
+    print(f"# slowest order: {_timeline(found[slowest])}")
     elapsed = max(e for _, e in spans) - min(s for s, _ in spans)
     rate = len(found) / elapsed
     n = len(found)
@@ -209,6 +211,17 @@ def report(found: list[dict[str, Any]], cpu: Cpu) -> tuple[float, float]:
     print(f"e2e_p99_ms={_pct(latencies, 0.99):.0f}")
     print(f"e2e_orders_per_s={rate:.1f}")
     return rate, cpu_ms
+
+
+def _timeline(order: dict[str, Any]) -> str:
+    """Where one order's time went: each attempt's queueing and running, in ms from intake."""
+    created = _ts(order["createdAt"])
+    parts = []
+    for a in order["execution"]["attempts"]:
+        at = [round((_ts(a[k]) - created) * 1000) for k in ("scheduledAt", "startedAt", "endedAt")]
+        parts.append(f"{a['stepDefinitionId']} {at[0]}/{at[1]}/{at[2]}")
+    line = order["lines"][0]["product"]
+    return f"{line}: " + ", ".join(parts) + " (scheduled/started/ended)"
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -308,7 +321,9 @@ async def run(args: argparse.Namespace, tmp: str) -> None:
         "FABFLOW_SMTP_URL": smtp,
     }
     server = os.environ.get("FABFLOW_DATABASE_URL", PG_SERVER) if args.db == "postgres" else ""
-    if args.db == "postgres":  # one generation process per core across the two workers
+    if args.processes:
+        env["FABFLOW_PRODUCTION_PROCESSES"] = str(args.processes)
+    elif args.db == "postgres":  # one generation process per core across the two workers
         env["FABFLOW_PRODUCTION_PROCESSES"] = str(max(1, (os.cpu_count() or 2) // 2))
     try:
         bound = None if args.no_parts else await parts(args, env, url, smtp, server)
@@ -337,6 +352,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="HTTP clients posting orders.")
     parser.add_argument(
         "--rate", type=float, default=0.0, help="Orders posted per second (0: all at once)."
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="FABFLOW_PRODUCTION_PROCESSES of each serving process (0: fabflow's default; "
+        "on PostgreSQL, one per core across the two workers).",
     )
     parser.add_argument("--no-parts", action="store_true", help="The whole flow only, no bound.")
     args = parser.parse_args()
