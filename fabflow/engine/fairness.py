@@ -114,6 +114,11 @@ class Shares:
         self.waiting = {t: n for t, n in counts.items() if n > 0}
         self._next_survey = max(self._next_survey, now + took_s / SURVEY_SHARE)
 
+    def queued(self, tenants: Iterable[str]) -> None:
+        """Attempts of ``tenants`` (one each) were queued by this worker's transitions."""
+        for tenant in tenants:
+            self.waiting[tenant] = self.waiting.get(tenant, 0) + 1
+
     # -- claims --------------------------------------------------------------------------
 
     def plan(

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -29,7 +29,7 @@ from fabflow.files import FileStore, LocalFileStore
 from fabflow.ids import new_id
 from fabflow.settings import Settings
 from fabflow.steps.base import StepExecutor
-from fabflow.store.queue import Claim, SqlQueue
+from fabflow.store.queue import Claim, SqlQueue, Transition
 from fabflow.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -222,6 +222,8 @@ class Worker:
         # orders are read (a slot waits for its attempt's commit, no longer).
         for item, result in zip(batch, won, strict=True):
             self._recorded(item, result)
+        if self.shares.waiting:  # their next steps wait now: no need to count them
+            self.shares.queued(_next_runnable(finished, won))
         self._fill()
         if not claims:
             return 0
@@ -348,3 +350,12 @@ class Worker:
                 log.warning("%s; retrying in %.1f s", exc, delay)
                 await self.clock.sleep(delay)
                 delay = min(delay * 2, longest)
+
+
+def _next_runnable(finished: list[Transition], won: list[bool]) -> Iterator[str]:
+    """The tenants of the attempts ``finished`` queued to run at once (a next step, not a
+    retry after its backoff), one per attempt."""
+    for transition, recorded in zip(finished, won, strict=True):
+        following = transition.final.next
+        if recorded and following is not None and following.delay <= 0:
+            yield transition.held.tenant_id

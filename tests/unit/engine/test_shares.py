@@ -170,3 +170,12 @@ def test_counts_are_due_while_the_queue_runs_deep(took_s: float, next_due: float
     shares.surveyed({"a": 500}, took_s, took_s)
     assert not shares.survey_due(next_due - 0.01)
     assert shares.survey_due(next_due + 0.01)
+
+
+def test_next_steps_queued_by_the_worker_wait_without_a_count() -> None:
+    shares = Shares(16, 0.5)
+    shares.surveyed({"a": 3}, 0.001, 0.0)
+    shares.queued(["b", "b", "a"])
+    assert shares.waiting == {"a": 4, "b": 2}
+    plan = shares.plan({"a": 16}, {}, 0, 32)
+    assert plan is not None and plan.quotas == {"b": 2}
