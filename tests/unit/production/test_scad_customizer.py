@@ -622,6 +622,7 @@ def test_the_ring_size_dropdown_keeps_its_labels() -> None:
 def test_the_schema_and_the_checks_agree(model: str) -> None:
     """A JSON Schema validator and ``problems`` accept and refuse the same values."""
     import jsonschema  # a dev dependency: never skipped
+
     customizer = parse_customizer(model)
     schema = customizer.json_schema("Model")
     validator = jsonschema.Draft202012Validator(schema)
