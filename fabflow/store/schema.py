@@ -318,3 +318,19 @@ health_probes = Table(
     Column("node", String(200), primary_key=True),
     Column("checked_at", Float, nullable=False),
 )
+
+
+# Signed-in browsers of the web UI, shared by every API node (a restart keeps them). ``id`` is
+# the sha256 of the session cookie; ``sealed_key`` the session's API key, encrypted under a key
+# derived from the cookie, so this table alone opens no session and reveals no key.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("sealed_key", Text, nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
+    Index("ix_web_sessions_seen", "seen_at"),
+)
