@@ -23,8 +23,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI, sessions: SessionStore | None = None) -> None:
-    """Serve the UI at ``/`` and its assets at ``/static`` on ``app``."""
-    app.state.web_sessions = sessions if sessions is not None else SessionStore()
+    """Serve the UI at ``/`` and its assets at ``/static`` on ``app``; its sessions live in
+    the app's store unless ``sessions`` says otherwise."""
+    app.state.web_sessions = sessions if sessions is not None else SessionStore(app.state.store)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     api_errors = app.exception_handlers[StarletteHTTPException]

@@ -125,8 +125,9 @@ async def signin(
     if tenant is None:
         return _signin_page(request, next_, "That API key is unknown or revoked.", 401)
     sessions = auth.sessions_of(request)
-    sessions.close(request.cookies.get(COOKIE))  # a new id at each sign-in: no fixation
-    session_id, _ = sessions.open(tenant, key.strip())
+    # A new id at each sign-in: no fixation.
+    await run_in_threadpool(sessions.close, request.cookies.get(COOKIE))
+    session_id, _ = await run_in_threadpool(sessions.open, tenant, key.strip())
     response = RedirectResponse(auth.safe_next(next_), status_code=303)
     auth.set_session_cookie(response, request, session_id)
     response.delete_cookie(auth.SIGNIN_COOKIE, path="/signin")
