@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from fabflow.errors import InvalidOrder, Problem
+from fabflow.errors import InvalidInput, InvalidOrder, Problem
 
 if TYPE_CHECKING:
     from fabflow.production.line_check import FindProduct
@@ -104,6 +104,32 @@ def _validated(raw: Any) -> OrderInput:
     if problems:
         raise InvalidOrder(_summary(problems), problems)
     return order
+
+
+def patched_data(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """An order's ``data`` after a JSON merge patch (RFC 7386), held to intake's limits, or
+    InvalidInput with every problem (pointers under ``/data``)."""
+    merged = merge_patch(current, patch)
+    problems = json_problems(merged, "/data")
+    if len(merged) > MAX_DATA_KEYS:
+        problems.append(Problem("/data", f"the patched data has more than {MAX_DATA_KEYS} keys"))
+    if problems:
+        raise InvalidInput(f"invalid data: {problems[0].pointer}: {problems[0].message}", problems)
+    return dict(merged)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: ``patch``'s members replace ``target``'s, ``null`` removes one, and objects
+    merge member by member; anything but an object replaces the whole."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
 
 
 def json_problems(value: Any, pointer: str = "") -> list[Problem]:

@@ -7,7 +7,7 @@ with pointers); the schemas here only describe them in the OpenAPI document.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
@@ -33,12 +33,18 @@ class ErrorBody(BaseModel):
 
 
 class RerunBody(BaseModel):
-    """Where to run the order's flow again from; unknown keys are refused (422), so a field
-    this server does not know is never silently ignored."""
+    """Where to run the order's flow again from, and what to fix first: the flow version
+    (a number, or "latest") and a JSON merge patch (RFC 7386) on the order's ``data``.
+    Unknown keys are refused (422), so a field this server does not know is never silently
+    ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     step_definition_id: str = Field(alias="stepDefinitionId", min_length=1, max_length=200)
+    flow_version: Annotated[int, Field(ge=1)] | Literal["latest"] | None = Field(
+        default=None, alias="flowVersion"
+    )
+    data: dict[str, Any] | None = Field(default=None, max_length=100)
 
 
 _STEP = {"type": "object", "description": "A step definition (see docs/flow-format.md)."}

@@ -14,6 +14,7 @@ from fabflow.cli.common import open_store, settings_from_env, with_secret_key
 from fabflow.errors import Conflict, InvalidInput, NotFound
 from fabflow.lifecycle.health import HealthState
 from fabflow.lifecycle.states import ExecutionState
+from fabflow.order_input import patched_data
 from fabflow.store import orders
 from fabflow.store.orders import OrderFilter
 from fabflow.store.orders.bulk import Action, bulk_action
@@ -32,7 +33,8 @@ OrderArg = Annotated[str, typer.Argument(metavar="ORDER_ID")]
 @contextmanager
 def _store(with_key: bool = False) -> Iterator[Store]:
     """The configured store (``with_key``: and the key of tenant secrets); NotFound and
-    Conflict become one line on stderr and exit 1."""
+    Conflict become one line on stderr and exit 1, refused input a line per problem and
+    exit 2."""
     settings = settings_from_env()
     store = open_store(with_secret_key(settings) if with_key else settings)
     try:
@@ -40,6 +42,11 @@ def _store(with_key: bool = False) -> Iterator[Store]:
     except (NotFound, Conflict) as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
+    except InvalidInput as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        for problem in exc.problems[1:]:
+            typer.echo(f"  {problem.pointer}: {problem.message}", err=True)
+        raise typer.Exit(EXIT_INVALID_INPUT) from None
     finally:
         store.close()
 
@@ -223,14 +230,10 @@ def _value(state: ExecutionState | None) -> str | None:
 
 
 def _bulk(tenant: str, action: Action, flt: OrderFilter, as_json: bool) -> None:
-    try:
-        with _store() as store:
-            result = bulk_action(
-                store, orders.find_tenant(store, tenant), action, flt=flt, by=CLI_ACTOR
-            )
-    except InvalidInput as exc:
-        typer.echo(f"error: {exc.problems[0].message if exc.problems else exc.message}", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
+    with _store() as store:
+        result = bulk_action(
+            store, orders.find_tenant(store, tenant), action, flt=flt, by=CLI_ACTOR
+        )
     if as_json:
         _print_json(result.as_json())
         return
@@ -251,10 +254,52 @@ def orders_rerun(
     order_id: OrderArg,
     step: Annotated[str, typer.Option("--from", help="The stepDefinitionId to start from.")],
     tenant: TenantOpt,
+    flow_version: Annotated[
+        str | None,
+        typer.Option(
+            "--flow-version", help='Run on this version of the flow (a number, or "latest").'
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help='A JSON merge patch (RFC 7386) on the order\'s data, e.g. \'{"name": "Ada"}\'; '
+            "null removes a key.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the order's flow version again from a step."""
-    _act(tenant, as_json, lambda store, t: orders.rerun(store, t, order_id, step, CLI_ACTOR))
+    """Run the order's flow again from a step, after fixing its flow version or data."""
+    version, patch = _flow_version(flow_version), _json_object(data)
+
+    def act(store: Store, tenant_id: str) -> dict[str, Any]:
+        row = orders.get_order_row(store, tenant_id, order_id)
+        fixed = None if patch is None else patched_data(row["data"] or {}, patch)
+        fix = orders.Fix(flow_version=version, data=fixed, data_patch=patch)
+        return orders.rerun(store, tenant_id, order_id, step, CLI_ACTOR, fix)
+
+    _act(tenant, as_json, act)
+
+
+def _flow_version(value: str | None) -> int | str | None:
+    if value is None or value == "latest":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise typer.BadParameter('a version number, or "latest"', param_hint="--flow-version")
+    return int(value)
+
+
+def _json_object(value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        patch = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--data") from None
+    if not isinstance(patch, dict):
+        raise typer.BadParameter("a JSON object", param_hint="--data")
+    return patch
 
 
 @orders_app.command("cancel")

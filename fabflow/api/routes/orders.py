@@ -18,7 +18,7 @@ from fabflow.api.schemas import ERRORS, ORDER_BODY, RerunBody, json_response
 from fabflow.errors import Conflict, InvalidInput, InvalidOrder, NotFound, Problem
 from fabflow.lifecycle.health import HealthState
 from fabflow.lifecycle.states import ExecutionState
-from fabflow.order_input import check_order
+from fabflow.order_input import check_order, patched_data
 from fabflow.production.registry import products
 from fabflow.store import orders
 from fabflow.store.products import find_product
@@ -216,10 +216,16 @@ def rerun_order(
     order_id: OrderId,
     body: Annotated[RerunBody, Body()],
 ) -> Response:
-    """Run the order's flow version again from ``stepDefinitionId``. 409 while running."""
-    orders.get_order_row(store, tenant, order_id)  # 404 first: the order must be the tenant's
+    """Run the order's flow again from ``stepDefinitionId``, on its own flow version or on
+    ``flowVersion`` (a number, or "latest"), after merging ``data`` (RFC 7386) into the
+    order's data. Both changes are recorded on the rerun's event. 409 while running."""
+    row = orders.get_order_row(store, tenant, order_id)  # 404 first: it must be the tenant's
+    data = None if body.data is None else patched_data(row["data"] or {}, body.data)
+    fix = orders.Fix(flow_version=body.flow_version, data=data, data_patch=body.data)
     try:
-        return json_response(orders.rerun(store, tenant, order_id, body.step_definition_id, by))
+        return json_response(
+            orders.rerun(store, tenant, order_id, body.step_definition_id, by, fix)
+        )
     except NotFound as exc:  # the order exists, so it is the step that does not
         problem = Problem("/stepDefinitionId", exc.message)
         raise InvalidInput(f"invalid request: {exc.message}", [problem]) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fabflow.store.fleet import find_tenant, list_workers, queue_depth
 from fabflow.store.orders.accept import create_order, create_orders
-from fabflow.store.orders.actions import cancel, rerun, retry, retry_now
+from fabflow.store.orders.actions import Fix, cancel, rerun, retry, retry_now
 from fabflow.store.orders.events import last_event_id, order_events, tenant_events
 from fabflow.store.orders.read import (
     EXECUTION_COLUMNS,
@@ -20,6 +20,7 @@ from fabflow.store.orders.read import (
 
 __all__ = [
     "EXECUTION_COLUMNS",
+    "Fix",
     "OrderFilter",
     "cancel",
     "create_order",

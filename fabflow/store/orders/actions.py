@@ -6,11 +6,12 @@ won. Each keeps the whole history: attempts and events are appended, never rewri
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, case, insert, select, update
 
-from fabflow.errors import Conflict, NotFound
+from fabflow.errors import Conflict, InvalidInput, NotFound, Problem
 from fabflow.lifecycle import actions
 from fabflow.lifecycle.states import (
     FAILED_ATTEMPT_STATES,
@@ -21,7 +22,7 @@ from fabflow.lifecycle.states import (
 from fabflow.store.orders.read import get_order
 from fabflow.store.queue.transitions import new_attempt
 from fabflow.store.repository import Store
-from fabflow.store.schema import attempts, events, executions
+from fabflow.store.schema import attempts, events, executions, flow_versions, flows, orders
 
 
 def cancel(store: Store, tenant_id: str, order_id: str, by: str | None = None) -> dict[str, Any]:
@@ -92,23 +93,46 @@ def retry(store: Store, tenant_id: str, order_id: str, by: str | None = None) ->
     return get_order(store, tenant_id, order_id)
 
 
+@dataclass(frozen=True)
+class Fix:
+    """What a rerun changes first: the flow version (a number, or "latest") and the order's
+    ``data``: ``data`` as checked by the caller, ``data_patch`` the JSON merge patch (RFC
+    7386) it came from. The version and the patch are recorded on the rerun's event."""
+
+    flow_version: int | str | None = None
+    data: dict[str, Any] | None = None
+    data_patch: dict[str, Any] | None = None
+
+
 def rerun(
-    store: Store, tenant_id: str, order_id: str, step_id: str, by: str | None = None
+    store: Store,
+    tenant_id: str,
+    order_id: str,
+    step_id: str,
+    by: str | None = None,
+    fix: Fix | None = None,
 ) -> dict[str, Any]:
-    """Run the execution again from ``step_id`` (it must be in the execution's flow version)."""
-    apply_restart(store, tenant_id, order_id, step_id, by)
+    """Run the execution again from ``step_id`` (it must be in the flow version it runs on:
+    its own, or the one ``fix`` moves it to)."""
+    apply_restart(store, tenant_id, order_id, step_id, by, fix)
     return get_order(store, tenant_id, order_id)
 
 
 def apply_restart(
-    store: Store, tenant_id: str, order_id: str, step_id: str | None, by: str | None
+    store: Store,
+    tenant_id: str,
+    order_id: str,
+    step_id: str | None,
+    by: str | None,
+    fix: Fix | None = None,
 ) -> None:
     """Retry (``step_id`` None: the failed step) or rerun from ``step_id``, without reading
     the order back."""
     now = time.time()
     with store.write() as conn:
         execution = _execution(conn, tenant_id, order_id)
-        _, definition = store.flow_definition(conn, execution["flow_pk"], execution["flow_version"])
+        version = _version(conn, execution, fix)
+        _, definition = store.flow_definition(conn, execution["flow_pk"], version)
         steps = {s["stepDefinitionId"]: s["type"] for s in definition}
         state = ExecutionState(execution["state"])
         if step_id is None:
@@ -123,6 +147,7 @@ def apply_restart(
             .where(executions.c.state.in_(values(decision.guard)))
             .values(
                 state=ExecutionState.RUNNING.value,
+                flow_version=version,
                 current_step=start.step_id,
                 had_error=False,
                 last_error=None,
@@ -136,9 +161,34 @@ def apply_restart(
             raise _moved_meanwhile(order_id)
         row = new_attempt(execution["id"], tenant_id, start, visits, now, decision.step_type)
         conn.execute(insert(attempts), row)
-        data = {"stepDefinitionId": start.step_id}
+        data: dict[str, Any] = {"stepDefinitionId": start.step_id}
+        if version != execution["flow_version"]:
+            data["flowVersion"] = {"from": execution["flow_version"], "to": version}
+        if fix is not None and fix.data is not None:
+            patched = {"data": fix.data, "updated_at": now}
+            conn.execute(update(orders).where(orders.c.id == order_id).values(**patched))
+            data["dataPatch"] = fix.data_patch
         _add_event(conn, tenant_id, order_id, decision.event, data, now, by)
         store.notify_enqueued(conn)
+
+
+def _version(conn: Connection, execution: Any, fix: Fix | None) -> int:
+    """The flow version the rerun runs on: the execution's, or the one ``fix`` names."""
+    if fix is None or fix.flow_version is None:
+        return int(execution["flow_version"])
+    pk = execution["flow_pk"]
+    if fix.flow_version == "latest":
+        found = conn.execute(select(flows.c.current_version).where(flows.c.pk == pk)).scalar()
+        return int(found or execution["flow_version"])
+    exists = conn.execute(
+        select(flow_versions.c.version).where(
+            flow_versions.c.flow_pk == pk, flow_versions.c.version == fix.flow_version
+        )
+    ).scalar()
+    if exists is None:
+        message = f"the order's flow has no version {fix.flow_version}"
+        raise InvalidInput(f"invalid rerun: {message}", [Problem("/flowVersion", message)])
+    return int(exists)
 
 
 def _last_failed_step(conn: Connection, execution_id: str) -> str | None:

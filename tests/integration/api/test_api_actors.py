@@ -31,7 +31,7 @@ async def test_a_rerun_body_with_an_unknown_key_is_refused(
     order_id = (await acme.post("/api/orders", json={"flowId": "shop"})).json()["id"]
     assert (await acme.post(f"/api/orders/{order_id}/cancel")).status_code == 200
     refused = await acme.post(
-        f"/api/orders/{order_id}/rerun", json={"stepDefinitionId": "notify", "data": {"x": 1}}
+        f"/api/orders/{order_id}/rerun", json={"stepDefinitionId": "notify", "dta": {"x": 1}}
     )
     assert refused.status_code == 422, refused.text
-    assert any(p["pointer"].endswith("data") for p in refused.json()["problems"])
+    assert any(p["pointer"].endswith("dta") for p in refused.json()["problems"])
