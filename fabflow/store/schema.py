@@ -334,3 +334,19 @@ web_sessions = Table(
     Column("seen_at", Float, nullable=False),
     Index("ix_web_sessions_seen", "seen_at"),
 )
+
+
+# What operators did outside any one order, for the record: flows saved and archived, API keys
+# created and revoked, bulk actions. ``by`` names the actor as order events do.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("by", String(200)),
+    Column("at", Float, nullable=False),
+    Index("ix_audit_events_tenant", "tenant_id", "id"),
+)
