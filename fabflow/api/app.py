@@ -25,6 +25,7 @@ from fabflow.api.auth import AUTH_CACHE_SECONDS, Auth, AuthCache, SessionKey
 from fabflow.api.group_commit import CallbackBatcher, OrderBatcher
 from fabflow.api.limits import BodyLimit
 from fabflow.api.routes import (
+    audit,
     bulk,
     callbacks,
     confirmations,
@@ -132,6 +133,7 @@ def create_app(
         flows,
         products,
         webhooks,
+        audit,
         meta,
     ):
         app.include_router(routes.router)

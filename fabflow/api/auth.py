@@ -123,12 +123,21 @@ async def acting_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     tenant: Annotated[str, Depends(tenant_id)],
 ) -> str:
-    """Who acts, for the record: the request's key as operators know it (its prefix), and
-    whether it came through a browser session. Authenticated first, as ``Tenant`` is."""
-    if credentials is not None:
-        return f"key {credentials.credentials[:KEY_SHOWN]}"
+    """Who acts, for the record: the request's key as operators know it (its id and label),
+    and whether it came through a browser session. Authenticated first, as ``Tenant`` is."""
     auth: Auth = request.app.state.auth
-    return f"web session, key {_secret(request, None, auth.session_key)[:KEY_SHOWN]}"
+    if credentials is not None:
+        return await _named(request, credentials.credentials)
+    return "web session, " + await _named(request, _secret(request, None, auth.session_key))
+
+
+async def _named(request: Request, secret: str) -> str:
+    """A key as ``fabflow apikey list`` shows it: its id and label (``key key_... (label)``),
+    so the record says which key to revoke."""
+    found = await run_in_threadpool(_store_of(request).key_identity, secret)
+    if found is None:  # revoked and gone meanwhile: its first characters
+        return f"key {secret[:KEY_SHOWN]}"
+    return f"key {found['id']}" + (f" ({found['label']})" if found["label"] else "")
 
 
 async def request_key(

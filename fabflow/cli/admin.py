@@ -71,7 +71,7 @@ def apikey_create(
 ) -> None:
     """Create a key for TENANT (created if new). The key is shown once, as the last line."""
     with _store() as store:
-        key_id, secret = store.create_api_key(tenant, label[:100])
+        key_id, secret = store.create_api_key(tenant, label[:100], CLI_ACTOR)
     typer.echo(f"tenant {tenant}: key {key_id} created; it is shown once, keep it safe:", err=True)
     typer.echo(secret)
 
@@ -95,7 +95,7 @@ def apikey_list(as_json: JsonOpt = False) -> None:
 def apikey_revoke(key_id: Annotated[str, typer.Argument(metavar="KEY_ID")]) -> None:
     """Revoke a key: requests with it get 401 from now on."""
     with _store() as store:
-        store.revoke_api_key(key_id)
+        store.revoke_api_key(key_id, CLI_ACTOR)
     typer.echo(f"key {key_id} revoked")
 
 

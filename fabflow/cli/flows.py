@@ -106,7 +106,7 @@ def flows_put(
         tenant_id = store.ensure_tenant(tenant)
         before = _current(store, tenant_id, flow_id)
         version = store.save_flow(
-            tenant_id, flow_id, flow.to_json(), flow.name, flow.description, flow.deadline
+            tenant_id, flow_id, flow.to_json(), flow.name, flow.description, flow.deadline, by="cli"
         )
     what = "unchanged at" if version == before else "saved as"
     typer.echo(f"flow {flow_id} of tenant {tenant} {what} version {version}")

@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "webhooks",
     "products",
     "flows",
+    "audit",
 )
 
 

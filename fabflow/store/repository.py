@@ -26,7 +26,7 @@ from fabflow.ids import new_id
 from fabflow.lifecycle.retry import RetryPolicy, default_for
 from fabflow.resources import iso
 from fabflow.settings import Settings
-from fabflow.store import db, fastpath
+from fabflow.store import audit, db, fastpath
 from fabflow.store.schema import (
     api_keys,
     flow_versions,
@@ -200,9 +200,11 @@ class Store:
             raise NotFound(f"no tenant {tenant_id!r}")
         return str(name)
 
-    def create_api_key(self, tenant_name: str, label: str = "") -> tuple[str, str]:
+    def create_api_key(
+        self, tenant_name: str, label: str = "", by: str | None = None
+    ) -> tuple[str, str]:
         """A new key for the tenant (created if needed): ``(key id, secret)``. The secret is
-        returned once and only its hash is kept."""
+        returned once and only its hash is kept; the audit trail records who made it."""
         tenant_id = self.ensure_tenant(tenant_name)
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key_id = new_id("key")
@@ -217,6 +219,8 @@ class Store:
                     created_at=time.time(),
                 )
             )
+            shown = {"keyId": key_id, "label": label, "prefix": secret[:10]}
+            audit.record(conn, tenant_id, "key_created", f"key {key_id}", shown, by)
         return key_id, secret
 
     def authenticate(self, secret: str) -> str | None:
@@ -248,15 +252,31 @@ class Store:
             for r in rows
         ]
 
-    def revoke_api_key(self, key_id: str) -> None:
+    def revoke_api_key(self, key_id: str, by: str | None = None) -> None:
         with self.write() as conn:
-            result = conn.execute(
-                update(api_keys)
-                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=time.time())
+            key = (
+                conn.execute(
+                    update(api_keys)
+                    .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                    .values(revoked_at=time.time())
+                    .returning(api_keys.c.tenant_id, api_keys.c.label, api_keys.c.prefix)
+                )
+                .mappings()
+                .first()
             )
-        if result.rowcount == 0:
-            raise NotFound(f"no active API key {key_id!r}")
+            if key is None:
+                raise NotFound(f"no active API key {key_id!r}")
+            shown = {"keyId": key_id, "label": key["label"], "prefix": key["prefix"]}
+            audit.record(conn, key["tenant_id"], "key_revoked", f"key {key_id}", shown, by)
+
+    def key_identity(self, secret: str) -> dict[str, str] | None:
+        """``{"id", "label"}`` of an API key (revoked or not), to name who acted."""
+        query = select(api_keys.c.id, api_keys.c.label).where(
+            api_keys.c.key_hash == hash_key(secret)
+        )
+        with self.read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else {"id": row.id, "label": row.label}
 
     # -- flows ----------------------------------------------------------------------------
 
@@ -268,10 +288,11 @@ class Store:
         name: str,
         description: str = "",
         deadline_ms: float | None = None,
+        by: str | None = None,
     ) -> int:
         """Create the flow or add a new version of it; returns the version number. The same
         flow again (steps, name, description, deadline) adds no version: its current one is
-        returned, and an archived flow is restored."""
+        returned, and an archived flow is restored. The audit trail records who saved it."""
         now = time.time()
         with self.write() as conn:
             row = conn.execute(
@@ -302,11 +323,14 @@ class Store:
                 description,
             )
             if row is not None and same:
-                conn.execute(
+                restored = conn.execute(
                     update(flows)
                     .where(flows.c.pk == row.pk, flows.c.archived)
                     .values(archived=False, updated_at=now)
                 )
+                if restored.rowcount:
+                    shown = {"flowId": flow_id, "version": row.current_version}
+                    audit.record(conn, tenant_id, "flow_restored", f"flow {flow_id}", shown, by)
                 return int(row.current_version)
             if row is None:
                 inserted = conn.execute(
@@ -345,6 +369,8 @@ class Store:
                     deadline_ms=deadline_ms,
                 )
             )
+            shown = {"flowId": flow_id, "version": version, "name": name}
+            audit.record(conn, tenant_id, "flow_saved", f"flow {flow_id}", shown, by)
         return version
 
     def _flow_row(self, conn: Connection, tenant_id: str, flow_id: str) -> Any:
@@ -399,14 +425,17 @@ class Store:
             ).all()
         return [{"version": r.version, "createdAt": iso(r.created_at)} for r in rows]
 
-    def archive_flow(self, tenant_id: str, flow_id: str) -> None:
+    def archive_flow(self, tenant_id: str, flow_id: str, by: str | None = None) -> None:
         with self.write() as conn:
             row = self._flow_row(conn, tenant_id, flow_id)
-            conn.execute(
+            archived = conn.execute(
                 update(flows)
-                .where(flows.c.pk == row["pk"])
+                .where(flows.c.pk == row["pk"], ~flows.c.archived)
                 .values(archived=True, updated_at=time.time())
             )
+            if archived.rowcount:
+                shown = {"flowId": flow_id, "version": row["current_version"]}
+                audit.record(conn, tenant_id, "flow_archived", f"flow {flow_id}", shown, by)
 
     def current_flow(self, conn: Connection, tenant_id: str, flow_id: str) -> tuple[int, int]:
         """``(flow pk, current version)`` of an active flow; NotFound otherwise."""

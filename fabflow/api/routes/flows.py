@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request
 from starlette.responses import Response
 
-from fabflow.api.auth import StoreDep, Tenant
+from fabflow.api.auth import Actor, StoreDep, Tenant
 from fabflow.api.schemas import ERRORS, FLOW_BODY, json_body, json_response
 from fabflow.errors import Conflict, InvalidFlow, NotFound, Problem
 from fabflow.flows.explain import flow_graph
@@ -55,9 +55,11 @@ def _loaded(doc: Any, flow_id: str) -> tuple[Flow, ValidationResult]:
     return result.flow, result
 
 
-def _save(store: StoreDep, tenant: str, flow_id: str, doc: Any) -> dict[str, Any]:
+def _save(store: StoreDep, tenant: str, flow_id: str, doc: Any, by: str) -> dict[str, Any]:
     flow, result = _loaded(doc, flow_id)
-    store.save_flow(tenant, flow_id, flow.to_json(), flow.name, flow.description, flow.deadline)
+    store.save_flow(
+        tenant, flow_id, flow.to_json(), flow.name, flow.description, flow.deadline, by=by
+    )
     resource = store.get_flow(tenant, flow_id)
     resource["warnings"] = [p.as_dict() for p in result.warnings]
     return resource
@@ -75,6 +77,7 @@ def _exists(store: StoreDep, tenant: str, flow_id: str) -> bool:
 def create_flow(
     store: StoreDep,
     tenant: Tenant,
+    by: Actor,
     body: AnyJson,
     flow_id: Annotated[str | None, Query(alias="id", max_length=100)] = None,
 ) -> Response:
@@ -83,7 +86,7 @@ def create_flow(
     fid, doc = _split(body, flow_id, "query.id")
     if _exists(store, tenant, fid):
         raise Conflict(f"flow {fid!r} exists: PUT /api/flows/{fid} adds a new version")
-    return json_response(_save(store, tenant, fid, doc), 201)
+    return json_response(_save(store, tenant, fid, doc, by), 201)
 
 
 @router.get("")
@@ -114,11 +117,13 @@ def get_flow(store: StoreDep, tenant: Tenant, flow_id: FlowId) -> Response:
 
 
 @router.put("/{flow_id}", openapi_extra=json_body(FLOW_BODY))
-def update_flow(store: StoreDep, tenant: Tenant, flow_id: FlowId, body: AnyJson) -> Response:
+def update_flow(
+    store: StoreDep, tenant: Tenant, by: Actor, flow_id: FlowId, body: AnyJson
+) -> Response:
     """A new version of an existing flow (running orders keep the version they started on)."""
     fid, doc = _split(body, flow_id, "path.flow_id")
     store.get_flow(tenant, fid)  # 404 unless the tenant has it
-    return json_response(_save(store, tenant, fid, doc))
+    return json_response(_save(store, tenant, fid, doc, by))
 
 
 @router.get("/{flow_id}/versions")
@@ -137,7 +142,7 @@ def get_version(
 
 
 @router.post("/{flow_id}/archive")
-def archive_flow(store: StoreDep, tenant: Tenant, flow_id: FlowId) -> Response:
+def archive_flow(store: StoreDep, tenant: Tenant, by: Actor, flow_id: FlowId) -> Response:
     """Refuse new orders on the flow; its orders keep running. PUT makes it active again."""
-    store.archive_flow(tenant, flow_id)
+    store.archive_flow(tenant, flow_id, by)
     return json_response(store.get_flow(tenant, flow_id))

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from fabflow.errors import Conflict, InvalidInput, NotFound, Problem
+from fabflow.store import audit
 from fabflow.store.orders import actions
 from fabflow.store.orders.read import OrderFilter, matching_ids
 from fabflow.store.repository import Store
@@ -62,7 +63,22 @@ def bulk_action(
             result.skipped.append({"id": order_id, "reason": exc.message})
             continue
         result.acted.append(order_id)
+    with store.write() as conn:
+        shown = {
+            "matched": result.matched,
+            "acted": len(result.acted),
+            "skipped": len(result.skipped),
+            **({"ids": targets[:20]} if ids is not None else {"filter": _shown(flt)}),
+        }
+        audit.record(conn, tenant_id, f"bulk_{action}", f"{len(targets)} orders", shown, by)
     return result
+
+
+def _shown(flt: OrderFilter | None) -> dict[str, Any]:
+    """The filter as the audit trail shows it: only what was set."""
+    if flt is None:
+        return {}
+    return {k: v for k, v in asdict(flt).items() if v not in (None, "", [], ())}
 
 
 def _matching(store: Store, tenant_id: str, flt: OrderFilter | None) -> list[str]:
