@@ -35,7 +35,7 @@ def run(
         bool, typer.Option("--json", help="Print the order resource as JSON.")
     ] = False,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Where the store and files live [env FABFLOW_DATA_DIR].")
+        Path | None, typer.Option(help="Where the store and files live (env FABFLOW_DATA_DIR).")
     ] = None,
 ) -> None:
     """Run one order through a flow on the embedded store and print its timeline.

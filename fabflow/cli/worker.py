@@ -19,7 +19,7 @@ from fabflow.store.repository import Store
 @app.command()
 def worker(
     concurrency: Annotated[
-        int | None, typer.Option(min=1, help="Attempts run at once [env FABFLOW_CONCURRENCY, 16].")
+        int | None, typer.Option(min=1, help="Attempts run at once (env FABFLOW_CONCURRENCY, 16).")
     ] = None,
     burst: Annotated[
         bool, typer.Option(help="Run everything runnable now (expired leases too), then exit.")
