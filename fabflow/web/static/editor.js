@@ -93,6 +93,8 @@ const jsonPlaces = (() => {
   const saveButton = document.getElementById("save");
   let checks = 0; // only the newest answer is shown
   let drawn = false;
+  let savedText = null; // the text as loaded or last saved: anything else is unsaved work
+  const unsaved = () => savedText !== null && source.value !== savedText;
 
   const EXAMPLE = {
     name: "New flow",
@@ -219,11 +221,13 @@ const jsonPlaces = (() => {
         ? await api("PUT", `/api/flows/${encodeURIComponent(id)}`, source.value, true)
         : await api("POST", `/api/flows?id=${encodeURIComponent(id)}`, source.value, true);
       ff.toast(`Saved ${saved.id} version ${saved.currentVersion}`);
+      savedText = source.value;
       if (!flowId) location.assign(`/flows/${encodeURIComponent(saved.id)}?saved=${saved.currentVersion}`);
       else await loadVersions(saved.currentVersion);
       status.textContent = `✓ Saved as version ${saved.currentVersion}`;
     } catch (error) {
-      ff.toast(`Not saved: ${error.message}`, true);
+      const taken = error.status === 409 && !flowId;
+      ff.toast(taken ? `Not saved: a flow “${id}” exists already. Open it from All flows to save a new version of it, or choose another id.` : `Not saved: ${error.message}`, true);
       if (error.problems?.length) showProblems(error.problems);
     } finally {
       saveButton.disabled = false;
@@ -246,7 +250,9 @@ const jsonPlaces = (() => {
 
   async function openVersion(version) {
     const flow = await api("GET", `/api/flows/${encodeURIComponent(flowId)}/versions/${version}`);
+    if (unsaved() && !(await ff.confirm("Discard your changes?", `Your edits are not saved; opening version ${version} replaces them.`, "Discard and open", true))) return;
     source.value = editable(flow);
+    savedText = source.value;
     await loadVersions(version);
     status.textContent = `Version ${version} loaded; saving makes it the newest version.`;
     edited();
@@ -260,6 +266,7 @@ const jsonPlaces = (() => {
     } else {
       source.value = JSON.stringify(EXAMPLE, null, 2);
     }
+    savedText = source.value;
     edited();
   }
 
@@ -284,5 +291,22 @@ const jsonPlaces = (() => {
     else if (e.key !== "Tab") delete source.dataset.escaped;
   });
   saveButton.addEventListener("click", save);
+
+  /* Unsaved edits are never dropped silently: leaving through a link of the page asks first,
+     and the browser asks on reload, close or typing another address. */
+  window.addEventListener("beforeunload", (e) => {
+    if (!unsaved()) return;
+    e.preventDefault();
+    e.returnValue = "";
+  });
+  document.addEventListener("click", async (e) => {
+    const link = e.target.closest("a[href]");
+    if (!link || !unsaved() || e.defaultPrevented || link.target || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    e.preventDefault();
+    if (await ff.confirm("Leave without saving?", "Your changes to this flow are not saved: they are lost if you leave.", "Leave", true)) {
+      savedText = null; // the browser must not ask a second time
+      location.assign(link.href);
+    }
+  });
   start().catch((error) => ff.toast(`Could not load the flow: ${error.message}`, true));
 })();
