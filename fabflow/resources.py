@@ -4,8 +4,9 @@ consume-rest-api step POSTs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -224,3 +225,75 @@ def order_resource(
         "createdAt": iso(order["created_at"]),
         "updatedAt": iso(order["updated_at"]),
     }
+
+
+# A step's state in the run, from its latest attempt (``queued`` after a failed attempt is a
+# retry waiting out its backoff).
+_STEP_STATES = {
+    "success": "succeeded",
+    "error": "failed",
+    "timeout": "failed",
+    "running": "running",
+    "waiting": "waiting",
+    "cancelled": "cancelled",
+}
+NOT_REACHED = "not_reached"
+
+
+def run_view(
+    definition: Sequence[Mapping[str, Any]], attempts: Sequence[Mapping[Any, Any]]
+) -> dict[str, Any]:
+    """The order's run drawn on its flow version: each step's state and attempt count, and
+    the edges the execution took (in the order first taken), across retries and reruns."""
+    steps = {s["stepDefinitionId"]: s for s in definition}
+    latest: dict[str, Mapping[Any, Any]] = {}
+    counts: dict[str, int] = {}
+    for a in attempts:
+        latest[a["step_id"]] = a
+        counts[a["step_id"]] = counts.get(a["step_id"], 0) + 1
+    shown = [
+        {
+            "stepDefinitionId": sid,
+            "state": _step_state(latest.get(sid)),
+            "attempts": counts.get(sid, 0),
+        }
+        for sid in steps
+    ]
+    return {"steps": shown, "path": _path(steps, attempts)}
+
+
+def _step_state(attempt: Mapping[Any, Any] | None) -> str:
+    if attempt is None:
+        return NOT_REACHED
+    if attempt["state"] == "queued":
+        return "retrying" if attempt["attempt"] > 1 else "queued"
+    return _STEP_STATES.get(attempt["state"], str(attempt["state"]))
+
+
+def _path(
+    steps: Mapping[str, Mapping[str, Any]], attempts: Sequence[Mapping[Any, Any]]
+) -> list[dict[str, str]]:
+    """The edges between attempts of consecutive visits that the flow version has; an
+    operator's restart (a jump no edge makes) draws none."""
+    taken: dict[tuple[str, str, str], None] = {}
+    for before, after in pairwise(attempts):
+        step = steps.get(before["step_id"])
+        if step is None or before["visit"] == after["visit"]:
+            continue
+        kind = _edge_kind(step, before, after["step_id"])
+        if kind is not None:
+            taken.setdefault((before["step_id"], after["step_id"], kind))
+    return [{"from": src, "to": dst, "kind": kind} for src, dst, kind in taken]
+
+
+def _edge_kind(step: Mapping[str, Any], attempt: Mapping[Any, Any], target: str) -> str | None:
+    """Which of ``step``'s edges leads to ``target`` after ``attempt`` ended as it did."""
+    state = attempt["state"]
+    if state in ("error", "timeout"):
+        return "error" if step.get("onError") == target else None
+    if state != "success":
+        return None
+    routed = (attempt["details"] or {}).get("next")
+    if step.get("type") == "choice":
+        return "choice" if routed == target else None
+    return "success" if step.get("onSuccess") == target else None

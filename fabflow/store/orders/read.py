@@ -20,6 +20,7 @@ from fabflow.resources import (
     RESOURCE_EXECUTION_COLUMNS,
     FileLinks,
     order_resource,
+    run_view,
 )
 from fabflow.store import fastpath
 from fabflow.store.orders.health import health_json, unhealthy, unhealthy_count
@@ -28,9 +29,10 @@ from fabflow.store.schema import attempts, executions, flows, orders, status_his
 
 
 def get_order(store: Store, tenant_id: str, order_id: str) -> dict[str, Any]:
-    """The order resource; NotFound for an unknown id or another tenant's order."""
+    """The order resource with its ``run``; NotFound for an unknown id or another tenant's
+    order."""
     with store.read() as conn:
-        resources = load_resources(store, conn, [order_id], tenant_id)
+        resources = load_resources(store, conn, [order_id], tenant_id, with_run=True)
     if not resources:
         raise NotFound(f"no order {order_id!r}")
     return resources[0]
@@ -70,6 +72,7 @@ def load_resources(
     stored_files: dict[str, list[dict[str, Any]]] | None = None,
     executions: dict[str, dict[str, Any]] | None = None,
     alone: Collection[str] = (),
+    with_run: bool = False,
 ) -> list[dict[str, Any]]:
     """Order resources for ``order_ids`` (in that order), with four queries whatever their count.
 
@@ -77,7 +80,8 @@ def load_resources(
     store keys, which the resource does not show). ``executions``, when given, holds the
     orders' execution rows by order id, already read in this transaction. The orders in
     ``alone`` are read without their attempts and status history (empty in the resource):
-    for a choice that reads neither."""
+    for a choice that reads neither. ``with_run`` adds each order's ``run`` (its steps' states
+    and the path taken): what a person looks at, not what a step reads."""
     if tenant_id is None:
         found = fastpath.fetch(conn, _ORDERS_BY_ID, {"ids": order_ids})
     else:
@@ -112,21 +116,22 @@ def load_resources(
         if oid not in order_rows:
             continue
         ex, order = exec_rows[oid], order_rows[oid]
-        flow_meta, _ = store.flow_definition(conn, ex["flow_pk"], ex["flow_version"])
+        flow_meta, definition = store.flow_definition(conn, ex["flow_pk"], ex["flow_version"])
         rules = store.flow_rules(conn, ex["flow_pk"], ex["flow_version"])
         tried = by_exec.get(ex["id"], [])
-        out.append(
-            order_resource(
-                order,
-                ex,
-                tried,
-                history.get(oid, []),
-                flow_meta,
-                store.settings.public_url,
-                health_json(ex, tried, order["created_at"], rules, now),
-                links,
-            )
+        resource = order_resource(
+            order,
+            ex,
+            tried,
+            history.get(oid, []),
+            flow_meta,
+            store.settings.public_url,
+            health_json(ex, tried, order["created_at"], rules, now),
+            links,
         )
+        if with_run:
+            resource["run"] = run_view(definition, tried)
+        out.append(resource)
     return out
 
 
