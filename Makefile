@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck browser openscad clean
+.PHONY: run test check lint typecheck browser openscad vendor clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -12,10 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP) openscad
+run: $(STAMP) vendor openscad
 	$(BIN)/fabflow demo
 
-test: $(STAMP) browser openscad
+test: $(STAMP) vendor browser openscad
 	$(BIN)/pytest -q -ra
 
 # The web UI's tests drive Debian's Chromium (Playwright cannot download a browser offline).
@@ -30,6 +30,26 @@ openscad:
 	(command -v openscad && command -v bwrap && fc-list | grep -qi liberation) >/dev/null \
 	  || (apt-get update -qq && apt-get install -y -qq $(SCAD_PACKAGES))
 
+# The web UI's 3D view: three.js from the npm registry at the exact version package-lock.json
+# pins (never a CDN at run time), and only the files the viewer imports. The examples import
+# the bare name 'three'; it is rewritten to the file beside them, so no import map (an inline
+# script the Content-Security-Policy would have to allow) is needed.
+VENDOR := fabflow/web/static/vendor/three
+THREE := node_modules/three
+THREE_ADDONS := controls/OrbitControls loaders/STLLoader loaders/OBJLoader
+vendor: $(VENDOR)/VERSION
+$(VENDOR)/VERSION: package.json package-lock.json
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)
+	cp $(THREE)/LICENSE $(THREE)/build/three.core.js $(THREE)/build/three.module.js $(VENDOR)/
+	for f in $(THREE_ADDONS); do \
+	  sed -E "s#from ['\"]three['\"]#from './three.module.js'#" $(THREE)/examples/jsm/$$f.js \
+	    > $(VENDOR)/$${f#*/}.js || exit 1; \
+	done
+	! grep -l "from ['\"]three['\"]" $(VENDOR)/*.js  # a bare import left would not load
+	node -p "require('./$(THREE)/package.json').version" > $@
+
 lint: $(STAMP)
 	$(BIN)/ruff check fabflow tests bench
 	$(BIN)/ruff format --check fabflow tests bench
@@ -40,4 +60,4 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules $(VENDOR)
