@@ -1,6 +1,8 @@
 /* A flow as an SVG drawing: steps as boxes in layers from the first step down, success edges
    solid green, error edges dashed red (each also labelled, so colour is never the only cue),
-   steps no path reaches drawn dashed and grey with "never reached". */
+   steps no path reaches drawn dashed and grey with "never reached". Given a run (the order
+   page), each step is filled by its state, named in words with an icon, the edges taken are
+   drawn bold and a step is a button that shows its attempts. */
 "use strict";
 
 const flowDiagram = (() => {
@@ -12,6 +14,18 @@ const flowDiagram = (() => {
   const PAD = 24;
   const SIDE = 56; // room left and right of the boxes for edges that skip layers
   const COLOURS = { success: "#1a7f37", error: "#b42318", choice: "#0550ae" };
+  // A step's state in a run: its fill, and its border and words (each at least 4.5:1 on
+  // its fill), with an icon so that colour is never the only cue.
+  const STATES = {
+    succeeded: { icon: "✓", word: "succeeded", fill: "#e6f4ea", ink: "#116329" },
+    failed: { icon: "✖", word: "failed", fill: "#fdecea", ink: "#b42318" },
+    running: { icon: "▶", word: "running", fill: "#e7f0fb", ink: "#0b5cad" },
+    queued: { icon: "◷", word: "queued", fill: "#e7f0fb", ink: "#0b5cad" },
+    waiting: { icon: "⏸", word: "waiting", fill: "#fff4d6", ink: "#8a5a00" },
+    retrying: { icon: "↻", word: "retrying", fill: "#fff4d6", ink: "#8a5a00" },
+    cancelled: { icon: "⊘", word: "cancelled", fill: "#eef0f2", ink: "#57606a" },
+    not_reached: { icon: "○", word: "not reached", fill: "#ffffff", ink: "#57606a" },
+  };
 
   function svg(tag, attrs, ...children) {
     const node = document.createElementNS(NS, tag);
@@ -61,16 +75,19 @@ const flowDiagram = (() => {
   }
 
   function defs() {
-    const marker = (kind) =>
+    // A marker grows with its line: a bold (taken) edge's is drawn smaller to look the same.
+    const marker = (kind, taken = false) =>
       svg(
         "marker",
-        { id: `arrow-${kind}`, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" },
+        { id: `arrow-${kind}${taken ? "-taken" : ""}`, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: taken ? "4" : "7", markerHeight: taken ? "4" : "7", orient: "auto-start-reverse" },
         svg("path", { d: "M0,0 L10,5 L0,10 z", fill: COLOURS[kind] }),
       );
-    return svg("defs", {}, marker("success"), marker("error"), marker("choice"));
+    const kinds = ["success", "error", "choice"];
+    return svg("defs", {}, ...kinds.map((k) => marker(k)), ...kinds.map((k) => marker(k, true)));
   }
 
-  function box(node, at) {
+  function box(node, at, run) {
+    if (run) return runBox(node, at, run);
     const lost = node.unreachable;
     return svg(
       "g",
@@ -89,11 +106,47 @@ const flowDiagram = (() => {
     );
   }
 
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+  function stateOf(node, run) {
+    const step = run.steps.get(node.id) || { state: "not_reached", attempts: 0 };
+    return { ...step, look: STATES[step.state] || { icon: "•", word: step.state, fill: "#ffffff", ink: "#1b1f24" } };
+  }
+
+  /* A step of a run: a button (click, Enter or Space) that shows its attempts. */
+  function runBox(node, at, run) {
+    const { state, attempts, look } = stateOf(node, run);
+    const said = `${look.word}${attempts ? `, ${plural(attempts, "attempt")}` : ""}`;
+    const group = svg(
+      "g",
+      {
+        class: "node", "data-step": node.id, "data-state": state, transform: `translate(${at.x},${at.y})`,
+        role: "button", tabindex: "0", "aria-label": `${node.id} (${node.type}): ${said}. Show its attempts`,
+      },
+      svg("title", {}, `${node.id} (${node.type}): ${said}`),
+      svg("rect", {
+        width: W, height: H, rx: 6, fill: look.fill, stroke: look.ink,
+        "stroke-width": state === "not_reached" ? 1.2 : 2.5, "stroke-dasharray": state === "not_reached" ? "5 4" : null,
+      }),
+      svg("text", { x: 10, y: 20, "font-weight": "700", "font-size": 13, fill: "#1b1f24" }, (node.first ? "▶ " : "") + clip(node.id, 24)),
+      svg("text", { x: 10, y: 37, "font-size": 11.5, fill: "#57606a" }, clip(node.type, 30)),
+      svg("text", { class: "state", x: 10, y: 54, "font-size": 11.5, "font-weight": "600", fill: look.ink }, `${look.icon} ${said}`),
+    );
+    const pick = () => run.onStep?.(node.id);
+    group.addEventListener("click", pick);
+    group.addEventListener("keydown", (e) => {
+      if (e.key !== "Enter" && e.key !== " ") return;
+      e.preventDefault();
+      pick();
+    });
+    return group;
+  }
+
   /* Edges to the next layer curve straight down; longer ones (and any going up) run down the
      right-hand side (error) or left-hand side (success) so they never cross a box. A choice's
      branches all leave from one point, so each one's label sits at its target, right of the
      arrow's head (the `stack`-th label arriving there goes one line higher). */
-  function edge(e, place, width, stack = 0) {
+  function edge(e, place, width, stack = 0, run = null) {
     const a = place.get(e.from);
     const b = place.get(e.to);
     if (!a || !b) return null;
@@ -117,12 +170,13 @@ const flowDiagram = (() => {
       label = { x: ok ? side - 6 : side + 6, y: sy - 6, anchor: ok ? "end" : "start" };
     }
     if (e.kind === "choice") label = { x: b.x + W / 2 - W / 10 + 6, y: b.y - 6 - 13 * stack, anchor: "start" };
+    const taken = run ? run.path.has(pathKey(e)) : null;
     return svg(
       "g",
-      { class: `edge ${e.kind}`, "data-from": e.from, "data-to": e.to, "data-kind": e.kind },
+      { class: `edge ${e.kind}${taken ? " taken" : ""}`, "data-from": e.from, "data-to": e.to, "data-kind": e.kind, "data-taken": taken === null ? null : String(taken) },
       svg("path", {
-        d, fill: "none", stroke: COLOURS[e.kind], "stroke-width": 2.2,
-        "stroke-dasharray": e.kind === "error" ? "7 5" : e.kind === "choice" ? "2 3" : null, "marker-end": `url(#arrow-${e.kind})`,
+        d, fill: "none", stroke: COLOURS[e.kind], "stroke-width": taken ? 4.5 : run ? 1.4 : 2.2,
+        "stroke-dasharray": e.kind === "error" ? "7 5" : e.kind === "choice" ? "2 3" : null, "marker-end": `url(#arrow-${e.kind}${taken ? "-taken" : ""})`,
       }),
       svg("text", { x: label.x, y: label.y, "font-size": 11, fill: COLOURS[e.kind], "text-anchor": label.anchor }, svg("title", {}, e.label || ""), text),
     );
@@ -137,20 +191,71 @@ const flowDiagram = (() => {
     return parts.join("; ");
   }
 
-  /* Draw `graph` ({nodes, edges} from POST /api/flows/validate) into `container`. */
-  function draw(container, graph) {
+  function describeRun(graph, run) {
+    const states = graph.nodes.map((n) => `${n.id} ${stateOf(n, run).look.word}`);
+    const taken = graph.edges.filter((e) => run.path.has(pathKey(e))).map((e) => `${e.from} to ${e.to}`);
+    return `${states.join(", ")}; path taken: ${taken.join(", ") || "none yet"}`;
+  }
+
+  const pathKey = (e) => `${e.kind}\u0000${e.from}\u0000${e.to}`;
+
+  /* A run to draw over the flow: `steps` as the order's run lists them ({stepDefinitionId,
+     state, attempts}), `path` its edges taken ({from, to, kind}), `onStep(id)` on a click. */
+  function runOf(steps, path, onStep) {
+    return { steps: new Map(steps.map((s) => [s.stepDefinitionId, s])), path: new Set(path.map(pathKey)), onStep };
+  }
+
+  /* Draw `graph` ({nodes, edges} from POST /api/flows/validate, or graphOf) into `container`;
+     with `run` (runOf), drawn as that run. */
+  function draw(container, graph, run = null) {
     const { place, width, height } = positions(graph);
     const drawing = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, "font-family": "system-ui, sans-serif" }, defs());
     const arriving = new Map(); // choice labels already drawn at each target
     for (const e of graph.edges) {
       const stack = e.kind === "choice" ? arriving.get(e.to) || 0 : 0;
       if (e.kind === "choice") arriving.set(e.to, stack + 1);
-      drawing.append(edge(e, place, width, stack) || "");
+      drawing.append(edge(e, place, width, stack, run) || "");
     }
-    for (const node of graph.nodes) drawing.append(box(node, place.get(node.id)));
+    for (const node of graph.nodes) drawing.append(box(node, place.get(node.id), run));
     container.replaceChildren(drawing);
-    container.setAttribute("aria-label", "Diagram of the flow: " + describe(graph));
+    const label = run ? "The run drawn: " + describeRun(graph, run) : "Diagram of the flow: " + describe(graph);
+    container.setAttribute("aria-label", label);
   }
 
-  return { draw };
+  /* The steps reached from `start` along the edges `follow` accepts. */
+  function reach(start, edges, follow = () => true) {
+    const seen = new Set(start === undefined ? [] : [start]);
+    const todo = [...seen];
+    while (todo.length) {
+      const from = todo.pop();
+      for (const e of edges) {
+        if (e.from !== from || seen.has(e.to) || !follow(e)) continue;
+        seen.add(e.to);
+        todo.push(e.to);
+      }
+    }
+    return seen;
+  }
+
+  /* A stored (so valid) flow version's steps as the graph validate answers: the same nodes
+     and edges, in the same order. */
+  function graphOf(steps) {
+    const edges = [];
+    for (const s of steps) {
+      const id = s.stepDefinitionId;
+      if (s.type === "choice") {
+        for (const r of s.options?.rules || []) edges.push({ from: id, to: r.next, kind: "choice", label: r.when });
+        if (s.options?.otherwise) edges.push({ from: id, to: s.options.otherwise, kind: "choice", label: "otherwise" });
+      }
+      if (s.onSuccess) edges.push({ from: id, to: s.onSuccess, kind: "success" });
+      if (s.onError) edges.push({ from: id, to: s.onError, kind: "error" });
+    }
+    const reached = reach(steps[0]?.stepDefinitionId, edges);
+    const nodes = steps.map((s, i) => ({
+      id: s.stepDefinitionId, type: s.type, successStatus: s.successStatus || "", first: i === 0, unreachable: !reached.has(s.stepDefinitionId),
+    }));
+    return { nodes, edges };
+  }
+
+  return { draw, runOf, graphOf, reach };
 })();
