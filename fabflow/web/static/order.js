@@ -1,4 +1,5 @@
-/* One order: what happened, why it failed, its files, and the operator's actions. */
+/* One order: its run drawn on its flow, what happened (attempts and the operators' actions, in
+   order), why it failed, its data and files, and the operator's actions. */
 "use strict";
 
 (() => {
@@ -6,19 +7,23 @@
   const root = document.getElementById("order");
   const orderId = root.dataset.orderId;
   const path = `/api/orders/${encodeURIComponent(orderId)}`;
-  let steps = null; // step ids of the order's flow version, for "Rerun from"
+  const flows = new Map(); // version -> the flow at that version (versions never change)
   let busy = false;
-  let chosenStep = null; // kept across live refreshes, which rebuild the page
+  let current = null; // the order as last loaded
+  let pickedStep = null; // the step whose attempts the operator asked to see, kept across refreshes
   const openOutputs = new Set(); // steps whose "Output" the operator opened, kept likewise
 
   async function load() {
-    const order = await api("GET", path);
-    if (steps === null) steps = await flowSteps(order).catch(() => []);
+    const [order, events] = await Promise.all([api("GET", path), api("GET", path + "/events").then((b) => b.events, () => [])]);
+    current = order;
+    const flow = await flowOf(order.flowVersion).catch(() => null);
     const focused = document.activeElement?.id;
+    const focusedStep = document.activeElement?.closest?.("#run-diagram .node")?.dataset.step;
     announce(order);
-    root.replaceChildren(...view(order));
+    root.replaceChildren(...view(order, flow, events));
     root.setAttribute("aria-busy", "false");
     if (focused) document.getElementById(focused)?.focus();
+    if (focusedStep) root.querySelector(`#run-diagram .node[data-step="${CSS.escape(focusedStep)}"]`)?.focus();
   }
 
   /* The page is rebuilt on every change; only the state change is read out to screen readers. */
@@ -31,32 +36,46 @@
     lastState = state;
   }
 
-  async function flowSteps(order) {
-    const flow = await api("GET", `/api/flows/${encodeURIComponent(order.flowId)}/versions/${order.flowVersion}`);
-    return flow.steps.map((s) => s.stepDefinitionId);
+  async function flowOf(version) {
+    if (!flows.has(version)) {
+      flows.set(version, api("GET", `/api/flows/${encodeURIComponent(current.flowId)}/versions/${version}`));
+    }
+    return flows.get(version).catch((error) => {
+      flows.delete(version); // try again next time
+      throw error;
+    });
   }
 
-  function view(order) {
+  function view(order, flow, events) {
     const execution = order.execution || { state: "pending", attempts: [] };
     return [
-      header(order, execution),
+      header(order, execution, flow),
       failure(execution),
       health(order, execution),
       ffConfirmation.panel(order, load),
       actions(execution),
+      runPanel(order, flow),
       el("div", { class: "grid2" }, history(order), lines(order)),
-      timeline(execution, order.steps || {}),
+      dataPanel(order),
+      timeline(execution, order.steps || {}, events),
       files(order),
     ].filter(Boolean); // replaceChildren would write a null as the text "null"
   }
 
-  function header(order, execution) {
+  /* The flow's name, linked to its editor, and its version (and the latest, when newer). */
+  function flowFact(order, flow) {
+    const href = `/flows/${encodeURIComponent(order.flowId)}`;
+    const newer = flow && flow.currentVersion !== order.flowVersion ? ` (latest: ${flow.currentVersion})` : "";
+    return [el("a", { href, id: "flow-link" }, flow?.name || order.flowId), ` · version ${order.flowVersion}${newer}`];
+  }
+
+  function header(order, execution, flow) {
     const customer = order.customer || {};
     const facts = [
       ["Status", order.status || "none yet"],
       ["External id", order.externalId || "–"],
       ["Customer", [customer.name, customer.email].filter(Boolean).join(" · ") || "–"],
-      ["Flow", `${order.flowId} version ${order.flowVersion}`],
+      ["Flow", flowFact(order, flow)],
       ["Current step", execution.currentStep || "–"],
       ["Created", timeEl(order.createdAt)],
       ["Updated", timeEl(order.updatedAt)],
@@ -115,12 +134,6 @@
   function actions(execution) {
     const state = execution.state;
     const ended = ["succeeded", "failed", "cancelled"].includes(state); // a waiting order may be cancelled
-    const preferred = chosenStep ?? ff.failureOf(execution)?.stepDefinitionId; // the failed step
-    const select = el(
-      "select",
-      { id: "rerun-step", onchange: (e) => (chosenStep = e.target.value) },
-      (steps || []).map((id) => el("option", { value: id, selected: id === preferred }, id)),
-    );
     return el(
       "section",
       { class: "panel", "aria-labelledby": "actions-h" },
@@ -129,8 +142,7 @@
         "div",
         { class: "actions" },
         el("button", { type: "button", id: "retry", class: "primary", disabled: !(state === "failed" || state === "cancelled"), onclick: retry }, "↻ Retry failed step"),
-        el("div", { class: "field" }, el("label", { for: "rerun-step" }, "Rerun from step"), select),
-        el("button", { type: "button", id: "rerun", disabled: !ended || !(steps || []).length, onclick: () => rerun(select.value) }, "Rerun"),
+        el("button", { type: "button", id: "rerun", disabled: !ended, onclick: rerun }, "⟳ Rerun…"),
         el("span", { class: "spacer" }),
         el("button", { type: "button", id: "cancel", class: "danger", disabled: ended, onclick: cancel }, "⊘ Cancel order"),
       ),
@@ -152,9 +164,70 @@
   }
 
   const retry = () => act("Retry this order?", "The failed step runs again, then the flow continues.", "Retry", false, "POST", "/retry");
-  const rerun = (step) =>
-    act(`Rerun from “${step}”?`, `The flow runs again from step “${step}”; side effects of later steps happen again.`, "Rerun", false, "POST", "/rerun", { stepDefinitionId: step });
+  async function rerun() {
+    if (busy || !current) return;
+    try {
+      await ffRerun.open(current, flowOf, load);
+    } catch (error) {
+      ff.toast(`Could not open the rerun: ${error.message}`, true);
+    }
+  }
   const cancel = () => act("Cancel this order?", "The execution stops; a running step loses its lease. You can retry it later.", "Cancel order", true, "POST", "/cancel");
+
+  /* The order's run drawn on its flow version: each step by its state, the path taken bold; a
+     step is a button that shows its attempts in the timeline. */
+  function runPanel(order, flow) {
+    const drawing = el("div", { class: "diagram run-diagram", id: "run-diagram", role: "group" });
+    const note = el("p", { class: "muted", id: "run-note", role: "status" });
+    if (flow && order.run) {
+      const run = flowDiagram.runOf(order.run.steps, order.run.path, showAttempts);
+      flowDiagram.draw(drawing, flowDiagram.graphOf(flow.steps), run);
+      // Scaled to the screen, but never below three quarters of its size: a phone scrolls it.
+      const svg = drawing.querySelector("svg");
+      svg.style.minWidth = `${Math.round(Number(svg.getAttribute("width")) * 0.75)}px`;
+    } else {
+      note.textContent = "The order's flow could not be loaded: its run is not drawn.";
+    }
+    return el(
+      "section",
+      { class: "panel", "aria-labelledby": "run-h" },
+      el("h2", { id: "run-h" }, "The run"),
+      el("p", { class: "legend" }, "Each step says how it went; bold arrows are the path this order took. Select a step to see its attempts."),
+      drawing,
+      note,
+    );
+  }
+
+  function showAttempts(stepId) {
+    pickedStep = stepId;
+    const items = [...root.querySelectorAll("#attempts li[data-step]")];
+    for (const li of items) li.classList.toggle("picked", li.dataset.step === stepId);
+    const mine = items.filter((li) => li.dataset.step === stepId);
+    const note = document.getElementById("run-note");
+    if (!mine.length) {
+      note.textContent = `“${stepId}” has not run for this order.`;
+      return;
+    }
+    note.textContent = `“${stepId}”: ${mine.length} attempt${mine.length === 1 ? "" : "s"}, marked in the timeline below.`;
+    const latest = mine[mine.length - 1];
+    const still = matchMedia("(prefers-reduced-motion: reduce)").matches;
+    latest.scrollIntoView({ block: "center", behavior: still ? "auto" : "smooth" });
+    latest.focus({ preventScroll: true });
+  }
+
+  function dataPanel(order) {
+    const data = order.data || {};
+    const shown = Object.keys(data).length
+      ? el("pre", { class: "data", id: "order-data" }, JSON.stringify(data, null, 2))
+      : el("p", { class: "muted", id: "order-data" }, "No data.");
+    return el(
+      "section",
+      { class: "panel", "aria-labelledby": "data-h" },
+      el("h2", { id: "data-h" }, "Data"),
+      el("p", { class: "muted" }, "What the order carries for templates (order.data). Rerun changes it."),
+      shown,
+    );
+  }
 
   function history(order) {
     const items = (order.statusHistory || []).map((h) =>
@@ -184,17 +257,93 @@
     );
   }
 
-  /* Each step's output (what later steps read as steps.<id>) goes under its latest attempt. */
-  function timeline(execution, outputs) {
+  /* The attempts, and between them the operators' actions each came after; a retry or a rerun
+     starts a new run, whose attempts count from 1 again. Each step's output (what later steps
+     read as steps.<id>) goes under its latest attempt. */
+  function timeline(execution, outputs, events) {
     const attempts = execution.attempts || [];
     const last = new Map(attempts.map((a, i) => [a.stepDefinitionId, i]));
-    const items = attempts.map((a, i) => attempt(a, last.get(a.stepDefinitionId) === i ? outputs[a.stepDefinitionId] : undefined));
+    const before = placed(attempts, events.filter(isAction));
+    const runs = 1 + events.filter((e) => RESTARTS.has(e.kind)).length;
+    const items = [];
+    let run = 1;
+    for (let i = 0; i <= attempts.length; i++) {
+      for (const e of before[i]) {
+        if (RESTARTS.has(e.kind)) run++;
+        items.push(action(e, run));
+      }
+      const a = attempts[i];
+      if (a) items.push(attempt(a, last.get(a.stepDefinitionId) === i ? outputs[a.stepDefinitionId] : undefined, runs > 1 ? run : null));
+    }
     return el(
       "section",
       { class: "panel", "aria-labelledby": "timeline-h" },
       el("h2", { id: "timeline-h" }, "Attempts"),
       attempts.length ? el("ol", { class: "timeline", id: "attempts" }, items) : el("p", { class: "muted" }, "No step has run yet."),
     );
+  }
+
+  const RESTARTS = new Set(["retried", "rerun"]);
+  const ACTIONS = {
+    retried: ["↻", (d) => ["Retried ", el("code", {}, d.stepDefinitionId)]],
+    rerun: ["⟳", (d) => ["Rerun from ", el("code", {}, d.stepDefinitionId)]],
+    retry_now: ["⏩", (d) => ["Retry now: ", el("code", {}, d.stepDefinitionId), ` attempt ${d.attempt}`]],
+    cancelled: ["⊘", () => ["Cancelled"]],
+  };
+
+  /* A wait a person ended: its step's success or failure, resolved by them (not a callback). */
+  const personal = (e) => ["step_succeeded", "step_failed"].includes(e.kind) && e.data?.resolvedBy && e.data.resolvedBy !== "callback";
+  const isAction = (e) => e.kind in ACTIONS || personal(e);
+
+  /* For each attempt index (and one past the last), the actions that go just before it: an
+     action goes after every attempt that had ended by its time (a cancel ends the open attempt
+     at its own time, a rerun's attempt ends after it). */
+  function placed(attempts, actions) {
+    const slots = attempts.map(() => []).concat([[]]);
+    const ends = attempts.map((a) => (a.endedAt ? Date.parse(a.endedAt) : Infinity));
+    for (const e of actions) {
+      const at = Date.parse(e.at);
+      let slot = 0;
+      ends.forEach((end, i) => {
+        if (end <= at) slot = i + 1;
+      });
+      slots[slot].push(e);
+    }
+    return slots;
+  }
+
+  function action(e, run) {
+    const d = e.data || {};
+    const [icon, what] = personal(e) ? [e.kind === "step_succeeded" ? "✓" : "✖", (x) => [e.kind === "step_succeeded" ? "Confirmed " : "Rejected ", el("code", {}, x.stepDefinitionId)]] : ACTIONS[e.kind];
+    const by = personal(e) ? d.resolvedBy : d.by;
+    const moved = d.flowVersion ? el("p", { class: "moved" }, `Flow version ${d.flowVersion.from} → ${d.flowVersion.to}`) : null;
+    const patch = d.dataPatch ? el("p", { class: "patch" }, "Data patch: ", el("code", {}, JSON.stringify(d.dataPatch))) : null;
+    return el(
+      "li",
+      { class: "event", dataset: { kind: e.kind, eventId: e.id } },
+      el(
+        "div",
+        { class: "head" },
+        el("span", { class: "icon", "aria-hidden": "true" }, icon),
+        el("strong", {}, what(d)),
+        RESTARTS.has(e.kind) ? el("span", { class: "badge o-run" }, `Run ${run}`) : null,
+        d.bulk ? el("span", { class: "muted" }, "(bulk action)") : null,
+        by ? el("span", { class: "by" }, "by ", el("strong", {}, by)) : el("span", { class: "muted" }, "by an unrecorded actor"),
+        el("span", { class: "muted" }, timeEl(e.at)),
+      ),
+      moved,
+      patch,
+    );
+  }
+
+  const OPEN_OUTCOMES = { queued: ["◷", "Queued"], running: ["▶", "Running"], cancelled: ["⊘", "Cancelled"] };
+
+  /* An attempt's badge: how it ended, or that it has not (queued, running), never a success. */
+  function attemptBadge(a) {
+    const outcome = a.outcome || "running";
+    if (!(outcome in OPEN_OUTCOMES)) return outcomeBadge(outcome);
+    const [icon, word] = outcome === "queued" && a.attempt > 1 ? ["↻", "Retry queued"] : OPEN_OUTCOMES[outcome];
+    return el("span", { class: `badge o-${outcome}` }, el("span", { class: "icon", "aria-hidden": "true" }, icon), word);
   }
 
   /* A choice's attempt: which rule matched and where the order went. */
@@ -227,20 +376,21 @@
   };
   const LONG_DETAILS = new Set(["responseExcerpt"]);
 
-  function attempt(a, out) {
+  function attempt(a, out, run) {
     const outcome = a.outcome || "running";
     const details = a.details || {};
     const routed = a.type === "choice";
     const shown = Object.entries(details).filter(([k, v]) => !routed && !LONG_DETAILS.has(k) && v !== null && typeof v !== "object" && k !== "responseTruncated");
+    const picked = a.stepDefinitionId === pickedStep ? "picked" : "";
     return el(
       "li",
-      { class: outcome, dataset: { step: a.stepDefinitionId, outcome } },
+      { class: `${outcome} ${picked}`.trim(), id: `attempt-${a.id}`, tabindex: "-1", dataset: { step: a.stepDefinitionId, outcome, run: run ?? 1 } },
       el(
         "div",
         { class: "head" },
         el("strong", {}, a.stepDefinitionId),
-        el("span", { class: "muted" }, `${a.type} · attempt ${a.attempt}`),
-        a.outcome ? outcomeBadge(a.outcome) : el("span", { class: "badge s-running" }, "▶ Running"),
+        el("span", { class: "muted" }, `${a.type} · ${run ? `run ${run} · ` : ""}attempt ${a.attempt}`),
+        attemptBadge(a),
         el("span", {}, duration(a.durationMs)),
         el("span", { class: "muted" }, timeEl(a.startedAt)),
       ),
