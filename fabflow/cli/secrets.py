@@ -48,7 +48,9 @@ def secrets_set(name: NameArg, tenant: TenantOpt) -> None:
     except InvalidInput as exc:
         raise _refuse(exc.message) from None
     with _store(with_key=True) as store:
-        _, created = secrets.set_secret(store, orders.find_tenant(store, tenant), name, value)
+        _, created = secrets.set_secret(
+            store, orders.find_tenant(store, tenant), name, value, by="cli"
+        )
     typer.echo(f"secret {name} of tenant {tenant} {'set' if created else 'replaced'}")
 
 
@@ -69,5 +71,5 @@ def secrets_list(tenant: TenantOpt, as_json: JsonOpt = False) -> None:
 def secrets_delete(name: NameArg, tenant: TenantOpt) -> None:
     """Delete secret NAME of TENANT: steps that read it fail from now on."""
     with _store() as store:
-        secrets.delete_secret(store, orders.find_tenant(store, tenant), name)
+        secrets.delete_secret(store, orders.find_tenant(store, tenant), name, by="cli")
     typer.echo(f"secret {name} of tenant {tenant} deleted")

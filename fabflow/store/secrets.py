@@ -27,6 +27,7 @@ from fabflow.errors import ConfigError, InvalidInput, NotFound, Problem
 from fabflow.flows.model import Flow
 from fabflow.resources import iso
 from fabflow.settings import Settings
+from fabflow.store import audit
 from fabflow.store.repository import Store
 from fabflow.store.schema import tenant_secrets
 
@@ -132,10 +133,15 @@ def _listed(row: Any) -> dict[str, Any]:
 
 
 def set_secret(
-    store: Store, tenant_id: str, name: str, value: str, keys: str | None = None
+    store: Store,
+    tenant_id: str,
+    name: str,
+    value: str,
+    keys: str | None = None,
+    by: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Set (or replace) a secret, encrypted with ``keys`` (default: the store's settings'):
-    ``(its listing, whether it is new)``."""
+    ``(its listing, whether it is new)``. The audit trail records its name and who set it."""
     check_name(name)
     token = box(store.settings.secret_key if keys is None else keys).encrypt(check_value(value))
     now = time.time()
@@ -148,6 +154,8 @@ def set_secret(
             row = {"tenant_id": tenant_id, "name": name, "value": token}
             conn.execute(insert(tenant_secrets).values(**row, created_at=now, updated_at=now))
         found = conn.execute(select(*_LISTED).where(where)).one()
+        kind = "secret_replaced" if changed else "secret_created"
+        audit.record(conn, tenant_id, kind, f"secret {name}", {"name": name}, by)
     return _listed(found), not changed
 
 
@@ -165,12 +173,13 @@ def list_secrets(store: Store, tenant_id: str) -> list[dict[str, Any]]:
         return [_listed(row) for row in conn.execute(query)]
 
 
-def delete_secret(store: Store, tenant_id: str, name: str) -> None:
+def delete_secret(store: Store, tenant_id: str, name: str, by: str | None = None) -> None:
     """Delete a secret; NotFound when the tenant has none of that name."""
     where = (tenant_secrets.c.tenant_id == tenant_id) & (tenant_secrets.c.name == name)
     with store.write() as conn:
         if not conn.execute(delete(tenant_secrets).where(where)).rowcount:
             raise NotFound(f"no secret {name[:120]!r}")
+        audit.record(conn, tenant_id, "secret_deleted", f"secret {name}", {"name": name}, by)
 
 
 def load_secrets(conn: Connection, keys: str, tenant_id: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ def list_audit(
     ] = None,
 ) -> Response:
     """The tenant's audit events, newest first: ``kind`` (flow_saved, flow_restored,
-    flow_archived, key_created, key_revoked, bulk_retry, bulk_cancel), ``subject``, ``data``,
+    flow_archived, key_created, key_revoked, secret_created, secret_replaced,
+    secret_deleted, bulk_retry, bulk_cancel), ``subject``, ``data``,
     ``by`` and ``at``; ``nextCursor`` pages back."""
     return json_response(audit_trail(store, tenant, before=before, limit=limit))

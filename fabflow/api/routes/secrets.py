@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from fabflow.api.auth import StoreDep, Tenant
+from fabflow.api.auth import Actor, StoreDep, Tenant
 from fabflow.api.schemas import ERRORS, json_response
 from fabflow.store import secrets
 
@@ -53,12 +53,13 @@ def set_secret(
     request: Request,
     store: StoreDep,
     tenant: Tenant,
+    by: Actor,
     name: SecretName,
     body: Annotated[SecretValue, Body()],
 ) -> Response:
     """Set a secret (201 when new, 200 when replaced). The answer holds no value."""
     keys = _keys(request)
-    listing, created = secrets.set_secret(store, tenant, name, body.value, keys)
+    listing, created = secrets.set_secret(store, tenant, name, body.value, keys, by)
     return json_response(listing, 201 if created else 200)
 
 
@@ -79,7 +80,7 @@ def list_secrets(store: StoreDep, tenant: Tenant) -> Response:
 
 
 @router.delete("/{name}", status_code=204)
-def delete_secret(store: StoreDep, tenant: Tenant, name: SecretName) -> Response:
+def delete_secret(store: StoreDep, tenant: Tenant, by: Actor, name: SecretName) -> Response:
     """Delete a secret: steps that read it fail with a template error from now on."""
-    secrets.delete_secret(store, tenant, name)
+    secrets.delete_secret(store, tenant, name, by)
     return Response(status_code=204)

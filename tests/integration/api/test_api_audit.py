@@ -61,3 +61,17 @@ async def test_the_trail_pages_back(acme: httpx.AsyncClient, receiver: Receiver)
     ids = [e["id"] for e in first["events"] + rest["events"]]
     assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
     assert rest["nextCursor"] is None
+
+
+async def test_secrets_set_replaced_and_deleted_are_on_the_trail_without_values(
+    acme: httpx.AsyncClient,
+) -> None:
+    value = "s3cr3t-token-value"
+    assert (await acme.put("/api/secrets/MES_TOKEN", json={"value": value})).status_code == 201
+    assert (await acme.put("/api/secrets/MES_TOKEN", json={"value": value})).status_code == 200
+    assert (await acme.delete("/api/secrets/MES_TOKEN")).status_code == 204
+    trail = (await acme.get("/api/audit")).json()["events"]
+    kinds = [e["kind"] for e in reversed(trail) if e["kind"].startswith("secret_")]
+    assert kinds == ["secret_created", "secret_replaced", "secret_deleted"]
+    assert all(e["data"] == {"name": "MES_TOKEN"} for e in trail if e["kind"].startswith("secret"))
+    assert value not in str(trail)
