@@ -1,6 +1,7 @@
 """The product catalogue, and ``POST /api/products/{name}/preview``: a product's parts from
 parameters, as PNG pictures with their triangles, volume and size, so a shop can try a
-personalisation before selling it.
+personalisation before selling it; ``.../preview/{part}.stl`` answers one part as binary STL for
+the web UI's 3D view.
 
 Nothing is stored. The parameters are checked exactly as order intake checks a line, and the
 parts go through the same mesh checks as production files.
@@ -9,6 +10,7 @@ parts go through the same mesh checks as production files.
 from __future__ import annotations
 
 import base64
+import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Path, Query, Request, UploadFile
@@ -22,7 +24,7 @@ from fabflow.errors import InvalidInput, NotFound, Problem, RenderFailed
 from fabflow.files import LocalFileStore
 from fabflow.production.build import checked_mesh
 from fabflow.production.line_check import parameter_problems
-from fabflow.production.mesh import MeshCheckFailed, MeshStats
+from fabflow.production.mesh import MeshCheckFailed, MeshStats, TriMesh
 from fabflow.production.preview import render_png
 from fabflow.production.products.base import ParameterError
 from fabflow.production.registry import ProductClass, UnknownProduct, catalogue, get
@@ -31,6 +33,7 @@ from fabflow.production.scad.bundle import bundle_from_upload
 from fabflow.production.scad.product import ModelProduct, model_of
 from fabflow.production.scad.render import render_model
 from fabflow.production.scad.stored import StoredModel, local_model
+from fabflow.production.writers import write_stl_binary
 from fabflow.settings import Settings
 from fabflow.store import products as stored
 from fabflow.store.repository import Store
@@ -172,9 +175,66 @@ async def preview(
     return json_response({"product": name, "parts": parts})
 
 
+_STL: dict[int | str, dict[str, Any]] = {
+    "200": {"description": "The part as binary STL (millimetres)", "content": {"model/stl": {}}}
+}
+
+
+@router.post("/api/products/{name}/preview/{part}.stl", responses=_STL)
+async def preview_stl(
+    request: Request,
+    tenant: Tenant,
+    store: StoreDep,
+    name: Annotated[str, Path(max_length=100)],
+    part: Annotated[str, Path(max_length=100, description="A part the preview answered.")],
+    parameters: Annotated[dict[str, Any], Body()],
+) -> Response:
+    """One part of the preview's build as binary STL, for the web UI's 3D view: the same
+    checks, the same slots and the same mesh a production file of these parameters has."""
+    gate: WorkGate = request.app.state.work_gate
+    settings: Settings = request.app.state.settings
+    try:
+        async with gate.slot(tenant):
+            if name in catalogue_names():
+                mesh = await run_in_threadpool(_builtin_mesh, _product(name), parameters, part)
+            else:
+                found = stored.product_version(store, tenant, name)
+                mesh = await run_in_threadpool(_model_stl, settings, found, parameters, part)
+    except TooBusy as exc:
+        return too_busy_response(exc)
+    out = io.BytesIO()
+    write_stl_binary(mesh, out, part)
+    return Response(out.getvalue(), media_type="model/stl", headers={"Cache-Control": "no-store"})
+
+
+def _builtin_mesh(product_class: ProductClass, parameters: dict[str, Any], part: str) -> TriMesh:
+    _check(product_class, parameters)
+    meshes = _meshes(product_class, parameters)
+    if part not in meshes:
+        raise NotFound(f"product {product_class.name!r} has no part {part!r}")
+    return meshes[part][0]
+
+
+def _model_stl(
+    settings: Settings, found: stored.ProductVersion, parameters: dict[str, Any], part: str
+) -> TriMesh:
+    model, local = _model(settings, found, parameters)
+    if part not in local.parts:
+        raise NotFound(f"product {found.name!r} has no part {part!r}")
+    return _model_mesh(settings, local, model, parameters, part)[0]
+
+
 def _build_model(
     settings: Settings, found: stored.ProductVersion, parameters: dict[str, Any]
 ) -> list[dict[str, Any]]:
+    model, local = _model(settings, found, parameters)
+    return [_model_part(settings, local, model, parameters, part) for part in local.parts]
+
+
+def _model(
+    settings: Settings, found: stored.ProductVersion, parameters: dict[str, Any]
+) -> tuple[ModelProduct, StoredModel]:
+    """The model with ``parameters`` checked, and its files on this machine."""
     model = model_of(found.main, found.source)
     problems = model.problems(parameters)
     if problems:
@@ -184,7 +244,7 @@ def _build_model(
     local = local_model(
         files, settings.product_cache_dir, found.tenant_id, found.name, found.version
     )
-    return [_model_part(settings, local, model, parameters, part) for part in local.parts]
+    return model, local
 
 
 def _model_part(
@@ -194,6 +254,17 @@ def _model_part(
     parameters: dict[str, Any],
     part: str,
 ) -> dict[str, Any]:
+    mesh, stats, renderer = _model_mesh(settings, local, model, parameters, part)
+    return {**_part(part, render_png(mesh, PREVIEW_SIZE), stats), "renderer": renderer}
+
+
+def _model_mesh(
+    settings: Settings,
+    local: StoredModel,
+    model: ModelProduct,
+    parameters: dict[str, Any],
+    part: str,
+) -> tuple[TriMesh, MeshStats, str]:
     try:
         rendered = render_model(
             local.folder,
@@ -207,7 +278,7 @@ def _model_part(
     except (RenderFailed, MeshCheckFailed) as exc:
         message = exc.message if isinstance(exc, RenderFailed) else str(exc)
         raise InvalidInput(f"the part cannot be made: {message}", [Problem("", message)]) from None
-    return {**_part(part, render_png(mesh, PREVIEW_SIZE), stats), "renderer": rendered.renderer}
+    return mesh, stats, rendered.renderer
 
 
 def catalogue_names() -> set[str]:
@@ -222,26 +293,36 @@ def _product(name: str) -> ProductClass:
 
 
 def _build(product_class: ProductClass, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    _check(product_class, parameters)
+    return _parts(product_class, parameters)
+
+
+def _check(product_class: ProductClass, parameters: dict[str, Any]) -> None:
     problems = parameter_problems(product_class, parameters)
     if problems:
         found = [Problem(f"/{key}" if key else "", message) for key, message in problems]
         raise InvalidInput(f"invalid parameters: {found[0].pointer}: {found[0].message}", found)
-    return _parts(product_class, parameters)
 
 
 def _parts(product_class: ProductClass, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    meshes = _meshes(product_class, parameters)
+    return [
+        _part(part, render_png(mesh, PREVIEW_SIZE), stats) for part, (mesh, stats) in meshes.items()
+    ]
+
+
+def _meshes(
+    product_class: ProductClass, parameters: dict[str, Any]
+) -> dict[str, tuple[TriMesh, MeshStats]]:
     product = product_class()
     try:
         solids = product.build(product.parameters.model_validate(parameters))
-        meshes = {part: checked_mesh(part, solid) for part, solid in solids.items()}
+        return {part: checked_mesh(part, solid) for part, solid in solids.items()}
     except ParameterError as exc:
         pointer = f"/{exc.parameter}"
         raise InvalidInput(f"invalid parameters: {exc}", [Problem(pointer, exc.message)]) from None
     except MeshCheckFailed as exc:
         raise InvalidInput(f"the part cannot be made: {exc}", [Problem("", str(exc))]) from None
-    return [
-        _part(part, render_png(mesh, PREVIEW_SIZE), stats) for part, (mesh, stats) in meshes.items()
-    ]
 
 
 def _part(part: str, png: bytes, stats: MeshStats) -> dict[str, Any]:
