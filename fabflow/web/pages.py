@@ -195,3 +195,8 @@ def secrets_page(request: Request) -> Response:
 @router.get("/webhooks")
 def webhooks_page(request: Request) -> Response:
     return _page(request, "webhooks.html", "webhooks")
+
+
+@router.get("/activity")
+def activity_page(request: Request) -> Response:
+    return _page(request, "activity.html", "activity")
