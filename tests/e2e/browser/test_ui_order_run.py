@@ -14,6 +14,7 @@ import pytest
 from .conftest import shot
 from .support import Fabflow, Receiver
 from .test_ui import expect, make_flow, sign_in, unique, wait_ended
+from .test_ui_confirmations import waiting_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -204,3 +205,47 @@ def test_rerun_warns_before_a_step_only_an_error_path_reaches(
     with fabflow.api() as api:
         events = api.get(f"/api/orders/{order['id']}/events").json()["events"]
     assert not any(e["kind"] == "rerun" for e in events)
+
+
+def test_the_timeline_shows_who_cancelled_retried_and_confirmed(
+    sized: Any, fabflow: Fabflow, receiver: Receiver
+) -> None:
+    page = sized
+    receiver.status = 200
+    order = waiting_order(fabflow, receiver, "timeline")
+    sign_in(page, fabflow, f"/orders/{order['id']}")
+    expect(node(page, "check")).to_have_attribute("data-state", "waiting")
+
+    page.click("#cancel")
+    page.click("#confirm-ok")
+    cancelled = page.locator('#attempts li.event[data-kind="cancelled"]')
+    expect(cancelled).to_contain_text("by web session, key key_")
+    first = page.locator('#attempts li[data-step="check"]').first
+    expect(first).to_have_attribute("data-outcome", "cancelled")
+    expect(first.locator(".badge")).to_have_text("⊘Cancelled")
+    dot = "li => getComputedStyle(li, '::before').backgroundColor"
+    assert first.evaluate(dot) != "rgb(17, 99, 41)", "a cancelled attempt has a green dot"
+
+    page.click("#retry")
+    page.click("#confirm-ok")
+    retried = page.locator('#attempts li.event[data-kind="retried"]')
+    expect(retried).to_contain_text("Retried check")
+    expect(retried).to_contain_text("Run 2")
+    expect(node(page, "check")).to_have_attribute("data-state", "waiting")
+    page.click("#confirm-order")
+    page.click("#confirm-ok")
+    expect(page.locator("#state")).to_contain_text("Succeeded", timeout=30_000)
+    confirmed = page.locator('#attempts li.event[data-kind="step_succeeded"]')
+    expect(confirmed).to_contain_text("Confirmed check")
+    expect(confirmed).to_contain_text("by web session, key key_")
+
+    rows = page.locator("#attempts > li").evaluate_all(
+        "items => items.map(li => li.dataset.kind || `${li.dataset.step} ${li.dataset.run}`)"
+    )
+    assert rows == ["check 1", "cancelled", "retried", "check 2", "step_succeeded", "print 2"]
+    expect(page.locator('#attempts li[data-step="check"]').nth(1)).to_contain_text(
+        "run 2 · attempt 1"
+    )
+    expect(node(page, "print")).to_have_attribute("data-state", "succeeded")
+    fits(page)
+    shot(page, f"order-timeline-{page.viewport_size['width']}")
