@@ -177,7 +177,8 @@ def list_orders(
 
 @router.get("/{order_id}")
 def get_order(store: StoreDep, tenant: Tenant, order_id: OrderId) -> Response:
-    """The order resource: status, history, files, execution and every attempt."""
+    """The order resource: status, history, files, execution and every attempt, and its
+    ``run``: each step of its flow version with its state and attempts, and the path taken."""
     return json_response(orders.get_order(store, tenant, order_id))
 
 
