@@ -139,3 +139,26 @@ def reachable(adjacency: list[list[tuple[str, int]]], start: int = 0) -> list[bo
                 seen[target] = True
                 queue.append(target)
     return seen
+
+
+def error_only(steps: list[dict[str, object]], step_id: str) -> bool:
+    """Whether only an error path reaches ``step_id`` from the first step: no path of
+    successes and choices leads there (a flow's error handler). ``steps`` as stored."""
+    nodes = [
+        # No onError edges: only what succeeding steps reach.
+        Node(
+            _text(s.get("stepDefinitionId")),
+            _text(s.get("onSuccess")),
+            None,
+            choice_branches(s.get("options")),
+        )
+        for s in steps
+    ]
+    ids = index_ids(nodes)
+    if step_id not in ids:
+        return False
+    return not reachable(edges(nodes, ids))[ids[step_id]]
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -6,12 +6,13 @@ won. Each keeps the whole history: attempts and events are appended, never rewri
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, case, insert, select, update
 
 from fabflow.errors import Conflict, InvalidInput, NotFound, Problem
+from fabflow.flows.graph import error_only
 from fabflow.lifecycle import actions
 from fabflow.lifecycle.states import (
     FAILED_ATTEMPT_STATES,
@@ -141,6 +142,12 @@ def apply_restart(
         else:
             decision = actions.rerun(order_id, state, step_id, steps)
         start = decision.first
+        # An error handler run again (a rerun from it, or a retry after it failed) is still
+        # on the error path: it gets the error, and the execution ends failed, as the first
+        # time. Anything else starts clean.
+        on_error_path = error_only(definition, start.step_id)
+        error = _error_for(execution, start.step_id) if on_error_path else None
+        start = replace(start, error_context=error)
         visits = conn.execute(
             update(executions)
             .where(executions.c.id == execution["id"])
@@ -149,8 +156,8 @@ def apply_restart(
                 state=ExecutionState.RUNNING.value,
                 flow_version=version,
                 current_step=start.step_id,
-                had_error=False,
-                last_error=None,
+                had_error=on_error_path,
+                last_error=error,
                 visits=executions.c.visits + 1,
                 ended_at=None,
                 updated_at=now,
@@ -170,6 +177,16 @@ def apply_restart(
             data["dataPatch"] = fix.data_patch
         _add_event(conn, tenant_id, order_id, decision.event, data, now, by)
         store.notify_enqueued(conn)
+
+
+def _error_for(execution: Any, step_id: str) -> dict[str, Any]:
+    """The error an error handler run again by an operator gets: the execution's last one,
+    or, for an order that did not fail, one saying an operator reran it."""
+    last = execution["last_error"]
+    if isinstance(last, dict):
+        return dict(last)
+    message = f"an operator reran the error handler {step_id!r}; the order had not failed"
+    return {"stepDefinitionId": step_id, "type": "rerun", "message": message}
 
 
 def _version(conn: Connection, execution: Any, fix: Fix | None) -> int:

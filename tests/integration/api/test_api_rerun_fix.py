@@ -3,6 +3,8 @@ patches its data (RFC 7386), and the rerun's event says what was changed and by 
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from fabflow.store.repository import Store
@@ -87,3 +89,63 @@ async def test_a_bad_fix_is_refused_and_changes_nothing(
     assert order["data"] == {"name": "Ada Lovelac", "note": "typo", "keep": 1}
     events = (await acme.get(f"/api/orders/{order_id}/events")).json()["events"]
     assert not any(e["kind"] == "rerun" for e in events)
+
+
+def _flow_with_handler(url: str) -> dict[str, Any]:
+    post = {
+        "stepDefinitionId": "post",
+        "type": "consume-rest-api",
+        "successStatus": "Sent",
+        "options": {"uri": url},
+        "retry": {"maxAttempts": 1},
+        "onError": "apologise",
+    }
+    apologise = {
+        "stepDefinitionId": "apologise",
+        "type": "consume-rest-api",
+        "successStatus": "Failed",
+        "options": {"uri": url},
+    }
+    return {"id": "shop", "name": "Shop", "steps": [post, apologise]}
+
+
+async def test_an_error_handler_run_again_is_still_on_the_error_path(
+    acme: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    assert (await acme.post("/api/flows", json=_flow_with_handler(receiver.url))).status_code == 201
+    receiver.fail = 1
+    order_id = (await acme.post("/api/orders", json={"flowId": "shop"})).json()["id"]
+    failed = await run_until_ended(api_store, acme, order_id)
+    assert failed["execution"]["state"] == "failed" and failed["status"] == "Failed"
+    error = failed["execution"]["lastError"]
+    assert error["stepDefinitionId"] == "post"
+
+    body = {"stepDefinitionId": "apologise"}
+    assert (await acme.post(f"/api/orders/{order_id}/rerun", json=body)).status_code == 200
+    again = await run_until_ended(api_store, acme, order_id)
+    # The badge and the status agree: the handler ran, so the order ended failed, and the
+    # handler was handed the same error as the first time.
+    assert again["execution"]["state"] == "failed" and again["status"] == "Failed"
+    assert again["execution"]["lastError"] == error
+    assert receiver.received[-1]["execution"]["lastError"] == error
+
+
+async def test_rerunning_the_error_handler_of_a_good_order_says_so(
+    acme: httpx.AsyncClient, api_store: Store, receiver: Receiver
+) -> None:
+    assert (await acme.post("/api/flows", json=_flow_with_handler(receiver.url))).status_code == 201
+    order_id = (await acme.post("/api/orders", json={"flowId": "shop"})).json()["id"]
+    done = await run_until_ended(api_store, acme, order_id)
+    assert done["execution"]["state"] == "succeeded" and done["status"] == "Sent"
+
+    body = {"stepDefinitionId": "apologise"}
+    assert (await acme.post(f"/api/orders/{order_id}/rerun", json=body)).status_code == 200
+    again = await run_until_ended(api_store, acme, order_id)
+    assert again["execution"]["state"] == "failed" and again["status"] == "Failed"
+    assert again["execution"]["lastError"]["type"] == "rerun"
+    assert "had not failed" in receiver.received[-1]["execution"]["lastError"]["message"]
+
+    body = {"stepDefinitionId": "post"}  # from the start again: a clean run
+    assert (await acme.post(f"/api/orders/{order_id}/rerun", json=body)).status_code == 200
+    clean = await run_until_ended(api_store, acme, order_id)
+    assert clean["execution"]["state"] == "succeeded" and clean["execution"]["lastError"] is None

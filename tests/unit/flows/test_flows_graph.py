@@ -12,6 +12,7 @@ from typer.testing import Result
 
 from fabflow.flows import registry
 from fabflow.flows.explain import explain, flow_graph
+from fabflow.flows.graph import error_only
 from fabflow.flows.validate import load_flow, parse_flow
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "data" / "spec"
@@ -144,3 +145,23 @@ def test_cli_explain(cli: RunCli) -> None:
     as_json = cli("validate", "--explain", "--json", path)
     assert as_json.exit_code == 0
     assert '"kind": "error"' in as_json.stdout
+
+
+def test_error_only_finds_the_steps_only_a_failure_reaches() -> None:
+    steps: list[dict[str, object]] = [
+        {
+            "stepDefinitionId": "route",
+            "type": "choice",
+            "onError": "sorry",
+            "options": {"rules": [{"when": "x", "next": "rush"}], "otherwise": "make"},
+        },
+        {"stepDefinitionId": "make", "onSuccess": "mail", "onError": "sorry"},
+        {"stepDefinitionId": "rush", "onSuccess": "mail", "onError": "apologise"},
+        {"stepDefinitionId": "mail", "onError": "make"},  # back to a step succeeding reaches
+        {"stepDefinitionId": "sorry", "onSuccess": "tell"},
+        {"stepDefinitionId": "apologise", "onSuccess": "mail"},
+        {"stepDefinitionId": "tell"},
+    ]
+    only = {s["stepDefinitionId"] for s in steps if error_only(steps, str(s["stepDefinitionId"]))}
+    assert only == {"sorry", "apologise", "tell"}
+    assert not error_only(steps, "nope")  # not a step of the flow: nothing to say
