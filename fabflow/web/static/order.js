@@ -19,11 +19,28 @@
     const flow = await flowOf(order.flowVersion).catch(() => null);
     const focused = document.activeElement?.id;
     const focusedStep = document.activeElement?.closest?.("#run-diagram .node")?.dataset.step;
+    const scrolled = document.getElementById("run-diagram")?.scrollLeft;
     announce(order);
     root.replaceChildren(...view(order, flow, events));
     root.setAttribute("aria-busy", "false");
     if (focused) document.getElementById(focused)?.focus();
     if (focusedStep) root.querySelector(`#run-diagram .node[data-step="${CSS.escape(focusedStep)}"]`)?.focus();
+    scrollRun(scrolled);
+  }
+
+  /* On a narrow screen the drawing scrolls sideways: first show the step that needs the
+     operator (failed, running, waiting), then keep where they scrolled across refreshes. */
+  function scrollRun(scrolled) {
+    const box = document.getElementById("run-diagram");
+    if (!box || box.scrollWidth <= box.clientWidth) return;
+    if (scrolled !== undefined) {
+      box.scrollLeft = scrolled;
+      return;
+    }
+    const busy = ["failed", "running", "waiting", "retrying", "queued"].map((s) => `.node[data-state="${s}"]`).join(", ");
+    const node = box.querySelector(busy) || box.querySelector(".node");
+    const [n, b] = [node.getBoundingClientRect(), box.getBoundingClientRect()];
+    box.scrollLeft += n.left + n.width / 2 - (b.left + b.width / 2);
   }
 
   /* The page is rebuilt on every change; only the state change is read out to screen readers. */

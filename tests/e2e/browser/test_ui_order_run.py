@@ -101,6 +101,10 @@ def test_the_run_is_drawn_and_a_step_shows_its_attempts(
 
     expect(node(page, "post")).to_have_attribute("data-state", "failed")
     expect(node(page, "post")).to_contain_text("✖ failed, 1 attempt")  # a word, not colour alone
+    shown = """n => { const [a, b] = [n.getBoundingClientRect(),
+                   n.closest('#run-diagram').getBoundingClientRect()];
+                   return a.left >= b.left && a.right <= b.right; }"""
+    assert node(page, "post").evaluate(shown), "the failed step is scrolled out of sight"
     expect(node(page, "alert")).to_have_attribute("data-state", "succeeded")
     expect(node(page, "alert")).to_contain_text("✓ succeeded")
     expect(node(page, "ship")).to_have_attribute("data-state", "not_reached")
@@ -200,6 +204,10 @@ def test_rerun_warns_before_a_step_only_an_error_path_reaches(
     fits(page)
     shot(page, f"order-rerun-warning-{page.viewport_size['width']}")
 
+    patch = page.evaluate(
+        "() => ffRerun.mergePatch({a: 1, b: {c: 1, d: 2}, f: [1]}, {b: {c: 1}, e: 3, f: [2]})"
+    )
+    assert patch == {"a": None, "b": {"d": None}, "e": 3, "f": [2]}  # only what changed
     page.click("#rerun-dialog button[value=cancel]")
     expect(page.locator("#rerun-dialog")).to_be_hidden()
     with fabflow.api() as api:
