@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -35,6 +36,10 @@ metadata = MetaData(
 
 # JSON on SQLite, JSONB on PostgreSQL (indexable, compact).
 Json = JSON().with_variant(JSONB(), "postgresql")
+# Ids of the tables that grow with every step run: 64 bits on PostgreSQL (a 32-bit serial runs
+# out after 2.1 billion rows, weeks at full speed); SQLite's rowid is 64 bits already, and only
+# INTEGER PRIMARY KEY is its rowid.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 tenants = Table(
     "tenants",
@@ -96,7 +101,7 @@ orders = Table(
     Column("data", Json, nullable=False),
     Column("files", Json, nullable=False),
     Column("step_data", Json),  # what steps reported back, by step id (a callback's data)
-    Column("search", Text, nullable=False, default=""),  # lowercased id/externalId/customer
+    Column("search", Text, nullable=False, default=""),  # folded id/externalId/customer: search.py
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("tenant_id", "external_id", name="uq_orders_tenant_external"),
@@ -131,7 +136,7 @@ _WAITING = text("state = 'waiting'")
 attempts = Table(
     "attempts",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", RowId, primary_key=True, autoincrement=True),
     Column("execution_id", String(40), ForeignKey("executions.id"), nullable=False),
     Column("tenant_id", String(40), nullable=False),
     Column("step_id", String(200), nullable=False),
@@ -175,7 +180,7 @@ ATTEMPT_WAITING = attempts.c.state == literal_column("'waiting'")
 status_history = Table(
     "status_history",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", RowId, primary_key=True, autoincrement=True),
     Column("order_id", String(40), nullable=False, index=True),
     Column("status", String(200), nullable=False),
     Column("step_id", String(200)),
@@ -185,7 +190,7 @@ status_history = Table(
 events = Table(
     "events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", RowId, primary_key=True, autoincrement=True),
     Column("tenant_id", String(40), nullable=False),
     Column("order_id", String(40), nullable=False),
     Column("kind", String(40), nullable=False),
@@ -251,7 +256,7 @@ _DELIVERY_PENDING = text("state = 'pending'")
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", RowId, primary_key=True, autoincrement=True),
     Column("webhook_id", String(40), nullable=False),
     Column("tenant_id", String(40), nullable=False),
     Column("order_id", String(40), nullable=False),
@@ -341,7 +346,7 @@ web_sessions = Table(
 audit_events = Table(
     "audit_events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", RowId, primary_key=True, autoincrement=True),
     Column("tenant_id", String(40), nullable=False),
     Column("kind", String(40), nullable=False),
     Column("subject", String(200), nullable=False),

@@ -24,7 +24,7 @@ from fabflow.store.repository import Store
 router = APIRouter(prefix="/api/orders", tags=["orders"], responses=ERRORS)
 
 # Event ids fit the events table's id column on every database (PostgreSQL's integer).
-MAX_EVENT_ID = 2**31 - 1
+MAX_EVENT_ID = 2**63 - 1
 POLL_SECONDS = 0.5
 KEEPALIVE_POLLS = 30  # a comment every 15 s keeps proxies from closing an idle stream
 _SSE: dict[int | str, dict[str, Any]] = {
