@@ -12,6 +12,7 @@
   let current = null; // the order as last loaded
   let pickedStep = null; // the step whose attempts the operator asked to see, kept across refreshes
   const openOutputs = new Set(); // steps whose "Output" the operator opened, kept likewise
+  const openResponses = new Set(); // attempts whose "Response" the operator opened, likewise
 
   async function load() {
     const [order, events] = await Promise.all([api("GET", path), api("GET", path + "/events").then((b) => b.events, () => [])]);
@@ -371,6 +372,13 @@
     return el("p", { class: "route", dataset: { next: d.next } }, "Routed (", why, ") → ", el("strong", {}, d.next));
   }
 
+  function response(attemptId, excerpt) {
+    if (!excerpt) return null;
+    const toggled = (event) => (event.target.open ? openResponses.add(attemptId) : openResponses.delete(attemptId));
+    const attrs = { class: "response", open: openResponses.has(attemptId), ontoggle: toggled };
+    return el("details", attrs, el("summary", {}, "Response"), el("pre", {}, excerpt));
+  }
+
   function output(step, value) {
     if (value === undefined || value === null) return null;
     const toggled = (event) => (event.target.open ? openOutputs.add(step) : openOutputs.delete(step));
@@ -415,7 +423,7 @@
       ffConfirmation.resolution(a),
       shown.length ? el("dl", {}, shown.map(([k, v]) => el("div", { dataset: { detail: k } }, el("dt", {}, `${DETAIL_LABELS[k] || k}:`), el("dd", {}, String(v))))) : null,
       route(a),
-      details.responseExcerpt ? el("details", {}, el("summary", {}, "Response"), el("pre", {}, details.responseExcerpt)) : null,
+      response(a.id, details.responseExcerpt),
       output(a.stepDefinitionId, out),
     );
   }

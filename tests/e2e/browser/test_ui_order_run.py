@@ -148,6 +148,9 @@ def test_rerun_on_the_latest_version_with_fixed_data(
     expect(page.locator("#flow-link")).to_have_attribute("href", f"/flows/{flow_id}")
     expect(page.locator('[data-fact="Flow"]')).to_contain_text("version 1 (latest: 2)")
 
+    failed_response = page.locator('#attempts li[data-step="post"] details.response').first
+    failed_response.locator("summary").click()  # stays open while the page refreshes live
+
     page.click("#rerun")
     dialog = page.locator("#rerun-dialog")
     expect(dialog).to_be_visible()
@@ -176,6 +179,8 @@ def test_rerun_on_the_latest_version_with_fixed_data(
     expect(after).to_contain_text("run 2 · attempt 1")
     expect(after).to_have_attribute("data-outcome", "success")
     expect(node(page, "ship")).to_have_attribute("data-state", "succeeded")
+    expect(failed_response).to_have_attribute("open", "")
+    expect(failed_response).to_contain_text("receiver is down")
     fits(page)
     shot(page, f"order-rerun-{page.viewport_size['width']}")
 
