@@ -1,5 +1,5 @@
 /* The product catalogue: a form per product generated from its parameter JSON Schema, and a
-   preview of the part built on the server from those parameters. */
+   preview of the part built on the server from those parameters, with a 3D view of it (viewer.js). */
 "use strict";
 
 (() => {
@@ -71,8 +71,9 @@
     clearErrors(form);
     out.replaceChildren(el("p", { class: "muted" }, "Building the part…"));
     try {
-      const result = await api("POST", `/api/products/${encodeURIComponent(product.name)}/preview`, values(form));
-      out.replaceChildren(...result.parts.map(part));
+      const params = values(form);
+      const result = await api("POST", `/api/products/${encodeURIComponent(product.name)}/preview`, params);
+      out.replaceChildren(...result.parts.map((p) => part(p, product, params)));
     } catch (error) {
       out.replaceChildren(el("p", { class: "alert", role: "alert" }, `✖ ${error.message}`));
       for (const p of error.problems || []) {
@@ -85,8 +86,9 @@
     }
   }
 
-  function part(p) {
+  function part(p, product, params) {
     const size = p.sizeMm.map((v) => number(v, 1)).join(" × ") + " mm";
+    const stl = `/api/products/${encodeURIComponent(product.name)}/preview/${encodeURIComponent(p.part)}.stl`;
     return el(
       "figure",
       { class: "part", dataset: { part: p.part } },
@@ -100,8 +102,23 @@
           el("div", {}, el("dt", {}, "Volume"), el("dd", { dataset: { stat: "volume" } }, `${number(p.volumeMm3, 1)} mm³`)),
           el("div", {}, el("dt", {}, "Size"), el("dd", { dataset: { stat: "size" } }, size)),
         ),
+        view3d(stl, params, p.part),
       ),
     );
+  }
+
+  /* "View in 3D": the part these parameters make, as STL, turned in the browser. The viewer
+     (and three.js behind it) loads only when a person opens it. */
+  const VIEWER = new URL(`viewer.js${new URL(document.currentScript.src).search}`, document.currentScript.src).href;
+  function view3d(url, params, name) {
+    const box = el("div", { class: "viewer-slot" });
+    const read = () => fetch(url, { method: "POST", credentials: "same-origin", body: JSON.stringify(params),
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]')?.content || "" } });
+    const open = (button) => import(VIEWER)
+      .then((viewer) => viewer.toggleViewer(button, box, read, { format: "stl", name }))
+      .catch(() => box.replaceChildren(el("p", { class: "alert", role: "alert" }, "The 3D view cannot open: its script did not load.")));
+    const button = el("button", { type: "button", "aria-expanded": "false", onclick: (e) => open(e.currentTarget) }, "View in 3D");
+    return el("div", { class: "view3d" }, button, box);
   }
 
   /* A model's Customizer tabs become fieldsets; a product with one tab (or none) stays flat. */
