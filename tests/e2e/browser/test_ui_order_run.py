@@ -6,6 +6,7 @@ first (the flow's latest version, a data patch) and warns before an error path's
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -236,6 +237,8 @@ def test_the_timeline_shows_who_cancelled_retried_and_confirmed(
     first = page.locator('#attempts li[data-step="check"]').first
     expect(first).to_have_attribute("data-outcome", "cancelled")
     expect(first.locator(".badge")).to_have_text("⊘Cancelled")
+    outbox = first.locator('[data-detail="outbox"] dd')  # the mail's file, not the server's path
+    expect(outbox).to_have_text(re.compile(r"^[^/]+\.eml$"))
     dot = "li => getComputedStyle(li, '::before').backgroundColor"
     assert first.evaluate(dot) != "rgb(17, 99, 41)", "a cancelled attempt has a green dot"
 
