@@ -110,8 +110,10 @@ def test_a_previewed_part_turns_in_3d_and_measures_its_real_size(
 
     vendor = [u for u in loaded if "/static/vendor/three/" in u]
     assert vendor and all(u.startswith(fabflow.url) for u in vendor)  # this server, no CDN
+    page.evaluate("window.gl = document.querySelector('canvas.viewer-canvas').getContext('webgl2')")
     figure.get_by_role("button", name="Close 3D view").click()
     expect(canvas).to_have_count(0)
+    assert page.evaluate("window.gl.isContextLost()"), "closing kept the WebGL context"
     expect(figure.get_by_role("button", name="View in 3D")).to_have_attribute(
         "aria-expanded", "false"
     )
@@ -161,8 +163,9 @@ def test_an_orders_obj_file_opens_with_the_sessions_cookie(page: Any, fabflow: F
     picture = pixels(mounted.locator("canvas"))
     assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 50, "the canvas is blank"
     shot(page, "viewer-obj")
-    page.evaluate("window.view.close()")
-    expect(mounted.locator("canvas")).to_have_count(0)
+    page.evaluate("window.gl = document.querySelector('#mounted canvas').getContext('webgl2')")
+    page.evaluate("document.querySelector('#mounted').remove()")  # a live refresh redraws
+    page.wait_for_function("() => window.gl.isContextLost()")  # the view let its context go
     assert errors == []
 
 
@@ -175,3 +178,22 @@ def test_missing_three_js_files_say_so_in_the_view(page: Any, fabflow: Fabflow) 
     figure.get_by_role("button", name="View in 3D").click()
     expect(figure.locator(".viewer-problem")).to_contain_text("three.js files are missing")
     expect(figure.locator("canvas")).to_have_count(0)
+
+
+def test_the_view_fits_a_phone(page: Any, fabflow: Fabflow) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, fabflow, "/products")
+    card = page.locator("#product-box")
+    card.get_by_role("button", name="Preview").click()
+    figure = card.locator("figure.part").first
+    figure.get_by_role("button", name="View in 3D").click()
+    canvas = figure.locator("canvas.viewer-canvas")
+    expect(figure.locator('[data-stat="bbox"]')).to_have_text(
+        figure.locator('[data-stat="size"]').inner_text()
+    )
+    box = canvas.bounding_box()
+    assert box["width"] > 250 and box["x"] + box["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.wait_for_timeout(300)
+    assert len(np.unique(pixels(canvas).reshape(-1, 3), axis=0)) > 50, "the canvas is blank"
+    shot(page, "viewer-phone")
