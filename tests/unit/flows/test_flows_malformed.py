@@ -446,3 +446,18 @@ def test_wait_for_callback_validates_and_must_be_a_boolean(
     assert result.exit_code == 1
     (problem,) = json.loads(result.stdout)
     assert problem["pointer"] == "/0/options/waitForCallback"
+
+
+@pytest.mark.parametrize("as_text", [True, False], ids=["json text", "decoded"])
+def test_nul_characters_are_refused_where_they_are(as_text: bool) -> None:
+    """PostgreSQL cannot store NUL: a flow holding one is refused on every store alike."""
+    doc = spec(setter(0, "successStatus", "Files\x00ready"))
+    doc[1]["options"]["headers"] = {"X-\x00": "a"}
+    result = load_flow(json.dumps(doc) if as_text else doc)
+    assert result.flow is None
+    found = {p.pointer: p.message for p in result.problems if "NUL" in p.message}
+    assert found == {
+        "/0/successStatus": "the text contains a NUL character (\\u0000)",
+        "/1/options/headers/X-\x00": "the key contains a NUL character (\\u0000)",
+    }
+    assert load_flow(json.dumps(SPEC)).flow is not None  # and none without it

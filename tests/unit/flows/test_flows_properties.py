@@ -36,7 +36,9 @@ def resolve(doc: Any, pointer: str) -> Any:
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-ids = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20)
+# Any text a flow may hold: no NUL (PostgreSQL cannot store it, so flows refuse it).
+chars = st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00")
+ids = st.text(chars, min_size=1, max_size=20)
 # Labels made of alphanumeric parts joined by single hyphens: "ab--c" is refused by IDNA rules.
 hosts = st.from_regex(r"[a-z][a-z0-9]{0,4}(-[a-z0-9]{1,4}){0,2}\.(com|org|example)", fullmatch=True)
 emails = st.builds(
@@ -57,12 +59,12 @@ OPTIONS = {
         optional={"method": st.sampled_from(["POST", "PUT"]), "waitForCallback": st.just(False)},
     ),
     "send-email": st.fixed_dictionaries(
-        {"recipients": st.lists(emails, min_size=1, max_size=3), "subject": st.text(max_size=30),
-         "message": st.text(max_size=60)},
+        {"recipients": st.lists(emails, min_size=1, max_size=3),
+         "subject": st.text(chars, max_size=30), "message": st.text(chars, max_size=60)},
         optional={"cc": st.lists(emails, max_size=2), "attachProductionFiles": st.booleans()},
     ),
     "manual-confirmation": st.fixed_dictionaries(
-        {"prompt": st.text(min_size=1, max_size=40)},
+        {"prompt": st.text(chars, min_size=1, max_size=40)},
         optional={"assignees": st.lists(emails, max_size=3)},
     ),
 }  # fmt: skip
@@ -112,7 +114,7 @@ def test_random_valid_flows_load(doc: list[dict[str, Any]]) -> None:
 
 
 @SETTINGS
-@given(valid_flows(), st.text(min_size=1, max_size=20))
+@given(valid_flows(), st.text(chars, min_size=1, max_size=20))
 def test_object_form_puts_pointers_under_steps(doc: list[dict[str, Any]], name: str) -> None:
     doc[0]["bogus"] = 1
     problems = load_flow({"name": name, "steps": doc}).errors
