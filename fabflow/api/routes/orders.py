@@ -129,17 +129,22 @@ def _instant(text: str | None, name: str) -> float | None:
     return moment.timestamp()
 
 
-SEARCH = "Text in the id, externalId, customer name or email."
+SEARCH = "Text in the id, externalId, customer name or email; case and accents ignored."
+STATUS = "The order's status, in any case (failed finds Failed)."
+SORT = (
+    "created, updated, status or flow; a leading - sorts descending. Default -created "
+    "(newest first)."
+)
 HEALTH = "unhealthy: a step failing and being retried, a wait or the flow's deadline passed."
 WAITING_FOR = "Only orders that wait on this: confirmation (a person confirms or rejects)."
-Text = Annotated[str | None, Query(max_length=200)]
+CURSOR = "nextCursor of a page (opaque), with the sort it came with."
 
 
 @router.get("")
 def list_orders(
     store: StoreDep,
     tenant: Tenant,
-    status: Text = None,
+    status: Annotated[str | None, Query(max_length=200, description=STATUS)] = None,
     state: Annotated[ExecutionState | None, Query(description="Execution state.")] = None,
     flow_id: Annotated[str | None, Query(alias="flowId", max_length=100)] = None,
     waiting_for: Annotated[
@@ -149,12 +154,14 @@ def list_orders(
     q: Annotated[str | None, Query(max_length=200, description=SEARCH)] = None,
     created_after: Annotated[str | None, Query(alias="createdAfter", max_length=40)] = None,
     created_before: Annotated[str | None, Query(alias="createdBefore", max_length=40)] = None,
-    cursor: Annotated[str | None, Query(max_length=40, description="nextCursor of a page.")] = None,
+    sort: Annotated[str, Query(max_length=20, description=SORT)] = "-created",
+    cursor: Annotated[str | None, Query(max_length=1000, description=CURSOR)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Response:
-    """Newest first. Follow ``nextCursor`` (null on the last page) with the same filters;
-    ``counts`` has the tenant's executions by state and ``healthCounts`` its orders by
-    health, whatever the filters."""
+    """Newest first, or as ``sort`` says. Follow ``nextCursor`` (null on the last page) with
+    the same filters and sort. ``counts`` has the executions by state among the orders the
+    other filters keep (all but ``state``), ``healthCounts`` the orders by health among those
+    all filters but ``health`` keep."""
     flt = orders.OrderFilter(
         status=status,
         state=None if state is None else state.value,
@@ -165,12 +172,14 @@ def list_orders(
         created_after=_instant(created_after, "createdAfter"),
         created_before=_instant(created_before, "createdBefore"),
     )
-    page, next_cursor = orders.list_orders(store, tenant, flt, cursor, limit)
+    order_by = orders.OrderSort.parse(sort)
+    page, next_cursor = orders.list_orders(store, tenant, flt, cursor, limit, order_by)
     body = {
         "orders": page,
         "nextCursor": next_cursor,
-        "counts": orders.state_counts(store, tenant),
-        "healthCounts": orders.health_counts(store, tenant),
+        "sort": order_by.text,
+        "counts": orders.state_counts(store, tenant, flt),
+        "healthCounts": orders.health_counts(store, tenant, flt),
     }
     return json_response(body)
 

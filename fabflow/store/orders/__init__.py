@@ -17,11 +17,13 @@ from fabflow.store.orders.read import (
     load_resources,
     state_counts,
 )
+from fabflow.store.orders.sorting import OrderSort
 
 __all__ = [
     "EXECUTION_COLUMNS",
     "Fix",
     "OrderFilter",
+    "OrderSort",
     "cancel",
     "create_order",
     "create_orders",

@@ -20,6 +20,7 @@ from fabflow.lifecycle.states import ExecutionState
 from fabflow.lifecycle.transition import first_attempt
 from fabflow.store.fastpath import dumps
 from fabflow.store.orders.read import get_order, load_resources
+from fabflow.store.orders.search import search_text
 from fabflow.store.queue.transitions import new_attempt
 from fabflow.store.repository import Store
 from fabflow.store.schema import attempts, events, executions, orders
@@ -66,17 +67,6 @@ def _insert_order(store: Store, tenant_id: str, order: dict[str, Any], flow_id: 
         _write_rows(conn, rows)
         store.notify_enqueued(conn)
     return order_id
-
-
-def _search_text(order_id: str, order: dict[str, Any]) -> str:
-    customer = order.get("customer") or {}
-    parts = [
-        order_id,
-        order.get("externalId") or "",
-        customer.get("name") or "",
-        customer.get("email") or "",
-    ]
-    return " ".join(parts).lower()
 
 
 def _find_external(store: Store, tenant_id: str, external_id: str) -> str | None:
@@ -238,7 +228,7 @@ def _batch_rows(
             lines=order.get("lines") or [],
             data=order.get("data") or {},
             files=[],
-            search=_search_text(order_id, order),
+            search=search_text(order_id, order),
             created_at=now,
             updated_at=now,
         )

@@ -1,13 +1,24 @@
-"""Reading orders: the order resource, the filtered list, and counts by state."""
+"""Reading orders: the order resource, the filtered and sorted list, and its counts."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    not_,
+    or_,
+    select,
+)
 
 from fabflow.errors import NotFound
 from fabflow.lifecycle.health import HealthState
@@ -24,6 +35,8 @@ from fabflow.resources import (
 )
 from fabflow.store import fastpath
 from fabflow.store.orders.health import health_json, unhealthy, unhealthy_count
+from fabflow.store.orders.search import fold
+from fabflow.store.orders.sorting import OrderSort, cursor_after, ordered
 from fabflow.store.repository import Store
 from fabflow.store.schema import attempts, executions, flows, orders, status_history
 
@@ -147,6 +160,9 @@ class OrderFilter:
     health: HealthState | None = None
 
 
+NEWEST = OrderSort()
+
+
 def _waits_for(kind: str) -> ColumnElement[bool]:
     """Waiting executions whose open wait is of ``kind`` (the attempts' index by execution)."""
     waiting = select(attempts.c.id).where(
@@ -158,37 +174,44 @@ def _waits_for(kind: str) -> ColumnElement[bool]:
 
 
 def list_orders(
-    store: Store, tenant_id: str, flt: OrderFilter, cursor: str | None = None, limit: int = 50
+    store: Store,
+    tenant_id: str,
+    flt: OrderFilter,
+    cursor: str | None = None,
+    limit: int = 50,
+    sort: OrderSort = NEWEST,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first; returns ``(orders, next cursor)``. The cursor is the last id seen."""
-    query = _filtered(tenant_id, flt).limit(limit + 1)
-    if cursor:
-        query = query.where(orders.c.id < cursor)
+    """Newest first, or in ``sort``'s order; returns ``(orders, next cursor)``."""
+    query = ordered(_filtered(tenant_id, flt), sort, cursor).limit(limit + 1)
     with store.read() as conn:
-        ids = [r[0] for r in conn.execute(query)]
-        page = ids[:limit]
+        rows = conn.execute(query).all()
+        page = [r[0] for r in rows[:limit]]
         resources = load_resources(store, conn, page, tenant_id)
-    return resources, (page[-1] if len(ids) > limit else None)
+    if len(rows) <= limit:
+        return resources, None
+    last = rows[limit - 1]
+    return resources, cursor_after(sort, last[0], last[1])
 
 
 def matching_ids(store: Store, tenant_id: str, flt: OrderFilter, limit: int) -> list[str]:
     """The ids of the tenant's orders that ``flt`` keeps, newest first, at most ``limit``."""
+    query = _filtered(tenant_id, flt).order_by(orders.c.id.desc()).limit(limit)
     with store.read() as conn:
-        return [str(r[0]) for r in conn.execute(_filtered(tenant_id, flt).limit(limit))]
+        return [str(r[0]) for r in conn.execute(query)]
 
 
-def _filtered(tenant_id: str, flt: OrderFilter) -> Select[Any]:
-    """The ids of the tenant's orders the filter keeps, newest first."""
+def _filtered(tenant_id: str, flt: OrderFilter, *columns: Any) -> Select[Any]:
+    """``columns`` (the orders' ids by default) of the tenant's orders the filter keeps."""
     query = (
-        select(orders.c.id)
+        select(*(columns or (orders.c.id,)))
+        .select_from(orders)
         .join(executions, executions.c.order_id == orders.c.id)
         .where(orders.c.tenant_id == tenant_id)
-        .order_by(orders.c.id.desc())
     )
     if flt.status == CREATED_STATUS:  # what the resource shows until a step sets a status
         query = query.where(or_(orders.c.status.is_(None), orders.c.status == flt.status))
-    elif flt.status is not None:
-        query = query.where(orders.c.status == flt.status)
+    elif flt.status is not None:  # any case: "failed" finds "Failed"
+        query = query.where(func.lower(orders.c.status) == flt.status.lower())
     if flt.health is not None:
         sick = unhealthy(time.time(), tenant_id)
         query = query.where(sick if flt.health is HealthState.UNHEALTHY else not_(sick))
@@ -200,8 +223,8 @@ def _filtered(tenant_id: str, flt: OrderFilter) -> Select[Any]:
         query = query.join(flows, flows.c.pk == orders.c.flow_pk).where(
             flows.c.flow_id == flt.flow_id
         )
-    if flt.q:
-        query = query.where(orders.c.search.contains(flt.q.lower(), autoescape=True))
+    if flt.q:  # folded as the stored text is: accents and case ignored
+        query = query.where(orders.c.search.contains(fold(flt.q), autoescape=True))
     if flt.created_after is not None:
         query = query.where(orders.c.created_at >= flt.created_after)
     if flt.created_before is not None:
@@ -209,24 +232,40 @@ def _filtered(tenant_id: str, flt: OrderFilter) -> Select[Any]:
     return query
 
 
-def state_counts(store: Store, tenant_id: str) -> dict[str, int]:
-    query = (
-        select(executions.c.state, func.count())
-        .where(executions.c.tenant_id == tenant_id)
-        .group_by(executions.c.state)
-    )
+def state_counts(store: Store, tenant_id: str, flt: OrderFilter | None = None) -> dict[str, int]:
+    """The tenant's executions by state, among the orders ``flt`` keeps but for its state
+    (each state's count is what choosing that state would show)."""
+    others = OrderFilter() if flt is None else replace(flt, state=None)
+    if others == OrderFilter():  # the whole tenant: its index alone, no join
+        query = (
+            select(executions.c.state, func.count())
+            .where(executions.c.tenant_id == tenant_id)
+            .group_by(executions.c.state)
+        )
+    else:
+        query = _filtered(tenant_id, others, executions.c.state, func.count()).group_by(
+            executions.c.state
+        )
     with store.read() as conn:
         counts = {s.value: 0 for s in ExecutionState}
         counts.update({state: n for state, n in conn.execute(query).all()})
     return counts
 
 
-def health_counts(store: Store, tenant_id: str) -> dict[str, int]:
-    """The tenant's orders, healthy and unhealthy now."""
-    query = select(func.count()).where(executions.c.tenant_id == tenant_id)
+def health_counts(store: Store, tenant_id: str, flt: OrderFilter | None = None) -> dict[str, int]:
+    """The tenant's orders, healthy and unhealthy now, among those ``flt`` keeps but for its
+    health."""
+    others = OrderFilter() if flt is None else replace(flt, health=None)
+    now = time.time()
     with store.read() as conn:
-        total = int(conn.execute(query).scalar_one())
-        sick = unhealthy_count(conn, tenant_id, time.time())
+        if others == OrderFilter():
+            total_query = select(func.count()).where(executions.c.tenant_id == tenant_id)
+            total = int(conn.execute(total_query).scalar_one())
+            sick = unhealthy_count(conn, tenant_id, now)
+        else:
+            is_sick = case((unhealthy(now, tenant_id), 1), else_=0)
+            query = _filtered(tenant_id, others, func.count(), func.coalesce(func.sum(is_sick), 0))
+            total, sick = (int(n) for n in conn.execute(query).one())
     return {HealthState.HEALTHY.value: total - sick, HealthState.UNHEALTHY.value: sick}
 
 
