@@ -79,7 +79,7 @@ const flowDiagram = (() => {
     const marker = (kind, taken = false) =>
       svg(
         "marker",
-        { id: `arrow-${kind}${taken ? "-taken" : ""}`, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: taken ? "4" : "7", markerHeight: taken ? "4" : "7", orient: "auto-start-reverse" },
+        { id: `arrow-${kind}${taken ? "-taken" : ""}`, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: taken ? "3.4" : "7", markerHeight: taken ? "3.4" : "7", orient: "auto-start-reverse" },
         svg("path", { d: "M0,0 L10,5 L0,10 z", fill: COLOURS[kind] }),
       );
     const kinds = ["success", "error", "choice"];
@@ -178,7 +178,13 @@ const flowDiagram = (() => {
         d, fill: "none", stroke: COLOURS[e.kind], "stroke-width": taken ? 4.5 : run ? 1.4 : 2.2,
         "stroke-dasharray": e.kind === "error" ? "7 5" : e.kind === "choice" ? "2 3" : null, "marker-end": `url(#arrow-${e.kind}${taken ? "-taken" : ""})`,
       }),
-      svg("text", { x: label.x, y: label.y, "font-size": 11, fill: COLOURS[e.kind], "text-anchor": label.anchor }, svg("title", {}, e.label || ""), text),
+      svg(
+        "text",
+        // Over a run's bold edges a label keeps a white halo, so that it stays legible.
+        { x: label.x, y: label.y, "font-size": 11, fill: COLOURS[e.kind], "text-anchor": label.anchor, ...(run ? { stroke: "#ffffff", "stroke-width": 3, "paint-order": "stroke" } : {}) },
+        svg("title", {}, e.label || ""),
+        text,
+      ),
     );
   }
 
