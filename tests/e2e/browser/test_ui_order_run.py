@@ -263,5 +263,7 @@ def test_the_timeline_shows_who_cancelled_retried_and_confirmed(
         "run 2 · attempt 1"
     )
     expect(node(page, "print")).to_have_attribute("data-state", "succeeded")
+    confirmed_edge = page.locator('#run-diagram .edge[data-from="check"][data-to="print"]')
+    expect(confirmed_edge).to_have_attribute("data-taken", "true")
     fits(page)
     shot(page, f"order-timeline-{page.viewport_size['width']}")
