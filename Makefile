@@ -31,23 +31,26 @@ openscad:
 	  || (apt-get update -qq && apt-get install -y -qq $(SCAD_PACKAGES))
 
 # The web UI's 3D view: three.js from the npm registry at the exact version package-lock.json
-# pins (never a CDN at run time), and only the files the viewer imports. The examples import
-# the bare name 'three'; it is rewritten to the file beside them, so no import map (an inline
-# script the Content-Security-Policy would have to allow) is needed.
+# pins (never a CDN at run time), and only the files the viewer imports, side by side. The
+# examples import the bare name 'three' and each other by relative path; both are rewritten to
+# the file beside them, so no import map (an inline script the Content-Security-Policy would
+# have to allow) is needed.
 VENDOR := fabflow/web/static/vendor/three
 THREE := node_modules/three
-THREE_ADDONS := controls/OrbitControls loaders/STLLoader loaders/OBJLoader
+THREE_ADDONS := controls/OrbitControls loaders/STLLoader loaders/OBJLoader loaders/3MFLoader \
+  libs/fflate.module utils/BufferGeometryUtils
 vendor: $(VENDOR)/VERSION
-$(VENDOR)/VERSION: package.json package-lock.json
+$(VENDOR)/VERSION: package.json package-lock.json Makefile
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)
 	cp $(THREE)/LICENSE $(THREE)/build/three.core.js $(THREE)/build/three.module.js $(VENDOR)/
 	for f in $(THREE_ADDONS); do \
-	  sed -E "s#from ['\"]three['\"]#from './three.module.js'#" $(THREE)/examples/jsm/$$f.js \
+	  sed -E -e "s#from ['\"]three['\"]#from './three.module.js'#" \
+	    -e "s#from ['\"]\.\./[a-z]+/#from './#" $(THREE)/examples/jsm/$$f.js \
 	    > $(VENDOR)/$${f#*/}.js || exit 1; \
 	done
-	! grep -l "from ['\"]three['\"]" $(VENDOR)/*.js  # a bare import left would not load
+	! grep -lE "from ['\"](three['\"]|\.\./)" $(VENDOR)/*.js  # an import left would not load
 	node -p "require('./$(THREE)/package.json').version" > $@
 
 lint: $(STAMP)

@@ -1,11 +1,12 @@
-/* The 3D view of a part (STL or OBJ): turn it with the mouse or the keys, zoom, and read its
+/* The 3D view of a part (STL, OBJ or 3MF): turn it with the mouse or the keys, zoom, and read its
    bounding box in millimetres. An ES module loaded only when someone opens a view, and three.js
    (vendored by `make vendor`, never from a CDN) only then too, so no list page grows.
 
    toggleViewer(button, box, source, options) opens a view under a "View in 3D" button and closes
    it again; mountViewer(box, source, options) is the view itself and answers { close, ready }.
    `source` is a URL read with the page's session cookie, or a function answering a fetch()
-   Response (a POST, say); options: { format: "stl" | "obj", name }. */
+   Response (a POST, say); options: { format: "stl" | "stl-ascii" | "obj" | "3mf", name }
+   (without format, the URL's file extension says). */
 
 const VENDOR = "/static/vendor/three/";
 const TURN = Math.PI / 12; // 15° per arrow key
@@ -13,15 +14,13 @@ const ZOOM = 1.25; // per + or − key
 const open = new Set(); // views not closed yet, so one whose page part was replaced is freed
 const toggled = new WeakMap(); // box -> the view toggleViewer opened in it
 
-let three = null;
+// Each format's loader, loaded with three.js when a file of that format is first opened.
+const LOADERS = { stl: "STLLoader.js", "stl-ascii": "STLLoader.js", obj: "OBJLoader.js", "3mf": "3MFLoader.js" };
 
-/* three.js and the files the view needs, loaded once; a failed load is tried again next time. */
-function loadThree() {
-  three ??= Promise.all(
-    ["three.module.js", "OrbitControls.js", "STLLoader.js", "OBJLoader.js"].map((f) => import(VENDOR + f)),
-  ).then(([THREE, controls, stl, obj]) => ({ THREE, ...controls, ...stl, ...obj }));
-  three.catch(() => (three = null));
-  return three;
+async function loadThree(format) {
+  const files = ["three.module.js", "OrbitControls.js", LOADERS[format]];
+  const [THREE, controls, loader] = await Promise.all(files.map((f) => import(VENDOR + f)));
+  return { THREE, ...controls, ...loader };
 }
 
 function node(tag, attrs = {}, text = "") {
@@ -44,21 +43,19 @@ async function readSource(source) {
   return response.arrayBuffer();
 }
 
-/* The part as a three.js object: an STL's one mesh, or an OBJ's group of meshes. */
-function partObject(lib, format, data, material) {
+/* The part as a three.js object: an STL's one mesh, or an OBJ's or a 3MF's group of meshes,
+   all in the view's material. */
+function partObject(lib, data, material) {
   const { THREE } = lib;
-  if (format === "stl") return new THREE.Mesh(new lib.STLLoader().parse(data), material);
-  if (format === "obj") {
-    const group = new lib.OBJLoader().parse(new TextDecoder().decode(data));
-    group.traverse((child) => {
-      if (!child.isMesh) return;
-      child.material.dispose?.();
-      child.material = material;
-      if (!child.geometry.attributes.normal) child.geometry.computeVertexNormals();
-    });
-    return group;
-  }
-  throw new Error(`a ${format.toUpperCase()} file cannot be shown in 3D (STL and OBJ can)`);
+  if (lib.STLLoader) return new THREE.Mesh(new lib.STLLoader().parse(data), material);
+  const group = lib.OBJLoader ? new lib.OBJLoader().parse(new TextDecoder().decode(data)) : new lib.ThreeMFLoader().parse(data);
+  group.traverse((child) => {
+    if (!child.isMesh) return;
+    for (const used of [child.material].flat()) used?.dispose?.();
+    child.material = material;
+    if (!child.geometry.attributes.normal) child.geometry.computeVertexNormals();
+  });
+  return group;
 }
 
 /* A camera looking at the part from the front, right and above (Z is up, as on a printer's
@@ -170,9 +167,10 @@ export function mountViewer(box, source, { format, name = "the part" } = {}) {
 }
 
 async function draw(box, source, format, name, state) {
+  if (!LOADERS[format]) throw new Error(`a ${format.toUpperCase()} file cannot be shown in 3D (STL, OBJ and 3MF can)`);
   let lib;
   try {
-    lib = await loadThree();
+    lib = await loadThree(format);
   } catch {
     throw new Error("its three.js files are missing on this server (`make vendor` installs them)");
   }
@@ -180,7 +178,7 @@ async function draw(box, source, format, name, state) {
   if (state.closed) return null;
   const { THREE, OrbitControls } = lib;
   const material = new THREE.MeshStandardMaterial({ color: 0x5b8fd0, roughness: 0.55, metalness: 0.05 });
-  const part = partObject(lib, format, data, material);
+  const part = partObject(lib, data, material);
   const box3 = new THREE.Box3().setFromObject(part);
   if (box3.isEmpty()) throw new Error("the file has no triangles");
   const { scene, camera } = stage(lib, part, box3);

@@ -121,21 +121,24 @@ def test_a_previewed_part_turns_in_3d_and_measures_its_real_size(
     assert errors == []
 
 
-MOUNT = """async ([url, name]) => {
+MOUNT = """async ([url, format, name]) => {
   const { mountViewer } = await import("/static/viewer.js");
   const box = document.createElement("div");
   box.id = "mounted";
   document.querySelector("main").append(box);
-  window.view = mountViewer(box, url, { name });
+  window.view = mountViewer(box, url, { format, name });
   return window.view.ready;
 }"""
 
 
-def test_an_orders_obj_file_opens_with_the_sessions_cookie(page: Any, fabflow: Fabflow) -> None:
+@pytest.mark.parametrize("file_format", ["obj", "3mf", "stl-ascii"])
+def test_an_orders_file_opens_with_the_sessions_cookie(
+    page: Any, fabflow: Fabflow, file_format: str
+) -> None:
     """What the order page mounts: a production file's URL, read with the page's session."""
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    flow_id = unique("obj")
+    flow_id = unique(file_format)
     generate = {
         "stepDefinitionId": "generate",
         "type": "generate-production-files",
@@ -143,17 +146,17 @@ def test_an_orders_obj_file_opens_with_the_sessions_cookie(page: Any, fabflow: F
     }
     flow = {
         "id": flow_id,
-        "name": "OBJ files",
-        "steps": [{**generate, "options": {"fileFormat": "obj"}}],
+        "name": f"{file_format} files",
+        "steps": [{**generate, "options": {"fileFormat": file_format}}],
     }
     make_flow(fabflow, flow)
-    order = wait_ended(fabflow, new_order(fabflow, flow_id, unique("OBJ"))["id"])
+    order = wait_ended(fabflow, new_order(fabflow, flow_id, unique("FILE"))["id"])
     record = order["files"][0]
-    assert record["name"].endswith(".obj"), record
+    assert record["format"] == file_format, record
     keyed = f"/api/orders/{order['id']}/files/{record['name']}"  # needs the key or the session
 
     sign_in(page, fabflow, "/products")
-    drawn = page.evaluate(MOUNT, [keyed, record["name"]])
+    drawn = page.evaluate(MOUNT, [keyed, record["format"], record["name"]])
     size = [hi - lo for lo, hi in zip(record["bbox"]["min"], record["bbox"]["max"], strict=True)]
     assert drawn["sizeMm"] == pytest.approx(size, abs=1e-3)
     mounted = page.locator("#mounted")
@@ -162,7 +165,7 @@ def test_an_orders_obj_file_opens_with_the_sessions_cookie(page: Any, fabflow: F
     page.wait_for_timeout(300)
     picture = pixels(mounted.locator("canvas"))
     assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 50, "the canvas is blank"
-    shot(page, "viewer-obj")
+    shot(page, f"viewer-{file_format}")
     page.evaluate("window.gl = document.querySelector('#mounted canvas').getContext('webgl2')")
     page.evaluate("document.querySelector('#mounted').remove()")  # a live refresh redraws
     page.wait_for_function("() => window.gl.isContextLost()")  # the view let its context go

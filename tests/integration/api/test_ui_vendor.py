@@ -19,7 +19,14 @@ from tests.integration.api.conftest import client_for
 
 ROOT = Path(__file__).resolve().parents[3]
 VENDOR = STATIC_DIR / "vendor" / "three"
-IMPORTED = ("three.module.js", "three.core.js", "OrbitControls.js", "STLLoader.js", "OBJLoader.js")
+VIEWER_IMPORTS = (
+    "three.module.js",
+    "OrbitControls.js",
+    "STLLoader.js",
+    "OBJLoader.js",
+    "3MFLoader.js",
+)
+THEIR_IMPORTS = ("three.core.js", "fflate.module.js", "BufferGeometryUtils.js")
 
 
 @pytest.fixture
@@ -40,11 +47,11 @@ def test_the_vendored_three_is_the_pinned_version() -> None:
 async def test_every_file_the_viewer_imports_is_served_as_javascript(served: FastAPI) -> None:
     viewer = (STATIC_DIR / "viewer.js").read_text()
     async with client_for(served, None) as browser:  # static files need no session
-        for name in IMPORTED:
+        for name in VIEWER_IMPORTS + THEIR_IMPORTS:
             answer = await browser.get(f"/static/vendor/three/{name}")
             assert answer.status_code == 200, name
             assert answer.headers["content-type"].startswith("text/javascript"), name
-            assert not re.search(r"""from\s+['"]three['"]""", answer.text), name
-            assert name == "three.core.js" or f'"{name}"' in viewer, name
+            assert not re.search(r"""from\s+['"](three['"]|\.\./)""", answer.text), name
+            assert name in THEIR_IMPORTS or f'"{name}"' in viewer, name
         page = await browser.get("/static/viewer.js")
         assert page.headers["content-type"].startswith("text/javascript")
