@@ -33,15 +33,13 @@ const ffRerun = (() => {
     return patch;
   }
 
-  /* The steps only an error path reaches: reached from the first step, but not along
-     success edges and choices alone. Rerunning one runs error handling on an order that may
-     not have failed (a failure email, a "Failed" status). */
+  /* The steps only an error path reaches: no path of successes and choices from the first
+     step leads to them (as the server decides it). Rerun, such a step runs as error handling
+     (a failure email, a "Failed" status) and the order ends failed. */
   function errorOnly(steps) {
     const graph = flowDiagram.graphOf(steps);
-    const first = steps[0]?.stepDefinitionId;
-    const all = flowDiagram.reach(first, graph.edges);
-    const normal = flowDiagram.reach(first, graph.edges, (e) => e.kind !== "error");
-    return new Set([...all].filter((id) => !normal.has(id)));
+    const normal = flowDiagram.reach(steps[0]?.stepDefinitionId, graph.edges, (e) => e.kind !== "error");
+    return new Set(steps.map((s) => s.stepDefinitionId).filter((id) => !normal.has(id)));
   }
 
   /* The data typed, or {error} saying what is wrong with it. */
@@ -98,10 +96,13 @@ const ffRerun = (() => {
     ok.textContent = risky ? "Rerun anyway" : "Rerun";
     if (!risky) return;
     const status = flow.steps.find((s) => s.stepDefinitionId === step.value)?.successStatus;
+    const failed = ctx.order.execution?.state === "failed";
     warning.textContent =
-      `⚠ “${step.value}” runs only when a step fails: no success path leads to it. Rerunning it ` +
-      `runs that error handling now, even though this order may not have failed` +
-      (status ? `, and sets the status “${status}”.` : ".");
+      `⚠ “${step.value}” runs only when a step fails: no path of successes leads to it. ` +
+      `Rerunning it runs that error handling again (its emails and calls)` +
+      (status ? `, sets the status “${status}”` : "") +
+      ` and ends the order failed` +
+      (failed ? "." : `, although it ${ctx.order.execution?.state === "succeeded" ? "succeeded" : "did not fail"}.`);
   }
 
   async function open(order, flowOf, done) {

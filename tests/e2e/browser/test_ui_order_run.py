@@ -190,6 +190,14 @@ def test_rerun_on_the_latest_version_with_fixed_data(
     assert done["flowVersion"] == 2
     assert done["data"] == {"name": "Ada Lovelace", "note": "fixed"}
 
+    # The case: the error handler of an order that succeeded.
+    page.click("#rerun")
+    page.select_option("#rerun-step", "alert")
+    expect(page.locator("#rerun-warning")).to_contain_text("ends the order failed")
+    expect(page.locator("#rerun-warning")).to_contain_text("although it succeeded")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
 
 def test_rerun_warns_before_a_step_only_an_error_path_reaches(
     sized: Any, fabflow: Fabflow, receiver: Receiver, helpdesk: Receiver
