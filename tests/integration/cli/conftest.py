@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -10,6 +11,14 @@ from typer.testing import CliRunner, Result
 from fabflow.cli.app import app
 from fabflow.cli.main import _register
 from fabflow.settings import Settings
+
+# A flow's one step for the commands' tests: an email (nothing runs it there).
+STEP: dict[str, Any] = {
+    "stepDefinitionId": "tell",
+    "type": "send-email",
+    "successStatus": "Told",
+    "options": {"recipients": ["ops@example.com"], "subject": "Order", "message": "Hi"},
+}
 
 
 def fabflow(*args: str) -> Result:

@@ -9,14 +9,7 @@ import pytest
 from fabflow.cli.app import EXIT_INVALID_INPUT
 from fabflow.store import orders
 from fabflow.store.repository import Store
-from tests.integration.cli.conftest import fabflow
-
-STEP = {
-    "stepDefinitionId": "tell",
-    "type": "send-email",
-    "successStatus": "Told",
-    "options": {"recipients": ["ops@example.com"], "subject": "Order", "message": "Hi"},
-}
+from tests.integration.cli.conftest import STEP, fabflow
 
 
 @pytest.mark.usefixtures("env")

@@ -9,14 +9,7 @@ from pathlib import Path
 import pytest
 
 from fabflow.cli.app import EXIT_INVALID_INPUT, EXIT_OK
-from tests.integration.cli.conftest import fabflow
-
-STEP = {
-    "stepDefinitionId": "tell",
-    "type": "send-email",
-    "successStatus": "Told",
-    "options": {"recipients": ["ops@example.com"], "subject": "Order", "message": "Hi"},
-}
+from tests.integration.cli.conftest import STEP, fabflow
 
 
 @pytest.mark.usefixtures("env")
