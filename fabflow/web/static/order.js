@@ -38,8 +38,8 @@
       box.scrollLeft = scrolled;
       return;
     }
-    const busy = ["failed", "running", "waiting", "retrying", "queued"].map((s) => `.node[data-state="${s}"]`).join(", ");
-    const node = box.querySelector(busy) || box.querySelector(".node");
+    const needing = ["failed", "running", "waiting", "retrying", "queued"].map((s) => `.node[data-state="${s}"]`).join(", ");
+    const node = box.querySelector(needing) || box.querySelector(".node");
     const [n, b] = [node.getBoundingClientRect(), box.getBoundingClientRect()];
     box.scrollLeft += n.left + n.width / 2 - (b.left + b.width / 2);
   }
@@ -296,7 +296,7 @@
     return el(
       "section",
       { class: "panel", "aria-labelledby": "timeline-h" },
-      el("h2", { id: "timeline-h" }, "Attempts"),
+      el("h2", { id: "timeline-h" }, "Attempts and actions"),
       attempts.length ? el("ol", { class: "timeline", id: "attempts" }, items) : el("p", { class: "muted" }, "No step has run yet."),
     );
   }
@@ -330,10 +330,20 @@
     return slots;
   }
 
+  /* [icon, what was done, who did it] of an operator's action. */
+  function told(e) {
+    const d = e.data || {};
+    if (personal(e)) {
+      const yes = e.kind === "step_succeeded";
+      return [yes ? "✓" : "✖", [yes ? "Confirmed " : "Rejected ", el("code", {}, d.stepDefinitionId)], d.resolvedBy];
+    }
+    const [icon, what] = ACTIONS[e.kind];
+    return [icon, what(d), d.by];
+  }
+
   function action(e, run) {
     const d = e.data || {};
-    const [icon, what] = personal(e) ? [e.kind === "step_succeeded" ? "✓" : "✖", (x) => [e.kind === "step_succeeded" ? "Confirmed " : "Rejected ", el("code", {}, x.stepDefinitionId)]] : ACTIONS[e.kind];
-    const by = personal(e) ? d.resolvedBy : d.by;
+    const [icon, what, by] = told(e);
     const moved = d.flowVersion ? el("p", { class: "moved" }, `Flow version ${d.flowVersion.from} → ${d.flowVersion.to}`) : null;
     const patch = d.dataPatch ? el("p", { class: "patch" }, "Data patch: ", el("code", {}, JSON.stringify(d.dataPatch))) : null;
     return el(
@@ -343,7 +353,7 @@
         "div",
         { class: "head" },
         el("span", { class: "icon", "aria-hidden": "true" }, icon),
-        el("strong", {}, what(d)),
+        el("strong", {}, what),
         RESTARTS.has(e.kind) ? el("span", { class: "badge o-run" }, `Run ${run}`) : null,
         d.bulk ? el("span", { class: "muted" }, "(bulk action)") : null,
         by ? el("span", { class: "by" }, "by ", el("strong", {}, by)) : el("span", { class: "muted" }, "by an unrecorded actor"),
