@@ -155,7 +155,7 @@ export function mountViewer(box, source, { format, name = "the part" } = {}) {
       box.replaceChildren();
     },
   };
-  view.box = box;
+  Object.assign(view, { box, state });
   closeDetached();
   open.add(view);
   box.replaceChildren(node("p", { class: "muted" }, "Loading the 3D view…"));
@@ -176,12 +176,12 @@ async function draw(box, source, format, name, state) {
   }
   const data = await readSource(source);
   if (state.closed) return null;
-  const { THREE, OrbitControls } = lib;
+  const { THREE } = lib;
   const material = new THREE.MeshStandardMaterial({ color: 0x5b8fd0, roughness: 0.55, metalness: 0.05 });
   const part = partObject(lib, data, material);
-  const box3 = new THREE.Box3().setFromObject(part);
-  if (box3.isEmpty()) throw new Error("the file has no triangles");
-  const { scene, camera } = stage(lib, part, box3);
+  const bounds = new THREE.Box3().setFromObject(part);
+  if (bounds.isEmpty()) throw new Error("the file has no triangles");
+  const { scene, camera } = stage(lib, part, bounds);
   let renderer;
   try {
     renderer = new THREE.WebGLRenderer({ antialias: true });
@@ -189,45 +189,19 @@ async function draw(box, source, format, name, state) {
     dispose(scene);
     throw new Error("this browser cannot draw 3D here (WebGL is off or unavailable)");
   }
-  renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
-  const size = box3.getSize(new THREE.Vector3());
-  const canvas = renderer.domElement;
-  canvas.className = "viewer-canvas";
-  canvas.tabIndex = 0;
-  canvas.setAttribute("role", "img");
-  canvas.setAttribute("aria-label", `3D view of ${name}, ${mm(size.x)} by ${mm(size.y)} by ${mm(size.z)} mm. Arrow keys turn it, plus and minus zoom, 0 resets the view.`);
-  const controls = new OrbitControls(camera, canvas);
+  const size = bounds.getSize(new THREE.Vector3());
+  const controls = new lib.OrbitControls(camera, canvasOf(renderer, name, size));
+  frame(lib, camera, controls, bounds);
   const render = () => state.closed || renderer.render(scene, camera);
-  frame(lib, camera, controls, box3);
   controls.addEventListener("change", render);
-  canvas.addEventListener("keydown", (event) => {
+  renderer.domElement.addEventListener("keydown", (event) => {
     if (keyed(lib, camera, controls, event)) event.preventDefault();
   });
-
-  const reset = node("button", { type: "button" }, "Reset view");
-  reset.addEventListener("click", () => controls.reset());
-  const text = `${mm(size.x)} × ${mm(size.y)} × ${mm(size.z)} mm`;
-  const measured = node("p", { class: "viewer-size" });
-  measured.append(node("span", { class: "muted" }, "Bounding box (X × Y × Z): "), node("strong", { "data-stat": "bbox" }, text));
-  const help = node("p", { class: "muted viewer-help" }, "Drag to turn, scroll or pinch to zoom, right-drag to move. Keys (click the view first): arrows turn, + and − zoom, 0 resets.");
-  const shell = node("div", { class: "viewer" });
   const frameBox = node("div", { class: "viewer-stage" });
-  frameBox.append(canvas);
-  shell.append(frameBox, measured, help, reset);
-  box.replaceChildren(shell);
-
-  const fit = () => {
-    if (!frameBox.isConnected) return closeDetached();
-    const { width, height } = frameBox.getBoundingClientRect();
-    if (width < 1 || height < 1) return;
-    renderer.setSize(width, height, false);
-    camera.aspect = width / height;
-    camera.updateProjectionMatrix();
-    render();
-  };
-  const watch = new ResizeObserver(fit);
+  frameBox.append(renderer.domElement);
+  box.replaceChildren(panel(frameBox, size, controls));
+  const watch = new ResizeObserver(() => fit(frameBox, renderer, camera, render, state));
   watch.observe(frameBox);
-  fit();
   state.release = () => {
     watch.disconnect();
     controls.dispose();
@@ -235,12 +209,48 @@ async function draw(box, source, format, name, state) {
     renderer.dispose();
     renderer.forceContextLoss(); // give the browser its WebGL context back now, not at GC
   };
+  fit(frameBox, renderer, camera, render, state);
   return { sizeMm: [size.x, size.y, size.z] };
+}
+
+function canvasOf(renderer, name, size) {
+  renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
+  const canvas = renderer.domElement;
+  canvas.className = "viewer-canvas";
+  canvas.tabIndex = 0;
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", `3D view of ${name}, ${mm(size.x)} by ${mm(size.y)} by ${mm(size.z)} mm. Arrow keys turn it, plus and minus zoom, 0 resets the view.`);
+  return canvas;
+}
+
+/* The canvas with the bounding box under it, a line on how to move it and "Reset view". */
+function panel(frameBox, size, controls) {
+  const reset = node("button", { type: "button" }, "Reset view");
+  reset.addEventListener("click", () => controls.reset());
+  const measured = node("p", { class: "viewer-size" });
+  const text = `${mm(size.x)} × ${mm(size.y)} × ${mm(size.z)} mm`;
+  measured.append(node("span", { class: "muted" }, "Bounding box (X × Y × Z): "), node("strong", { "data-stat": "bbox" }, text));
+  const help = node("p", { class: "muted viewer-help" }, "Drag to turn, scroll or pinch to zoom, right-drag to move. Keys, once the view has focus: arrows turn, + and − zoom, 0 resets.");
+  const shell = node("div", { class: "viewer" });
+  shell.append(frameBox, measured, help, reset);
+  return shell;
+}
+
+/* The drawing as big as its box, drawn again; a view whose box left the page is closed. */
+function fit(frameBox, renderer, camera, render, state) {
+  if (!frameBox.isConnected) return state.shown && closeDetached();
+  state.shown = true;
+  const { width, height } = frameBox.getBoundingClientRect();
+  if (width < 1 || height < 1) return;
+  renderer.setSize(width, height, false);
+  camera.aspect = width / height;
+  camera.updateProjectionMatrix();
+  render();
 }
 
 /* A view whose box left the page (the page was redrawn) frees its WebGL context. */
 function closeDetached() {
-  for (const view of [...open]) if (!view.box.isConnected) view.close();
+  for (const view of [...open]) if (view.state.shown && !view.box.isConnected) view.close();
 }
 
 /* Open the view in `box` and turn `button` into its "Close 3D view", or close it again. */
