@@ -255,3 +255,5 @@ def _add_event(
         data = {**data, "by": by}
     row = {"tenant_id": tenant_id, "order_id": order_id, "kind": kind, "data": data, "at": now}
     conn.execute(insert(events), row)
+    # Each action moves the order's updatedAt, as each step's transition does.
+    conn.execute(update(orders).where(orders.c.id == order_id).values(updated_at=now))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    String,
     Update,
     bindparam,
     func,
@@ -227,10 +228,15 @@ RESOLVE_WAIT = (
     )
 )
 
+# Every transition moves the order's updatedAt (what the orders list sorts on); a null status
+# keeps the one the order has.
 SET_STATUS = (
     update(orders)
     .where(orders.c.id == bindparam("order_id"))
-    .values(status=bindparam("status"), updated_at=bindparam("now"))
+    .values(
+        status=func.coalesce(bindparam("status", type_=String()), orders.c.status),
+        updated_at=bindparam("now"),
+    )
 )
 SET_FILES = (
     update(orders)

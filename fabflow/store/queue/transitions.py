@@ -142,8 +142,8 @@ class TransitionRows:
         self.routed: list[dict[str, Any]] = []  # the choices evaluated: ended attempts
 
     def _status(self, order_id: str, status: str | None, step_id: str, now: float) -> None:
+        self.status.append({"order_id": order_id, "status": status, "now": now})  # updatedAt
         if status is not None:
-            self.status.append({"order_id": order_id, "status": status, "now": now})
             self.history.append(
                 {"order_id": order_id, "status": status, "step_id": step_id, "at": now}
             )
