@@ -208,10 +208,11 @@ def _filtered(tenant_id: str, flt: OrderFilter, *columns: Any) -> Select[Any]:
         .join(executions, executions.c.order_id == orders.c.id)
         .where(orders.c.tenant_id == tenant_id)
     )
-    if flt.status == CREATED_STATUS:  # what the resource shows until a step sets a status
-        query = query.where(or_(orders.c.status.is_(None), orders.c.status == flt.status))
-    elif flt.status is not None:  # any case: "failed" finds "Failed"
-        query = query.where(func.lower(orders.c.status) == flt.status.lower())
+    status = None if flt.status is None else flt.status.lower()  # "failed" finds "Failed"
+    if status == CREATED_STATUS.lower():  # what the resource shows until a step sets one
+        query = query.where(or_(orders.c.status.is_(None), func.lower(orders.c.status) == status))
+    elif status is not None:
+        query = query.where(func.lower(orders.c.status) == status)
     if flt.health is not None:
         sick = unhealthy(time.time(), tenant_id)
         query = query.where(sick if flt.health is HealthState.UNHEALTHY else not_(sick))

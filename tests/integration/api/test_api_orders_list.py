@@ -102,14 +102,17 @@ async def test_a_status_filter_in_any_case(
     acme: httpx.AsyncClient, api_store: Store, receiver: Receiver
 ) -> None:
     assert (await acme.post("/api/flows", json=rest_flow(receiver.url))).status_code == 201
+    assert (await acme.post("/api/flows", json=_waiting_flow("check"))).status_code == 201
     sent = await _order(acme, "shop")
     async with worker_running(api_store):
         await order_when(acme, sent, lambda o: o["status"] == "Sent")
     for typed in ("Sent", "sent", "SENT"):
         found = (await acme.get("/api/orders", params={"status": typed})).json()["orders"]
         assert [o["id"] for o in found] == [sent], typed
-    created = (await acme.get("/api/orders", params={"status": "created"})).json()["orders"]
-    assert created == []
+    waiting = await _order(acme, "check")  # no step has set a status: it reads "Created"
+    for typed in ("Created", "created"):
+        found = (await acme.get("/api/orders", params={"status": typed})).json()["orders"]
+        assert [o["id"] for o in found] == [waiting], typed
 
 
 async def test_search_ignores_accents_and_case(acme: httpx.AsyncClient) -> None:
