@@ -449,7 +449,16 @@
     );
   }
 
+  /* A file's card is built once per file (name and content): a live refresh puts the same
+     card back, so an open 3D view stays open. */
+  const fileCards = new Map();
   function file(f) {
+    const id = `${f.name}:${f.sha256}`;
+    if (!fileCards.has(id)) fileCards.set(id, fileCard(f));
+    return fileCards.get(id);
+  }
+
+  function fileCard(f) {
     const size = f.bbox ? f.bbox.max.map((hi, i) => number(hi - f.bbox.min[i], 1)).join(" × ") + " mm" : "–";
     const facts = [
       ["Line", f.line],
@@ -466,7 +475,19 @@
       el("h3", {}, f.name),
       el("dl", {}, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
       el("a", { class: "button", href: local(f.url), download: f.name }, `⬇ Download ${(f.format || "").toUpperCase()}`),
+      view3d(f),
     );
+  }
+
+  /* "View in 3D" under an STL, OBJ or 3MF file; viewer.js and three.js load only when opened. */
+  function view3d(f) {
+    if (!["stl", "stl-ascii", "obj", "3mf"].includes(f.format)) return null;
+    const box = el("div", { class: "viewer-slot" });
+    const open = (button) =>
+      import("/static/viewer.js")
+        .then((viewer) => viewer.toggleViewer(button, box, local(f.url), { format: f.format, name: f.name }))
+        .catch(() => box.replaceChildren(el("p", { class: "alert", role: "alert" }, "The 3D view cannot open: its script did not load.")));
+    return el("div", { class: "view3d" }, el("button", { type: "button", "aria-expanded": "false", onclick: (e) => open(e.currentTarget) }, "View in 3D"), box);
   }
 
   const refresh = throttle(() => load().catch((e) => ff.toast(`Could not refresh: ${e.message}`, true)), 500);
