@@ -34,8 +34,11 @@ def cancel(store: Store, tenant_id: str, order_id: str, by: str | None = None) -
     return get_order(store, tenant_id, order_id)
 
 
-def apply_cancel(store: Store, tenant_id: str, order_id: str, by: str | None) -> None:
-    """``cancel`` without reading the order back (bulk actions act on many)."""
+def apply_cancel(
+    store: Store, tenant_id: str, order_id: str, by: str | None, bulk: bool = False
+) -> None:
+    """``cancel`` without reading the order back (bulk actions act on many: ``bulk`` marks
+    the event as one of them)."""
     now = time.time()
     with store.write() as conn:
         execution = _execution(conn, tenant_id, order_id)
@@ -55,7 +58,7 @@ def apply_cancel(store: Store, tenant_id: str, order_id: str, by: str | None) ->
             .values(state="cancelled", ended_at=now, lease_until=None)
         )
         data = {"step": execution["current_step"]}
-        _add_event(conn, tenant_id, order_id, decision.event, data, now, by)
+        _add_event(conn, tenant_id, order_id, decision.event, data, now, by, bulk)
 
 
 def retry_now(store: Store, tenant_id: str, order_id: str, by: str | None = None) -> dict[str, Any]:
@@ -126,9 +129,10 @@ def apply_restart(
     step_id: str | None,
     by: str | None,
     fix: Fix | None = None,
+    bulk: bool = False,
 ) -> None:
     """Retry (``step_id`` None: the failed step) or rerun from ``step_id``, without reading
-    the order back."""
+    the order back (``bulk``: as one of a bulk action's orders)."""
     now = time.time()
     with store.write() as conn:
         execution = _execution(conn, tenant_id, order_id)
@@ -175,7 +179,7 @@ def apply_restart(
             patched = {"data": fix.data, "updated_at": now}
             conn.execute(update(orders).where(orders.c.id == order_id).values(**patched))
             data["dataPatch"] = fix.data_patch
-        _add_event(conn, tenant_id, order_id, decision.event, data, now, by)
+        _add_event(conn, tenant_id, order_id, decision.event, data, now, by, bulk)
         store.notify_enqueued(conn)
 
 
@@ -250,9 +254,12 @@ def _add_event(
     data: dict[str, Any],
     now: float,
     by: str | None = None,
+    bulk: bool = False,
 ) -> None:
     if by:
         data = {**data, "by": by}
+    if bulk:
+        data = {**data, "bulk": True}
     row = {"tenant_id": tenant_id, "order_id": order_id, "kind": kind, "data": data, "at": now}
     conn.execute(insert(events), row)
     # Each action moves the order's updatedAt, as each step's transition does.

@@ -21,8 +21,12 @@ from fabflow.store.repository import Store
 MAX_ORDERS = 1000
 Action = Literal["retry", "cancel"]
 _ACTIONS: dict[str, Callable[[Store, str, str, str | None], None]] = {
-    "retry": lambda store, tenant, order, by: actions.apply_restart(store, tenant, order, None, by),
-    "cancel": actions.apply_cancel,
+    "retry": lambda store, tenant, order, by: actions.apply_restart(
+        store, tenant, order, None, by, bulk=True
+    ),
+    "cancel": lambda store, tenant, order, by: actions.apply_cancel(
+        store, tenant, order, by, bulk=True
+    ),
 }
 
 

@@ -53,6 +53,7 @@ async def test_retry_all_failed_of_a_flow_touches_only_the_tenants_orders(
     events = (await acme.get(f"/api/orders/{mine[0]}/events")).json()["events"]
     retried = [e for e in events if e["kind"] == "retried"]
     assert retried and retried[0]["data"]["by"].startswith("key ")
+    assert retried[0]["data"]["bulk"] is True  # the timeline tells it from a single retry
 
 
 async def test_bulk_cancel_by_ids_skips_what_it_cannot_cancel_with_the_reason(
