@@ -13,6 +13,9 @@ const flowDiagram = (() => {
   const GAP_Y = 64;
   const PAD = 24;
   const SIDE = 56; // room left and right of the boxes for edges that skip layers
+  const LANE = 10; // between two such edges' lanes
+  const LANE_IN = 16; // from the boxes to the nearest lane
+  const CORNER = 8;
   const COLOURS = { success: "#1a7f37", error: "#b42318", choice: "#0550ae" };
   // A step's state in a run: its fill, and its border and words (each at least 4.5:1 on
   // its fill), with an icon so that colour is never the only cue.
@@ -52,21 +55,33 @@ const flowDiagram = (() => {
     return layer;
   }
 
+  /* Boxes in rows by layer, centred; the edges that skip a layer (or go up) each get a lane of
+     their own outside the boxes: errors on the right, the others on the left. */
   function positions(graph) {
     const layer = layers(graph);
     const rows = [];
     const ordered = [...graph.nodes].sort((a, b) => Number(a.unreachable) - Number(b.unreachable));
     for (const node of ordered) (rows[layer.get(node.id)] ||= []).push(node.id);
+    const long = graph.edges.filter((e) => layer.has(e.from) && layer.has(e.to) && layer.get(e.to) - layer.get(e.from) !== 1);
+    const leftward = long.filter((e) => e.kind !== "error");
+    const rightward = long.filter((e) => e.kind === "error");
+    const margin = (count) => PAD + Math.max(SIDE, LANE_IN + count * LANE);
     const widest = Math.max(1, ...rows.map((r) => (r ? r.length : 0)));
-    const width = PAD * 2 + 2 * SIDE + widest * W + (widest - 1) * GAP_X; // lanes for long edges
+    const inner = widest * W + (widest - 1) * GAP_X;
+    const left = margin(leftward.length);
+    const width = left + inner + margin(rightward.length);
     const place = new Map();
     rows.forEach((row, y) => {
       if (!row) return;
       const rowWidth = row.length * W + (row.length - 1) * GAP_X;
-      const left = (width - rowWidth) / 2;
-      row.forEach((id, i) => place.set(id, { x: left + i * (W + GAP_X), y: PAD + y * (H + GAP_Y) }));
+      const start = left + (inner - rowWidth) / 2;
+      row.forEach((id, i) => place.set(id, { x: start + i * (W + GAP_X), y: PAD + y * (H + GAP_Y) }));
     });
-    return { place, width, height: PAD * 2 + rows.length * H + (rows.length - 1) * GAP_Y };
+    const lanes = new Map([
+      ...leftward.map((e, k) => [e, { x: left - LANE_IN - k * LANE, k }]),
+      ...rightward.map((e, k) => [e, { x: left + inner + LANE_IN + k * LANE, k }]),
+    ]);
+    return { place, lanes, width, height: PAD * 2 + rows.length * H + (rows.length - 1) * GAP_Y };
   }
 
   function clip(text, max) {
@@ -142,33 +157,55 @@ const flowDiagram = (() => {
     return group;
   }
 
-  /* Edges to the next layer curve straight down; longer ones (and any going up) run down the
-     right-hand side (error) or left-hand side (success) so they never cross a box. A choice's
-     branches all leave from one point, so each one's label sits at its target, right of the
-     arrow's head (the `stack`-th label arriving there goes one line higher). */
-  function edge(e, place, width, stack = 0, run = null) {
+  /* A path through `points` in straight lines, each corner rounded. */
+  function rounded(points) {
+    const toward = (from, to, r) => {
+      const len = Math.hypot(to.x - from.x, to.y - from.y) || 1;
+      return { x: from.x + ((to.x - from.x) * r) / len, y: from.y + ((to.y - from.y) * r) / len };
+    };
+    let d = `M${points[0].x},${points[0].y}`;
+    for (let i = 1; i < points.length - 1; i++) {
+      const [p, q, n] = [points[i - 1], points[i], points[i + 1]];
+      const r = Math.min(CORNER, Math.hypot(q.x - p.x, q.y - p.y) / 2, Math.hypot(n.x - q.x, n.y - q.y) / 2);
+      const a = toward(q, p, r);
+      const b = toward(q, n, r);
+      d += ` L${a.x},${a.y} Q${q.x},${q.y} ${b.x},${b.y}`;
+    }
+    const last = points[points.length - 1];
+    return `${d} L${last.x},${last.y}`;
+  }
+
+  /* Every edge leaves the bottom of its step (success left of centre, error right) and
+     arrives at the top of its target. To the next layer it curves down through the gap
+     between the rows; a longer one (or one going up) runs along the gap below its step, down
+     or up its own lane outside the boxes, then along the gap above its target: so no edge is
+     ever drawn under a box. A choice's branches all leave from one point, so each one's label
+     sits at its target, right of the arrow's head (the `stack`-th label arriving there goes
+     one line higher). */
+  function edge(e, layout, stack = 0, run = null) {
+    const { place, lanes, height } = layout;
     const a = place.get(e.from);
     const b = place.get(e.to);
     if (!a || !b) return null;
     const ok = e.kind !== "error"; // a choice's branches run on the left, as successes
     const text = e.kind === "choice" ? clip(e.label === "otherwise" ? "otherwise" : `when ${e.label}`, 34) : ok ? "ok" : "error";
-    const adjacent = b.y - a.y > 0 && b.y - a.y <= H + GAP_Y;
+    const sx = a.x + W / 2 + (ok ? -W / 5 : W / 5);
+    const tx = b.x + W / 2 + (ok ? -W / 10 : W / 10);
+    const lane = lanes.get(e);
     let d;
-    let label;
-    if (adjacent) {
-      const sx = a.x + W / 2 + (ok ? -W / 5 : W / 5);
-      const tx = b.x + W / 2 + (ok ? -W / 10 : W / 10);
+    if (!lane) {
       const bend = (b.y - a.y - H) / 2;
       d = `M${sx},${a.y + H} C${sx},${a.y + H + bend} ${tx},${b.y - bend} ${tx},${b.y - 2}`;
-      label = { x: sx + (ok ? -6 : 6), y: a.y + H + 16, anchor: ok ? "end" : "start" };
     } else {
-      const side = ok ? Math.min(a.x, b.x) : Math.max(a.x, b.x) + W;
-      const lane = ok ? PAD / 2 + 4 : width - PAD / 2 - 4;
-      const sy = a.y + H / 2;
-      const ty = b.y + H / 2 + (ok ? -8 : 8);
-      d = `M${side},${sy} C${lane},${sy} ${lane},${ty} ${side + (ok ? -2 : 2)},${ty}`;
-      label = { x: ok ? side - 6 : side + 6, y: sy - 6, anchor: ok ? "end" : "start" };
+      const stagger = ((lane.k % 3) - 1) * 5; // edges sharing a gap do not share a line
+      const below = a.y + H + (a.y + H + PAD >= height ? PAD : GAP_Y) / 2 + stagger;
+      const above = b.y - (b.y <= PAD ? PAD : GAP_Y) / 2 + stagger;
+      d = rounded([
+        { x: sx, y: a.y + H }, { x: sx, y: below }, { x: lane.x, y: below },
+        { x: lane.x, y: above }, { x: tx, y: above }, { x: tx, y: b.y - 2 },
+      ]);
     }
+    let label = { x: sx + (ok ? -6 : 6), y: a.y + H + 16, anchor: ok ? "end" : "start" };
     if (e.kind === "choice") label = { x: b.x + W / 2 - W / 10 + 6, y: b.y - 6 - 13 * stack, anchor: "start" };
     const taken = run ? run.path.has(pathKey(e)) : null;
     return svg(
@@ -214,13 +251,14 @@ const flowDiagram = (() => {
   /* Draw `graph` ({nodes, edges} from POST /api/flows/validate, or graphOf) into `container`;
      with `run` (runOf), drawn as that run. */
   function draw(container, graph, run = null) {
-    const { place, width, height } = positions(graph);
+    const layout = positions(graph);
+    const { place, width, height } = layout;
     const drawing = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, "font-family": "system-ui, sans-serif" }, defs());
     const arriving = new Map(); // choice labels already drawn at each target
     for (const e of graph.edges) {
       const stack = e.kind === "choice" ? arriving.get(e.to) || 0 : 0;
       if (e.kind === "choice") arriving.set(e.to, stack + 1);
-      drawing.append(edge(e, place, width, stack, run) || "");
+      drawing.append(edge(e, layout, stack, run) || "");
     }
     for (const node of graph.nodes) drawing.append(box(node, place.get(node.id), run));
     container.replaceChildren(drawing);
