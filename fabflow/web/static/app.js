@@ -107,6 +107,33 @@ const ff = (() => {
     return attempt ? { stepDefinitionId: attempt.stepDefinitionId, ...(attempt.error || { type: attempt.outcome, message: "" }) } : null;
   }
 
+  /* An error's type (the short stable word a step raises, kept for onError's templates and
+     the API) in an operator's words; a type not listed here (a plugin's) reads as itself. */
+  const ERROR_WORDS = {
+    http_status: "HTTP error",
+    timeout: "Timed out",
+    connection: "Could not connect",
+    tls: "Secure connection failed",
+    outbound_refused: "Address not allowed",
+    header_injection: "Unsafe header",
+    options: "Invalid step options",
+    template: "Template error",
+    recipient: "Invalid recipient",
+    smtp: "Mail server error",
+    parameters: "Invalid parameters",
+    mesh_check: "Model check failed",
+    render: "Model did not render",
+    worker_crashed: "Production worker crashed",
+    storage: "Storage error",
+    secrets: "Secret unavailable",
+    expression: "Choice expression error",
+    rejected: "Rejected",
+    callback: "Failed by callback",
+    internal: "Internal error",
+    error: "Error",
+  };
+  const errorWord = (type) => ERROR_WORDS[type] || String(type || "error").replaceAll("_", " ");
+
   /* The browser may be reached through another host name than FABFLOW_PUBLIC_URL: links to our
      own API are made relative so the session cookie always goes along. */
   function local(url) {
@@ -194,6 +221,6 @@ const ff = (() => {
 
   return {
     api, ApiError, el, append, stateBadge, outcomeBadge, bytes, duration, when, timeEl, number,
-    local, toast, confirm, live, throttle, debounce, failureOf, STATES,
+    local, toast, confirm, live, throttle, debounce, failureOf, errorWord, STATES,
   };
 })();

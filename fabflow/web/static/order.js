@@ -113,8 +113,14 @@
       "div",
       { class: "alert", role: "alert", id: "failure" },
       el("strong", {}, `✖ Failed at step “${error.stepDefinitionId}”`),
-      `${error.type}: ${error.message}`,
+      errorType(error.type, "span"),
+      error.message ? `: ${error.message}` : "",
     );
+  }
+
+  /* An error's type in words; the word the API and onError's templates use on hover. */
+  function errorType(type, tag) {
+    return el(tag, { class: "error-type", title: type ? `Error type: ${type}` : null, dataset: { errorType: type || "" } }, ff.errorWord(type));
   }
 
   /* An order that is not ended but is not going well: why, when the next attempt runs, and
@@ -430,7 +436,7 @@
         el("span", {}, duration(a.durationMs)),
         el("span", { class: "muted" }, timeEl(a.startedAt)),
       ),
-      a.error ? el("p", { class: "reason" }, el("strong", {}, `${a.error.type}: `), a.error.message) : null,
+      a.error ? el("p", { class: "reason" }, errorType(a.error.type, "strong"), a.error.message ? `: ${a.error.message}` : "") : null,
       ffConfirmation.resolution(a),
       shown.length ? el("dl", {}, shown.map(([k, v]) => el("div", { dataset: { detail: k } }, el("dt", {}, `${DETAIL_LABELS[k] || k}:`), el("dd", {}, k === "outbox" ? String(v).split(/[\\/]/).pop() : String(v))))) : null,
       route(a),
