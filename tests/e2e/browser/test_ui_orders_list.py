@@ -208,3 +208,25 @@ def test_a_phone_shows_a_card_per_order_without_sideways_scroll(
     expect(card.locator("td.status")).to_be_visible()
     expect(card.locator("td.state .badge").first).to_have_text(re.compile("Waiting"))
     expect(page.locator("#f-sort")).to_be_visible()  # the headers are gone: the box sorts
+
+
+def test_a_phone_sorts_by_the_box_and_filters_by_day(page: Any, fabflow: Fabflow) -> None:
+    tag = unique("phs")
+    b_flow, a_flow = f"b-{tag}", f"a-{tag}"
+    _seed(fabflow, tag, [b_flow, a_flow], 2)
+    page.set_viewport_size(PHONE)
+    sign_in(page, fabflow, "/orders")
+    page.goto(f"{fabflow.url}/orders?q={tag}")
+    flows = page.locator("#orders tbody td.flow")
+    expect(flows.first).to_contain_text(a_flow)  # newest first: the second order's flow
+    page.select_option("#f-sort", "-flow")
+    expect(flows.first).to_contain_text(b_flow)
+    assert "sort=-flow" in page.url
+    updated = page.locator("#orders tbody td.when time").last
+    expect(updated).to_be_visible()
+    assert re.search(r"\d{1,2}:\d{2}", updated.get_attribute("title") or "")
+    page.fill("#f-from", "2020-01-01")
+    page.fill("#f-to", "2020-01-02")
+    expect(page.locator("#empty")).to_be_visible()
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+    assert overflow <= 0, f"the orders page scrolls sideways by {overflow} px on a phone"
